@@ -1,0 +1,103 @@
+"""Messages the actors send each other, beside the public requests of `pm_actors.api`.
+
+Public requests reach the actors unchanged, wrapped in a `Call` that carries the future the
+answer goes to: an actor may answer at once, or much later (a stop answers when the child has
+ended), without any thread blocking in between.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from pm_actors.api import RequestUnion
+
+Reply = concurrent.futures.Future[Any]
+"""Where an answer goes; `concurrent.futures` so that asyncio code can await it (wrap_future)."""
+
+STDOUT = 0
+STDERR = 1
+STREAM_NAMES = ("stdout", "stderr")
+
+LogEntry = tuple[int, float, str]
+"""(stream, seconds since the epoch, text) of one output line."""
+
+
+class Call(msgspec.Struct, frozen=True):
+    """A public request and the future its result (or its PmError) is set on."""
+
+    request: RequestUnion
+    reply: Reply
+
+
+class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """What is stored of a process so a restarted daemon can start it again."""
+
+    name: str
+    command: str
+    executable: str
+    args: list[str]
+    cwd: str
+    env: dict[str, str] = {}
+    stop_timeout_s: float = 10.0
+
+
+# Messages to the LogWriterActor; it applies them in the order received.
+
+
+class LogBatch(msgspec.Struct, frozen=True):
+    """Lines of one run, in the order printed. `on_committed` runs (in the writer's thread)
+    once they are committed: the IO thread uses it to release backpressure, and the last
+    batch of a run uses it to tell the ProcessActor its output is complete."""
+
+    process_id: int
+    run_id: int
+    entries: list[LogEntry]
+    on_committed: Callable[[], None] | None = None
+
+
+class SaveDefinition(msgspec.Struct, frozen=True):
+    process_id: int
+    definition: ProcessDefinition
+    updated_at: float
+
+
+class DeleteProcessData(msgspec.Struct, frozen=True):
+    """Remove a process's definition, runs and output lines (with their index entries)."""
+
+    process_id: int
+
+
+class RecordRunStart(msgspec.Struct, frozen=True):
+    run_id: int
+    process_id: int
+    pid: int | None
+    started_at: float
+    requested_by: str
+
+
+class RecordRunEnd(msgspec.Struct, frozen=True):
+    run_id: int
+    ended_at: float
+    exit_code: int | None
+    exit_signal: str | None
+    end_reason: str
+
+
+class Flush(msgspec.Struct, frozen=True):
+    """Asked (not told) by a reader that must see every line received so far."""
+
+
+WriterMessage = LogBatch | SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | Flush
+
+
+class ReadLogs(msgspec.Struct, frozen=True):
+    """A log read for the LogReaderActor: the supervisor has resolved the name to an id."""
+
+    request: Any
+    """A GetLogs, TailLogs or SearchLogs request."""
+    process_id: int | None
+    reply: Reply

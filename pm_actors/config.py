@@ -1,0 +1,262 @@
+"""Configuration: every `PM_*` variable, read and validated in one place.
+
+Each variable has one named converter (as supervisor's `datatypes.py`); a bad value stops
+start-up with one line naming the variable, the value and what is allowed. Defaults derive
+from HOME alone where the shim and a terminal must agree (the socket): MCP clients pass the
+server little more than HOME and PATH.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+MAX_UNIX_SOCKET_PATH_BYTES = 107
+"""sun_path holds 108 bytes on Linux, one of them the terminating NUL."""
+
+DEFAULT_DENIED_COMMANDS = (
+    "sh,bash,dash,zsh,ksh,mksh,csh,tcsh,fish,busybox,env,setsid,nohup,xargs,sudo,su,doas,pkexec,"
+    "runuser,chroot,unshare,nsenter,setpriv,nice,ionice,chrt,taskset,timeout,stdbuf,flock,script,"
+    "watch,daemonize,start-stop-daemon,systemd-run,at,batch,crontab,ssh,strace,ltrace,gdb"
+)
+"""Launchers and shells that run any other program or leave the process group: refused even
+under an allowed root, because a path allowlist alone would let them run anything."""
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class ConfigError(Exception):
+    """A variable has a value we cannot use; the message is the one line shown to the person."""
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    database_path: Path
+    log_retention_days: int
+    max_processes: int
+    health_check_interval_ms: int
+    auto_restart_enabled: bool
+    log_level: LogLevel
+    allowed_commands: tuple[Path, ...]
+    denied_commands: frozenset[str]
+    max_log_size_mb: int
+    max_cpu_percent: float
+    max_memory_mb: int
+    daemon_mode: Literal["enabled", "disabled"]
+    daemon_auto_start: bool
+    daemon_socket_path: Path
+    daemon_transport: Literal["unix", "tcp"]
+    daemon_tcp_bind: str
+    daemon_tcp_port: int
+    daemon_token: str | None
+    debug: bool
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the socket, the generated token and the daemon's log live (0700)."""
+        return self.daemon_socket_path.parent
+
+    @property
+    def token_path(self) -> Path:
+        return self.state_dir / "daemon.token"
+
+    @property
+    def daemon_log_path(self) -> Path:
+        return self.state_dir / "daemon.log"
+
+    @property
+    def lock_path(self) -> Path:
+        """The single-instance lock lives beside the database: one daemon per database."""
+        return self.database_path.with_name(self.database_path.name + ".lock")
+
+    def daemon_environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` with the paths this config resolved, so a daemon started elsewhere agrees."""
+        environment = dict(base)
+        environment["PM_DATABASE_PATH"] = str(self.database_path)
+        environment["PM_DAEMON_SOCKET_PATH"] = str(self.daemon_socket_path)
+        return environment
+
+
+# Converters: each takes the raw text and returns the value or raises ValueError whose text
+# says what is allowed.
+
+
+def boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true/false, 1/0, yes/no or on/off")
+
+
+def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number from {minimum} to {maximum}") from None
+        if not minimum <= number <= maximum:
+            raise ValueError(f"expected a whole number from {minimum} to {maximum}")
+        return number
+
+    return convert
+
+
+def decimal_number(minimum: float, maximum: float) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            number = float(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a number from {minimum:g} to {maximum:g}") from None
+        if not minimum <= number <= maximum:
+            raise ValueError(f"expected a number from {minimum:g} to {maximum:g}")
+        return number
+
+    return convert
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        lowered = text.strip().lower()
+        if lowered not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return lowered
+
+    return convert
+
+
+def absolute_path(base_directory: Path) -> Callable[[str], Path]:
+    """A path; a relative one is resolved once, against the directory it was given in."""
+
+    def convert(text: str) -> Path:
+        if not text.strip():
+            raise ValueError("expected a file path")
+        return Path(base_directory, os.path.expanduser(text.strip())).absolute()
+
+    return convert
+
+
+def socket_path(base_directory: Path) -> Callable[[str], Path]:
+    to_path = absolute_path(base_directory)
+
+    def convert(text: str) -> Path:
+        path = to_path(text)
+        if len(os.fsencode(path)) > MAX_UNIX_SOCKET_PATH_BYTES:
+            raise ValueError(
+                f"expected a path of at most {MAX_UNIX_SOCKET_PATH_BYTES} bytes "
+                f"(a Unix socket path is limited; this one has {len(os.fsencode(path))})"
+            )
+        return path
+
+    return convert
+
+
+def command_roots(text: str) -> tuple[Path, ...]:
+    """Comma-separated directories, realpath'd once so that symlinked roots compare truly."""
+    roots = tuple(Path(os.path.realpath(part.strip())) for part in text.split(",") if part.strip())
+    if not roots:
+        raise ValueError("expected a comma-separated list of directories, e.g. /usr/bin,/usr/local/bin")
+    return roots
+
+
+def command_names(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def loopback_host(text: str) -> str:
+    host = text.strip()
+    if host == "localhost":
+        return host
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return host
+    except ValueError:
+        pass
+    raise ValueError("expected a loopback address such as 127.0.0.1 or ::1 (never a public interface)")
+
+
+def token(text: str) -> str:
+    if len(text) < 16:
+        raise ValueError("expected a token of at least 16 characters")
+    return text
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    field: str
+    default: str | None
+    convert: Callable[[str], Any]
+    empty_means_default: bool = True
+    """An empty value usually means "unset"; for a list that may be empty it means the empty list."""
+
+
+def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Variable, ...]:
+    state_dir = home / ".local" / "state" / "pm-actors"
+    return (
+        Variable(
+            "PM_DATABASE_PATH",
+            "database_path",
+            str(data_home / "pm-actors" / "process-logs.db"),
+            absolute_path(working_directory),
+        ),
+        Variable("PM_LOG_RETENTION_DAYS", "log_retention_days", "30", whole_number(1, 36500)),
+        Variable("PM_MAX_PROCESSES", "max_processes", "50", whole_number(1, 10_000)),
+        Variable(
+            "PM_HEALTH_CHECK_INTERVAL", "health_check_interval_ms", "60000", whole_number(100, 86_400_000)
+        ),
+        Variable("PM_AUTO_RESTART_ENABLED", "auto_restart_enabled", "true", boolean),
+        Variable("PM_LOG_LEVEL", "log_level", "info", choice("debug", "info", "warning", "error")),
+        Variable("PM_ALLOWED_COMMANDS", "allowed_commands", "/usr/bin,/usr/local/bin,/opt", command_roots),
+        Variable(
+            "PM_DENIED_COMMANDS",
+            "denied_commands",
+            DEFAULT_DENIED_COMMANDS,
+            command_names,
+            empty_means_default=False,
+        ),
+        Variable("PM_MAX_LOG_SIZE_MB", "max_log_size_mb", "100", whole_number(1, 1_000_000)),
+        Variable("PM_MAX_CPU_PERCENT", "max_cpu_percent", "80", decimal_number(1, 100_000)),
+        Variable("PM_MAX_MEMORY_MB", "max_memory_mb", "1024", whole_number(1, 10_000_000)),
+        Variable("PM_DAEMON_MODE", "daemon_mode", "enabled", choice("enabled", "disabled")),
+        Variable("PM_DAEMON_AUTO_START", "daemon_auto_start", "true", boolean),
+        Variable(
+            "PM_DAEMON_SOCKET_PATH",
+            "daemon_socket_path",
+            str(state_dir / "daemon.sock"),
+            socket_path(working_directory),
+        ),
+        Variable("PM_DAEMON_TRANSPORT", "daemon_transport", "unix", choice("unix", "tcp")),
+        Variable("PM_DAEMON_TCP_BIND", "daemon_tcp_bind", "127.0.0.1", loopback_host),
+        Variable("PM_DAEMON_TCP_PORT", "daemon_tcp_port", "46573", whole_number(1, 65535)),
+        Variable("PM_DAEMON_TOKEN", "daemon_token", None, token),
+        Variable("PM_DEBUG", "debug", "false", boolean),
+    )
+
+
+def load_config(environment: Mapping[str, str] | None = None, working_directory: Path | None = None) -> Config:
+    """Read every `PM_*` variable from `environment` (default: the process's own)."""
+    if environment is None:
+        environment = os.environ
+    home = Path(environment.get("HOME") or os.path.expanduser("~"))
+    data_home = Path(environment.get("XDG_DATA_HOME") or home / ".local" / "share")
+    working_directory = working_directory or Path.cwd()
+    values: dict[str, Any] = {}
+    for variable in _variables(home, data_home, working_directory):
+        raw = environment.get(variable.name)
+        if raw is None or (raw == "" and variable.empty_means_default):
+            raw = variable.default
+        if raw is None:
+            values[variable.field] = None
+            continue
+        try:
+            values[variable.field] = variable.convert(raw)
+        except ValueError as error:
+            raise ConfigError(f"{variable.name}={raw!r} is not valid: {error}") from None
+    return Config(**values)
