@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PYTHON_ROOT
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A private temp dir with a short path: pytest's tmp_path can exceed the Unix socket limit."""
+    directory = Path(tempfile.mkdtemp(prefix="pm", dir="/tmp"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def pm_environment(short_tmp: Path) -> dict[str, str]:
+    """Every PM_* variable a test daemon or shim needs: own DB, socket, token; python allowed."""
+    return {
+        "HOME": str(short_tmp / "home"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PM_DATABASE_PATH": str(short_tmp / "pm.db"),
+        "PM_DAEMON_SOCKET_PATH": str(short_tmp / "run" / "d.sock"),
+        "PM_DAEMON_TOKEN": secrets.token_hex(16),
+        "PM_ALLOWED_COMMANDS": f"{PYTHON_ROOT},/usr/bin,/bin",
+        "PM_LOG_LEVEL": "debug",
+    }
