@@ -101,3 +101,55 @@ class ReadLogs(msgspec.Struct, frozen=True):
     """A GetLogs, TailLogs or SearchLogs request."""
     process_id: int | None
     reply: Reply
+
+
+# Messages to a ProcessActor, beside the public requests it receives in a `Call`.
+
+
+class Launch(msgspec.Struct, frozen=True):
+    """Start a run with this definition (a new one replaces the stored definition)."""
+
+    definition: ProcessDefinition
+    reply: Reply
+
+
+class Stop(msgspec.Struct, frozen=True):
+    """Stop the process; `reason` is recorded as why the run ended."""
+
+    reply: Reply
+    reason: str
+    timeout_s: float | None = None
+
+
+class Retire(msgspec.Struct, frozen=True):
+    """Asked by the supervisor before deleting: True (and the actor stops) unless active."""
+
+
+class ChildExited(msgspec.Struct, frozen=True):
+    run_id: int
+    status: int
+    """Popen's returncode: the exit code, or minus the signal number."""
+
+
+class OutputComplete(msgspec.Struct, frozen=True):
+    """Both pipes of the run reached EOF and every line of it is committed."""
+
+    run_id: int
+
+
+class StopTimeout(msgspec.Struct, frozen=True):
+    """The stop timeout after SIGTERM ran out: time for SIGKILL."""
+
+    run_id: int
+
+
+class DrainTimeout(msgspec.Struct, frozen=True):
+    """The child exited a while ago but its pipes are still open (held by what it left behind)."""
+
+    run_id: int
+
+
+class ReplyDeadline(msgspec.Struct, frozen=True):
+    """Answer `reply` with the current record if the run has not ended by now."""
+
+    reply: Reply

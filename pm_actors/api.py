@@ -147,6 +147,8 @@ class SearchResult(msgspec.Struct, kw_only=True):
     has_more: bool
     unindexed: int
     """Lines stored but not yet in the full-text index, which a words/phrase/fts5 search cannot see."""
+    byte_cap_reached: bool = False
+    """True when the matches stopped early because their text reached the size cap of one result."""
 
     def summary(self) -> str:
         if not self.matches:

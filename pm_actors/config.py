@@ -240,7 +240,9 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
     )
 
 
-def load_config(environment: Mapping[str, str] | None = None, working_directory: Path | None = None) -> Config:
+def load_config(
+    environment: Mapping[str, str] | None = None, working_directory: Path | None = None
+) -> Config:
     """Read every `PM_*` variable from `environment` (default: the process's own)."""
     if environment is None:
         environment = os.environ

@@ -17,6 +17,8 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN_COMMAND = "forbidden_command"
     INVALID_ARGUMENT = "invalid_argument"
     ALREADY_RUNNING = "already_running"
+    NOT_RUNNING = "not_running"
+    SPAWN_FAILED = "spawn_failed"
     LIMIT_REACHED = "limit_reached"
     DAEMON_UNAVAILABLE = "daemon_unavailable"
     PROTOCOL_ERROR = "protocol_error"
@@ -40,6 +42,14 @@ class ProcessNotFound(PmError):
 
 class ExecutableNotFound(PmError):
     code = ErrorCode.NOT_FOUND
+
+
+class NotRunning(PmError):
+    code = ErrorCode.NOT_RUNNING
+
+
+class SpawnFailed(PmError):
+    code = ErrorCode.SPAWN_FAILED
 
 
 class ForbiddenCommand(PmError):

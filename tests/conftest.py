@@ -7,9 +7,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.helpers import PYTHON_ROOT
+from tests.helpers import PYTHON_ROOT, wait_until
 
 
 @pytest.fixture
@@ -34,3 +35,17 @@ def pm_environment(short_tmp: Path) -> dict[str, str]:
         "PM_ALLOWED_COMMANDS": f"{PYTHON_ROOT},/usr/bin,/bin",
         "PM_LOG_LEVEL": "debug",
     }
+
+
+@pytest.fixture(autouse=True)
+def no_child_left_behind() -> Iterator[None]:
+    """Every test ends with every process it started (directly or through our actors) gone."""
+    yield
+    me = psutil.Process()
+    wait_until(
+        lambda: (
+            not [child for child in me.children(recursive=True) if child.status() != psutil.STATUS_ZOMBIE]
+        ),
+        timeout=10,
+        message="the test's child processes to be gone",
+    )

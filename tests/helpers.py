@@ -24,7 +24,7 @@ class WaitTimeout(AssertionError):
 
 
 def wait_until(
-    condition: Callable[[], T | None | bool],
+    condition: Callable[[], T | bool | None],
     timeout: float = 10.0,
     interval: float = 0.005,
     message: str = "condition",

@@ -1,0 +1,262 @@
+"""The LogWriterActor: the one writer of the database, batching output lines into transactions.
+
+SQLite has a single writer, so every write goes through this actor, in the order the messages
+arrived: a definition is saved before the lines of its first run, and a process's data is
+deleted only after the lines sent before the deletion. Lines are buffered and written in one
+transaction per flush; a flush happens when 10,000 lines are pending or when the inbox is empty,
+so a burst is written in large, cheap transactions and a trickle is written at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import apsw
+import msgspec
+import pykka
+
+from pm_actors.actors.messages import (
+    DeleteProcessData,
+    Flush,
+    LogBatch,
+    RecordRunEnd,
+    RecordRunStart,
+    SaveDefinition,
+)
+from pm_actors.actors.store import open_write_connection
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING_LINES = 10_000
+"""Flush at this many pending lines even while more messages wait: about where FTS5 inserts
+stop getting cheaper per line, and a bound on the memory a burst holds."""
+
+LogRow = tuple[int, int, int, int, float, str]
+"""(id, process_id, run_id, stream, ts, line): one row of the logs table."""
+
+Statement = SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd
+STATEMENT_TYPES = (SaveDefinition, DeleteProcessData, RecordRunStart, RecordRunEnd)
+
+
+@dataclasses.dataclass
+class LineBlock:
+    """Lines of consecutive LogBatches, written with one statement for rows and one for the
+    index. Their ids are contiguous because the writer hands them out in arrival order."""
+
+    rows: list[LogRow] = dataclasses.field(default_factory=list)
+    callbacks: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+
+
+Operation = LineBlock | Statement
+
+
+class LogWriterActor(pykka.ThreadingActor):
+    """Owns the only write connection; applies writer messages in the order received.
+
+    `next_log_id` must be larger than every id in the logs table (see
+    `store.load_stored_state`): the writer assigns ids itself so that a line's row and its
+    index entry share the id without reading it back.
+    """
+
+    def __init__(self, database_path: Path, next_log_id: int) -> None:
+        """Runs in the thread that creates the actor; the connection is opened in `on_start`."""
+        super().__init__()
+        self._database_path = database_path
+        self._next_log_id = next_log_id
+        self._connection: apsw.Connection | None = None
+        self._pending: list[Operation] = []
+        self._pending_lines = 0
+
+    def on_start(self) -> None:
+        """Runs in the actor's thread: the connection is used from this thread only."""
+        self._connection = open_write_connection(self._database_path)
+
+    def on_stop(self) -> None:
+        """Runs in the actor's thread after the messages sent before the stop: none is lost."""
+        self._flush()
+        self._close()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Runs in the actor's thread after an unexpected error (pykka has logged it): keep what
+        was pending, since those messages were well formed, then close."""
+        self._flush()
+        self._close()
+
+    def on_receive(self, message: Any) -> Any:
+        """Runs in the actor's thread, one message at a time, in the order they arrived."""
+        if isinstance(message, Flush):
+            self._flush()
+            return None
+        if isinstance(message, LogBatch):
+            self._add_lines(message)
+        elif isinstance(message, STATEMENT_TYPES):
+            self._pending.append(message)
+        else:
+            return super().on_receive(message)
+        if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
+            self._flush()
+        return None
+
+    def _add_lines(self, batch: LogBatch) -> None:
+        first_id = self._next_log_id
+        rows = [
+            (first_id + offset, batch.process_id, batch.run_id, stream, ts, text)
+            for offset, (stream, ts, text) in enumerate(batch.entries)
+        ]
+        self._next_log_id += len(rows)
+        self._pending_lines += len(rows)
+        block = self._open_line_block()
+        block.rows.extend(rows)
+        if batch.on_committed is not None:
+            block.callbacks.append(batch.on_committed)
+
+    def _open_line_block(self) -> LineBlock:
+        """The block at the end of the queue, or a new one after a statement (order is kept)."""
+        if self._pending and isinstance(self._pending[-1], LineBlock):
+            return self._pending[-1]
+        block = LineBlock()
+        self._pending.append(block)
+        return block
+
+    def _flush(self) -> None:
+        """Write everything pending in one transaction, then run the commit callbacks."""
+        if not self._pending:
+            return
+        operations, self._pending, self._pending_lines = self._pending, [], 0
+        if self._connection is None:
+            logger.error("no open database; lost %s", "; ".join(map(_describe, operations)))
+        else:
+            _write_in_order(self._connection, operations)
+        _run_callbacks(operations)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _write_in_order(connection: apsw.Connection, operations: list[Operation]) -> None:
+    """Write the operations in one transaction. If it fails, retry each in its own, in order,
+    so one bad operation costs only itself, and name each one that still cannot be written."""
+    try:
+        with connection:
+            for operation in operations:
+                _apply_operation(connection, operation)
+        return
+    except apsw.Error:
+        logger.exception(
+            "writing %d operations to %s failed; retrying each in its own transaction",
+            len(operations),
+            connection.filename,
+        )
+    for operation in operations:
+        try:
+            with connection:
+                _apply_operation(connection, operation)
+        except apsw.Error:
+            logger.exception("lost %s: it could not be written", _describe(operation))
+
+
+def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
+    """Run the SQL of one operation inside the caller's transaction."""
+    if isinstance(operation, LineBlock):
+        _insert_lines(connection, operation.rows)
+    elif isinstance(operation, SaveDefinition):
+        _save_definition(connection, operation)
+    elif isinstance(operation, RecordRunStart):
+        connection.execute(
+            "INSERT INTO runs(id, process_id, pid, started_at, requested_by) VALUES(?, ?, ?, ?, ?)",
+            (
+                operation.run_id,
+                operation.process_id,
+                operation.pid,
+                operation.started_at,
+                operation.requested_by,
+            ),
+        )
+    elif isinstance(operation, RecordRunEnd):
+        _record_run_end(connection, operation)
+    else:
+        _delete_process_data(connection, operation.process_id)
+
+
+def _insert_lines(connection: apsw.Connection, rows: list[LogRow]) -> None:
+    if not rows:
+        return
+    connection.executemany(
+        "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES(?, ?, ?, ?, ?, ?)", rows
+    )
+    # Index by id range from the rows just written (still in the page cache): no second Python
+    # list, a little faster than a second executemany, and the very statement a background
+    # indexer working behind a high-water mark would run.
+    connection.execute(
+        "INSERT INTO logs_fts(rowid, line) SELECT id, line FROM logs WHERE id BETWEEN ? AND ?",
+        (rows[0][0], rows[-1][0]),
+    )
+
+
+def _save_definition(connection: apsw.Connection, message: SaveDefinition) -> None:
+    # Upsert by id: a process keeps its id (and so its runs and lines) when its definition changes.
+    connection.execute(
+        "INSERT INTO processes(id, name, definition, updated_at) VALUES(?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET"
+        " name = excluded.name, definition = excluded.definition, updated_at = excluded.updated_at",
+        (
+            message.process_id,
+            message.definition.name,
+            msgspec.msgpack.encode(message.definition),
+            message.updated_at,
+        ),
+    )
+
+
+def _record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
+    connection.execute(
+        "UPDATE runs SET ended_at = ?, exit_code = ?, exit_signal = ?, end_reason = ? WHERE id = ?",
+        (message.ended_at, message.exit_code, message.exit_signal, message.end_reason, message.run_id),
+    )
+    if connection.changes() == 0:
+        logger.warning("run %d ended but was never recorded as started", message.run_id)
+
+
+def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
+    # An external-content index is told which rows to forget, with the text they were indexed
+    # with, so this must run before the rows go.
+    for statement in (
+        "INSERT INTO logs_fts(logs_fts, rowid, line)"
+        " SELECT 'delete', id, line FROM logs WHERE process_id = ?",
+        "DELETE FROM logs WHERE process_id = ?",
+        "DELETE FROM runs WHERE process_id = ?",
+        "DELETE FROM processes WHERE id = ?",
+    ):
+        connection.execute(statement, (process_id,))
+
+
+def _run_callbacks(operations: list[Operation]) -> None:
+    """Tell each batch's sender its lines are written (or, after an error, logged as lost):
+    a sender that waits for this must never wait forever, and no callback may stop the writer."""
+    for operation in operations:
+        if not isinstance(operation, LineBlock):
+            continue
+        for callback in operation.callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("on_committed callback %r failed", callback)
+
+
+def _describe(operation: Operation) -> str:
+    """Enough to find the lost data in a log, without a definition's env (it may hold secrets)."""
+    if isinstance(operation, LineBlock):
+        if not operation.rows:
+            return "an empty batch of lines"
+        rows = operation.rows
+        process_ids = sorted({row[1] for row in rows})
+        return f"{len(rows)} lines (ids {rows[0][0]}..{rows[-1][0]}) of processes {process_ids}"
+    if isinstance(operation, SaveDefinition):
+        return f"the definition of {operation.definition.name!r} (process {operation.process_id})"
+    return repr(operation)

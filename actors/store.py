@@ -1,0 +1,237 @@
+"""Opening the SQLite database, migrating its schema, and reading back what a daemon left.
+
+One file holds process definitions, runs and output lines with their FTS5 index. The
+LogWriterActor owns the only write connection (SQLite has one writer); readers open their own
+read-only connections, which WAL lets run beside the writer without blocking it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import apsw
+import msgspec
+
+from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.errors import InternalError
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for a lock (a checkpoint, a second opener) before failing."""
+WAL_AUTOCHECKPOINT_PAGES = 4000
+"""~16 MB of WAL between checkpoints: fewer checkpoint stalls during a burst than the default 1000."""
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+"""A burst can grow the WAL; after a checkpoint it is truncated back to at most this size."""
+
+INDEX_SIZE_TABLE = "logs_fts_docsize"
+"""FTS5's shadow table with one row per indexed line (documented by FTS5): its largest id is the
+index's high-water mark."""
+
+_SCHEMA_V1 = """
+CREATE TABLE processes(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition BLOB NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE runs(
+    id INTEGER PRIMARY KEY,
+    process_id INTEGER NOT NULL,
+    pid INTEGER,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    exit_code INTEGER,
+    exit_signal TEXT,
+    end_reason TEXT,
+    requested_by TEXT
+);
+CREATE INDEX runs_by_process ON runs(process_id, id);
+CREATE TABLE logs(
+    id INTEGER PRIMARY KEY,
+    process_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX logs_by_process ON logs(process_id, id);
+-- External content, filled by the writer explicitly: a trigger would cost about 3x per line.
+CREATE VIRTUAL TABLE logs_fts USING fts5(
+    line, content='logs', content_rowid='id', tokenize='unicode61'
+);
+"""
+
+Migration = Callable[[apsw.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def apply(connection: apsw.Connection) -> None:
+        connection.execute(sql)
+
+    return apply
+
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1),)
+"""Step i takes the schema from version i to i + 1; append, never edit a released step."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: int
+    process_id: int
+    pid: int | None
+    started_at: float
+    ended_at: float | None
+    exit_code: int | None
+    exit_signal: str | None
+    end_reason: str | None
+
+
+class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    process_id: int
+    definition: ProcessDefinition
+
+
+class StoredState(msgspec.Struct, frozen=True, kw_only=True):
+    """What a starting daemon needs from the database to carry on where the last one stopped."""
+
+    definitions: list[StoredDefinition]
+    last_runs: dict[int, StoredRun]
+    """The latest run of each process that has run, by process id."""
+    run_counts: dict[int, int]
+    """How many runs each process that has run has had, by process id."""
+    open_runs: list[StoredRun]
+    """Runs never closed: a daemon died under them. Their process groups may still be alive."""
+    next_process_id: int
+    next_run_id: int
+    next_log_id: int
+
+
+def open_write_connection(path: Path) -> apsw.Connection:
+    """Open (creating if needed) the database for the one writer, and bring its schema up to date."""
+    _create_private_folder(path.parent)
+    connection = apsw.Connection(str(path))
+    try:
+        connection.set_busy_timeout(BUSY_TIMEOUT_MS)
+        _apply_write_pragmas(connection, path)
+        migrate(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def open_read_connection(path: Path) -> apsw.Connection:
+    """Open the database read-only; WAL lets this run beside the writer without blocking it."""
+    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    connection.set_busy_timeout(BUSY_TIMEOUT_MS)
+    return connection
+
+
+def schema_version(connection: apsw.Connection) -> int:
+    return _scalar(connection, "PRAGMA user_version")
+
+
+def migrate(connection: apsw.Connection) -> None:
+    """Apply every migration step the database lacks, each in its own transaction."""
+    current = schema_version(connection)
+    if current > SCHEMA_VERSION:
+        raise InternalError(
+            f"the database has schema version {current}, newer than this pm-actors knows "
+            f"({SCHEMA_VERSION}): upgrade pm-actors or set PM_DATABASE_PATH to another file"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with connection:
+            MIGRATIONS[version - 1](connection)
+            # In the same transaction, so a crash never leaves a step applied but unrecorded.
+            connection.execute(f"PRAGMA user_version = {version}")
+        logger.info("database schema migrated to version %d", version)
+
+
+def load_stored_state(connection: apsw.Connection) -> StoredState:
+    """Read definitions, each process's latest run, open runs and the next free ids."""
+    with connection:  # one read transaction: a consistent snapshot
+        state = StoredState(
+            definitions=_stored_definitions(connection),
+            last_runs=_last_runs(connection),
+            run_counts=_run_counts(connection),
+            open_runs=_runs_where(connection, "ended_at IS NULL"),
+            next_process_id=_next_process_id(connection),
+            next_run_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM runs"),
+            next_log_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM logs"),
+        )
+    return state
+
+
+def _create_private_folder(folder: Path) -> None:
+    if not folder.exists():
+        # Output lines can hold secrets: only the owner may enter the folder.
+        folder.mkdir(mode=0o700, parents=True)
+
+
+def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
+    journal_mode = str(connection.execute("PRAGMA journal_mode = WAL").get)
+    if journal_mode.lower() != "wal":
+        logger.warning("%s: journal mode is %s, not WAL: readers will block the writer", path, journal_mode)
+    # One at a time: apsw runs the statements after one that returns a row only when the
+    # cursor is read on, so a script of pragmas would silently stop at the first.
+    for pragma in (
+        "synchronous = NORMAL",
+        f"wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}",
+        f"journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}",
+        "foreign_keys = OFF",
+    ):
+        connection.execute(f"PRAGMA {pragma}").fetchall()
+
+
+_RUN_COLUMNS = "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason"
+
+
+def _run_from_row(row: apsw.SQLiteValues) -> StoredRun:
+    return msgspec.convert(dict(zip(StoredRun.__struct_fields__, row, strict=True)), StoredRun)
+
+
+def _runs_where(connection: apsw.Connection, condition: str) -> list[StoredRun]:
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {condition} ORDER BY id"
+    return [_run_from_row(row) for row in connection.execute(sql)]
+
+
+def _last_runs(connection: apsw.Connection) -> dict[int, StoredRun]:
+    latest = _runs_where(connection, "id IN (SELECT max(id) FROM runs GROUP BY process_id)")
+    return {run.process_id: run for run in latest}
+
+
+def _run_counts(connection: apsw.Connection) -> dict[int, int]:
+    rows = connection.execute("SELECT process_id, count(*) FROM runs GROUP BY process_id")
+    return {process_id: count for process_id, count in rows}
+
+
+def _stored_definitions(connection: apsw.Connection) -> list[StoredDefinition]:
+    definitions = []
+    rows = connection.execute("SELECT id, name, definition FROM processes ORDER BY id")
+    for process_id, name, blob in rows:
+        try:
+            definition = msgspec.msgpack.decode(blob, type=ProcessDefinition)
+        except msgspec.DecodeError:
+            # One unreadable row must not stop the daemon from starting with all the others.
+            logger.exception("stored definition of %r (id %d) is unreadable; skipped", name, process_id)
+            continue
+        definitions.append(StoredDefinition(process_id=process_id, definition=definition))
+    return definitions
+
+
+def _next_process_id(connection: apsw.Connection) -> int:
+    # Runs and lines count too: an id is never handed out again while anything still refers to it.
+    return _scalar(
+        connection,
+        "SELECT max(coalesce((SELECT max(id) FROM processes), 0),"
+        " coalesce((SELECT max(process_id) FROM runs), 0),"
+        " coalesce((SELECT max(process_id) FROM logs), 0)) + 1",
+    )
+
+
+def _scalar(connection: apsw.Connection, sql: str) -> int:
+    return int(connection.execute(sql).get)

@@ -1,0 +1,240 @@
+"""SupervisorActor: the registry of managed processes, and the front door of every request.
+
+It validates what a client asks for (names, commands, limits), then hands the request to the
+actor that owns the answer: a ProcessActor for lifecycle requests, the LogReaderActor for
+reads. The reply future travels with the request, so the supervisor never waits for a child
+to start or stop and keeps answering everyone else meanwhile.
+
+Every hook and handler below runs on this actor's own thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import pykka
+
+from pm_actors.actors.commands import resolve_executable, resolve_working_directory
+from pm_actors.actors.messages import (
+    Call,
+    Launch,
+    ProcessDefinition,
+    ReadLogs,
+    RecordRunEnd,
+    Reply,
+    Retire,
+    Stop,
+)
+from pm_actors.actors.process import ProcessActor, ProcessContext, RunOutcome
+from pm_actors.actors.records import IdAllocator
+from pm_actors.actors.store import StoredState
+from pm_actors.api import (
+    DeletedProcess,
+    DeleteProcess,
+    GetLogs,
+    KillProcess,
+    ListProcesses,
+    ProcessList,
+    RestartProcess,
+    SearchLogs,
+    StartProcess,
+    StopProcess,
+    TailLogs,
+)
+from pm_actors.config import Config
+from pm_actors.errors import AlreadyRunning, InternalError, LimitReached, PmError, ProcessNotFound
+from pm_actors.states import ACTIVE_STATES, ProcessState
+
+logger = logging.getLogger(__name__)
+
+ORPHAN_START_TIME_TOLERANCE_S = 2.0
+"""A pid from a dead daemon's open run is ours only if it started when the run did: pids are reused."""
+
+
+@dataclass
+class ManagedProcess:
+    process_id: int
+    actor: pykka.ActorRef[Any]
+
+
+class StopAll:
+    """Asked by the actor system at shutdown: stop every process; returns their reply futures."""
+
+
+class SupervisorActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        config: Config,
+        context: ProcessContext,
+        reader: pykka.ActorRef[Any],
+        stored: StoredState,
+    ) -> None:
+        super().__init__()
+        self._config = config
+        self._context = context
+        self._reader = reader
+        self._stored = stored
+        self._process_ids = IdAllocator(stored.next_process_id)
+        self._processes: dict[str, ManagedProcess] = {}
+        self._handlers: dict[type, Callable[[Any, Reply], None]] = {
+            StartProcess: self._start_process,
+            StopProcess: self._forward,
+            RestartProcess: self._restart_process,
+            KillProcess: self._forward,
+            DeleteProcess: self._delete_process,
+            ListProcesses: self._list_processes,
+            GetLogs: self._read_logs,
+            TailLogs: self._read_logs,
+            SearchLogs: self._read_logs,
+        }
+
+    def on_start(self) -> None:
+        """Bring back the stored definitions; end what a dead daemon left running."""
+        self._end_orphaned_runs()
+        for stored in self._stored.definitions:
+            last_run = self._stored.last_runs.get(stored.process_id)
+            outcome, state = _restored_outcome(last_run)
+            self._add(stored.process_id, stored.definition, state, outcome)
+        logger.info("supervisor: %d stored process definitions restored", len(self._processes))
+
+    def on_stop(self) -> None:
+        for managed in self._processes.values():
+            managed.actor.stop()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, StopAll):
+            return self._stop_all()
+        if not isinstance(message, Call):
+            logger.error("supervisor: unexpected message %r", message)
+            return None
+        try:
+            self._handlers[type(message.request)](message.request, message.reply)
+        except PmError as error:
+            message.reply.set_exception(error)
+        except Exception as error:
+            logger.exception("supervisor: failed to handle %s", type(message.request).__name__)
+            message.reply.set_exception(InternalError(f"internal error: {error}"))
+        return None
+
+    # Handlers ------------------------------------------------------------------------------
+
+    def _start_process(self, request: StartProcess, reply: Reply) -> None:
+        cwd = resolve_working_directory(request.cwd or os.getcwd())
+        definition = ProcessDefinition(
+            name=request.name,
+            command=request.command,
+            executable=resolve_executable(request.command, cwd, self._config),
+            args=list(request.args),
+            cwd=cwd,
+            env=dict(request.env),
+        )
+        managed = self._processes.get(request.name)
+        self._check_room_for(request.name)
+        if managed is None:
+            managed = self._add(self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome())
+        managed.actor.tell(Launch(definition, reply))
+
+    def _restart_process(self, request: RestartProcess, reply: Reply) -> None:
+        self._check_room_for(request.name)
+        self._forward(request, reply)
+
+    def _forward(self, request: StopProcess | RestartProcess | KillProcess, reply: Reply) -> None:
+        self._managed(request.name).actor.tell(Call(request, reply))
+
+    def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
+        managed = self._managed(request.name)
+        if not managed.actor.ask(Retire()):
+            raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
+        del self._processes[request.name]
+        reply.set_result(DeletedProcess(name=request.name, deleted=True))
+
+    def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
+        reply.set_result(ProcessList(processes=self._context.board.all()))
+
+    def _read_logs(self, request: GetLogs | TailLogs | SearchLogs, reply: Reply) -> None:
+        process_id = None if request.name is None else self._managed(request.name).process_id
+        self._reader.tell(ReadLogs(request, process_id, reply))
+
+    def _stop_all(self) -> list[Reply]:
+        """Stop every process at once, so shutdown waits for the slowest stop, not the sum."""
+        replies: list[Reply] = []
+        for managed in self._processes.values():
+            reply: Reply = concurrent.futures.Future()
+            managed.actor.tell(Stop(reply, "stopped because the daemon is shutting down"))
+            replies.append(reply)
+        return replies
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def _managed(self, name: str) -> ManagedProcess:
+        managed = self._processes.get(name)
+        if managed is None:
+            raise ProcessNotFound(f"no process named {name!r}; list_processes shows the managed ones")
+        return managed
+
+    def _check_room_for(self, name: str) -> None:
+        """PM_MAX_PROCESSES counts active processes; an active one restarting needs no new room."""
+        record = self._context.board.get(name)
+        if record is not None and record.state in ACTIVE_STATES:
+            return
+        if self._context.board.active_count() >= self._config.max_processes:
+            raise LimitReached(
+                f"{self._config.max_processes} processes are active, the most PM_MAX_PROCESSES allows; "
+                "stop one first or raise PM_MAX_PROCESSES"
+            )
+
+    def _add(
+        self, process_id: int, definition: ProcessDefinition, state: ProcessState, outcome: RunOutcome
+    ) -> ManagedProcess:
+        actor = ProcessActor.start(process_id, definition, self._context, state, outcome)
+        managed = ManagedProcess(process_id, actor)
+        self._processes[definition.name] = managed
+        return managed
+
+    def _end_orphaned_runs(self) -> None:
+        """Runs a dead daemon left open: kill their process groups if still alive, close them."""
+        for run in self._stored.open_runs:
+            if run.pid is not None and _is_same_process(run.pid, run.started_at):
+                logger.warning("supervisor: killing process group %d left by a daemon that died", run.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(run.pid, signal.SIGKILL)
+            self._context.writer.tell(
+                RecordRunEnd(
+                    run.run_id, time.time(), None, None, "ended when the daemon restarted after dying"
+                )
+            )
+
+
+def _is_same_process(pid: int, started_at: float) -> bool:
+    try:
+        return abs(psutil.Process(pid).create_time() - started_at) < ORPHAN_START_TIME_TOLERANCE_S
+    except psutil.Error:
+        return False
+
+
+def _restored_outcome(last_run: Any) -> tuple[RunOutcome, ProcessState]:
+    """What a restored process shows until it runs again: its last run's end."""
+    if last_run is None:
+        return RunOutcome(), ProcessState.STOPPED
+    outcome = RunOutcome(
+        run_id=last_run.run_id,
+        started_at=last_run.started_at,
+        ended_at=last_run.ended_at,
+        exit_code=last_run.exit_code,
+        exit_signal=last_run.exit_signal,
+        end_reason=last_run.end_reason or "ended when the daemon restarted after dying",
+    )
+    if last_run.exit_code == 0:
+        return outcome, ProcessState.EXITED
+    if last_run.exit_code is None and last_run.exit_signal is None:
+        return outcome, ProcessState.STOPPED
+    return outcome, ProcessState.CRASHED

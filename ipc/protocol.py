@@ -1,0 +1,206 @@
+"""The wire format between the daemon and its clients: framed msgpack envelopes.
+
+A frame is a 4-byte big-endian body length and a msgpack body. The body is one envelope,
+tagged by its `frame` field. A client first sends `Hello` and the daemon answers `Welcome`
+(or `ErrorFrame`, then closes). After that the client sends `RequestFrame`s carrying the very
+request structs of `pm_actors.api`, and the daemon answers each with a `ResponseFrame` of the
+same id, in any order, so a client may pipeline.
+
+A result travels as raw msgpack: the client decodes it with `type(request).result_type`,
+which lets result structs stay untagged. The daemon decodes the envelope and the request in
+two steps, so that a well-framed request it cannot understand (an unknown tool from a newer
+client, a field out of range) is answered as an `invalid_argument` error on that request id
+while the connection and any other requests on it carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import msgspec
+
+from pm_actors.api import REQUEST_TYPES, RequestUnion, tool_name
+from pm_actors.errors import ErrorCode, InternalError, InvalidArgument, ProtocolError
+
+PROTOCOL_VERSION = 1
+"""Bumped on any change an older peer would misread; both sides refuse a different version."""
+
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+"""A result holds at most about 1 MiB of log text and a request is small, so anything near
+this size is a bug or an attack, refused before its body is read."""
+
+LENGTH_PREFIX = struct.Struct(">I")
+
+NIL_RESULT = msgspec.Raw(b"\xc0")
+"""msgpack nil: the `result` of a response that carries an error. msgspec cannot decode a
+`Raw | None` union, so the field is always `Raw` and an error response holds nil."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    """A `PmError` on the wire. The code stays a plain string so that a code added by a newer
+    daemon still decodes on an older client."""
+
+    code: str
+    message: str
+
+
+class Frame(msgspec.Struct, frozen=True, tag_field="frame"):
+    """Base of every envelope; the tag says which one a body is."""
+
+
+class Hello(Frame, frozen=True, tag="hello"):
+    protocol_version: int
+    token: str
+
+
+class Welcome(Frame, frozen=True, tag="welcome"):
+    protocol_version: int
+    daemon_pid: int
+    server_version: str
+
+
+class RequestFrame(Frame, frozen=True, tag="request"):
+    id: int
+    request: RequestUnion
+
+
+class IncomingRequestFrame(Frame, frozen=True, tag="request"):
+    """How the daemon reads a `RequestFrame`: the request is decoded in a second step, so
+    that a bad request is answered on its id instead of ending the connection."""
+
+    id: int
+    request: msgspec.Raw
+
+
+class ResponseFrame(Frame, frozen=True, tag="response"):
+    id: int
+    result: msgspec.Raw = NIL_RESULT
+    error: ErrorInfo | None = None
+
+
+class ErrorFrame(Frame, frozen=True, tag="error"):
+    """A protocol-level refusal (bad token, bad frame), sent right before the daemon closes."""
+
+    code: str
+    message: str
+
+
+ClientFrame = Hello | RequestFrame
+ServerFrame = Welcome | ResponseFrame | ErrorFrame
+IncomingClientFrame = Hello | IncomingRequestFrame
+
+# One encoder and one decoder per shape, reused: building them is the costly part. They are
+# used from the event loop thread only.
+_encoder = msgspec.msgpack.Encoder()
+_client_frame_decoder: msgspec.msgpack.Decoder[Hello | IncomingRequestFrame] = msgspec.msgpack.Decoder(
+    IncomingClientFrame
+)
+_server_frame_decoder: msgspec.msgpack.Decoder[Welcome | ResponseFrame | ErrorFrame] = (
+    msgspec.msgpack.Decoder(ServerFrame)
+)
+_request_decoder: msgspec.msgpack.Decoder[RequestUnion] = msgspec.msgpack.Decoder(RequestUnion)
+_result_decoders: dict[type[msgspec.Struct], msgspec.msgpack.Decoder[Any]] = {}
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """The length-prefixed bytes of one envelope; a body over the limit is refused here."""
+    buffer = bytearray(LENGTH_PREFIX.size)
+    _encoder.encode_into(frame, buffer, LENGTH_PREFIX.size)
+    body_length = len(buffer) - LENGTH_PREFIX.size
+    if body_length > MAX_FRAME_BYTES:
+        raise ProtocolError(f"a frame of {body_length} bytes exceeds the limit of {MAX_FRAME_BYTES} bytes")
+    LENGTH_PREFIX.pack_into(buffer, 0, body_length)
+    return bytes(buffer)
+
+
+async def read_frame_body(reader: asyncio.StreamReader) -> bytes | None:
+    """The body of the next frame, or None when the peer closed cleanly between frames.
+
+    An oversized length is refused before the body is read, so a bad prefix costs nothing."""
+    try:
+        prefix = await reader.readexactly(LENGTH_PREFIX.size)
+    except asyncio.IncompleteReadError as error:
+        if not error.partial:
+            return None
+        raise ProtocolError("the connection closed in the middle of a frame's length prefix") from None
+    (body_length,) = LENGTH_PREFIX.unpack(prefix)
+    if body_length > MAX_FRAME_BYTES:
+        raise ProtocolError(
+            f"a frame announced {body_length} bytes, over the limit of {MAX_FRAME_BYTES} bytes"
+        )
+    try:
+        return await reader.readexactly(body_length)
+    except asyncio.IncompleteReadError as error:
+        raise ProtocolError(
+            f"the connection closed after {len(error.partial)} of a frame's {body_length} bytes"
+        ) from None
+
+
+def decode_client_frame(body: bytes) -> Hello | IncomingRequestFrame:
+    """A frame from a client, as the daemon reads it."""
+    try:
+        return _client_frame_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise ProtocolError(f"the frame does not decode as a hello or a request: {error}") from None
+
+
+def decode_server_frame(body: bytes) -> Welcome | ResponseFrame | ErrorFrame:
+    """A frame from the daemon, as a client reads it."""
+    try:
+        return _server_frame_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise ProtocolError(f"the daemon sent a frame that does not decode: {error}") from None
+
+
+def decode_request(raw: msgspec.Raw) -> RequestUnion:
+    """The request inside a request frame; what is wrong with it is the error's message."""
+    try:
+        return _request_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise InvalidArgument(f"invalid request: {error}{_known_tools_hint(error)}") from None
+
+
+def _known_tools_hint(error: Exception) -> str:
+    if "`$.tool`" not in str(error):
+        return ""
+    names = ", ".join(tool_name(request_type) for request_type in REQUEST_TYPES)
+    return f" (this daemon knows: {names}; a newer client may need a restarted daemon)"
+
+
+def encode_result(request: RequestUnion, result: object) -> msgspec.Raw:
+    """The result of `request` as raw msgpack for a response, checked against its type."""
+    expected = type(request).result_type
+    if not isinstance(result, expected):
+        raise InternalError(
+            f"{tool_name(type(request))} produced a {type(result).__name__}, not a {expected.__name__}"
+        )
+    body = _encoder.encode(result)
+    if len(body) > MAX_FRAME_BYTES - 64:  # room for the envelope around it
+        raise InternalError(
+            f"the result of {tool_name(type(request))} is {len(body)} bytes, over the frame limit"
+        )
+    return msgspec.Raw(body)
+
+
+def decode_result(request: RequestUnion, raw: msgspec.Raw) -> Any:
+    """The result struct of a response to `request`."""
+    result_type = type(request).result_type
+    decoder = _result_decoders.get(result_type)
+    if decoder is None:
+        decoder = _result_decoders[result_type] = msgspec.msgpack.Decoder(result_type)
+    try:
+        return decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise ProtocolError(
+            f"the daemon's result for {tool_name(type(request))} is not a {result_type.__name__}: {error}"
+        ) from None
+
+
+def error_code_from_wire(code: str) -> ErrorCode:
+    """Our code for a wire code; one this client does not know (a newer daemon's) is internal."""
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return ErrorCode.INTERNAL

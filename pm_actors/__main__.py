@@ -1,0 +1,3 @@
+from pm_actors.cli import main
+
+raise SystemExit(main())
