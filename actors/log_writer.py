@@ -216,8 +216,16 @@ def _save_definition(connection: apsw.Connection, message: SaveDefinition) -> No
 
 def _record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
     connection.execute(
-        "UPDATE runs SET ended_at = ?, exit_code = ?, exit_signal = ?, end_reason = ? WHERE id = ?",
-        (message.ended_at, message.exit_code, message.exit_signal, message.end_reason, message.run_id),
+        "UPDATE runs SET ended_at = ?, exit_code = ?, exit_signal = ?, end_reason = ?, end_state = ?"
+        " WHERE id = ?",
+        (
+            message.ended_at,
+            message.exit_code,
+            message.exit_signal,
+            message.end_reason,
+            message.end_state,
+            message.run_id,
+        ),
     )
     if connection.changes() == 0:
         logger.warning("run %d ended but was never recorded as started", message.run_id)

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from pm_actors.api import RequestUnion
+from pm_actors.states import ProcessState
 
 Reply = concurrent.futures.Future[Any]
 """Where an answer goes; `concurrent.futures` so that asyncio code can await it (wrap_future)."""
@@ -85,6 +86,8 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
     exit_code: int | None
     exit_signal: str | None
     end_reason: str
+    end_state: ProcessState
+    """The state the run ended in, so a restarted daemon shows the same."""
 
 
 class Flush(msgspec.Struct, frozen=True):

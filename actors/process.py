@@ -258,7 +258,9 @@ class ProcessActor(pykka.ThreadingActor):
             self._context.writer.tell(
                 RecordRunStart(run_id, self._process_id, None, started_at, requested_by)
             )
-            self._context.writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason))
+            self._context.writer.tell(
+                RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED)
+            )
             self._change_state(ProcessState.CRASHED, reason)
             raise SpawnFailed(reason) from None
         self._outcome = RunOutcome(run_id=run_id, pid=child.pid, started_at=started_at)
@@ -349,7 +351,7 @@ class ProcessActor(pykka.ThreadingActor):
         outcome.end_reason = reason
         outcome.ended_at = outcome.ended_at or time.time()
         self._context.writer.tell(
-            RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason)
+            RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
         self._change_state(state, reason)

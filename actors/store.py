@@ -46,6 +46,7 @@ CREATE TABLE runs(
     exit_code INTEGER,
     exit_signal TEXT,
     end_reason TEXT,
+    end_state TEXT,
     requested_by TEXT
 );
 CREATE INDEX runs_by_process ON runs(process_id, id);
@@ -88,6 +89,7 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     exit_code: int | None
     exit_signal: str | None
     end_reason: str | None
+    end_state: str | None
 
 
 class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,7 +189,7 @@ def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
         connection.execute(f"PRAGMA {pragma}").fetchall()
 
 
-_RUN_COLUMNS = "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason"
+_RUN_COLUMNS = "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state"
 
 
 def _run_from_row(row: apsw.SQLiteValues) -> StoredRun:

@@ -36,7 +36,7 @@ from pm_actors.actors.messages import (
 )
 from pm_actors.actors.process import ProcessActor, ProcessContext, RunOutcome
 from pm_actors.actors.records import IdAllocator
-from pm_actors.actors.store import StoredState
+from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.api import (
     DeletedProcess,
     DeleteProcess,
@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 ORPHAN_START_TIME_TOLERANCE_S = 2.0
 """A pid from a dead daemon's open run is ours only if it started when the run did: pids are reused."""
+ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
 
 
 @dataclass
@@ -208,9 +209,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(run.pid, signal.SIGKILL)
             self._context.writer.tell(
-                RecordRunEnd(
-                    run.run_id, time.time(), None, None, "ended when the daemon restarted after dying"
-                )
+                RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
 
 
@@ -221,7 +220,7 @@ def _is_same_process(pid: int, started_at: float) -> bool:
         return False
 
 
-def _restored_outcome(last_run: Any) -> tuple[RunOutcome, ProcessState]:
+def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:
     """What a restored process shows until it runs again: its last run's end."""
     if last_run is None:
         return RunOutcome(), ProcessState.STOPPED
@@ -231,10 +230,6 @@ def _restored_outcome(last_run: Any) -> tuple[RunOutcome, ProcessState]:
         ended_at=last_run.ended_at,
         exit_code=last_run.exit_code,
         exit_signal=last_run.exit_signal,
-        end_reason=last_run.end_reason or "ended when the daemon restarted after dying",
+        end_reason=last_run.end_reason or ORPHANED_RUN_REASON,
     )
-    if last_run.exit_code == 0:
-        return outcome, ProcessState.EXITED
-    if last_run.exit_code is None and last_run.exit_signal is None:
-        return outcome, ProcessState.STOPPED
-    return outcome, ProcessState.CRASHED
+    return outcome, ProcessState(last_run.end_state or ProcessState.STOPPED)

@@ -26,6 +26,7 @@ from pm_actors.actors.messages import (
     SaveDefinition,
 )
 from pm_actors.actors.store import load_stored_state, open_read_connection, open_write_connection
+from pm_actors.states import ProcessState
 from tests.helpers import wait_until
 
 Writer = pykka.ActorRef[LogWriterActor]
@@ -249,12 +250,19 @@ def test_a_run_is_recorded_when_it_starts_and_closed_when_it_ends(
     ]
 
     writer.tell(
-        RecordRunEnd(run_id=5, ended_at=12.5, exit_code=None, exit_signal="SIGTERM", end_reason="stopped")
+        RecordRunEnd(
+            run_id=5,
+            ended_at=12.5,
+            exit_code=None,
+            exit_signal="SIGTERM",
+            end_reason="stopped",
+            end_state=ProcessState.STOPPED,
+        )
     )
     writer.ask(Flush())
     assert reader.execute(
-        "SELECT ended_at, exit_code, exit_signal, end_reason FROM runs WHERE id = 5"
-    ).fetchall() == [(12.5, None, "SIGTERM", "stopped")]
+        "SELECT ended_at, exit_code, exit_signal, end_reason, end_state FROM runs WHERE id = 5"
+    ).fetchall() == [(12.5, None, "SIGTERM", "stopped", "stopped")]
 
 
 def test_a_failing_commit_callback_is_logged_and_the_writer_carries_on(

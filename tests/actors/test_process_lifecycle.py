@@ -39,10 +39,13 @@ class Client:
         return self.system.submit(request).result(timeout=CALL_TIMEOUT_S)
 
     def start(self, name: str, code: str, **fields: Any) -> ProcessRecord:
-        return self.call(StartProcess(name=name, command=PYTHON, args=["-u", "-c", code], cwd="/", **fields))
+        record: ProcessRecord = self.call(
+            StartProcess(name=name, command=PYTHON, args=["-u", "-c", code], cwd="/", **fields)
+        )
+        return record
 
     def record(self, name: str) -> ProcessRecord:
-        records = self.call(ListProcesses()).processes
+        records: list[ProcessRecord] = self.call(ListProcesses()).processes
         return next(record for record in records if record.name == name)
 
     def wait_for_state(self, name: str, *states: ProcessState) -> ProcessRecord:
@@ -116,7 +119,8 @@ def test_stop_sends_sigterm_to_the_whole_group_and_waits_for_the_end(client: Cli
     stopped = client.call(StopProcess(name="tree"))
     assert stopped.state is ProcessState.STOPPED
     assert stopped.exit_signal == "SIGTERM" and stopped.end_reason == "stopped on request"
-    wait_until(lambda: group_is_gone(started.pid), message="the grandchild to be gone too")
+    process_group = started.pid
+    wait_until(lambda: group_is_gone(process_group), message="the grandchild to be gone too")
 
 
 @pytest.mark.timeout(30)
@@ -129,8 +133,9 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout(client: C
     stopped = client.call(StopProcess(name="stubborn", timeout_s=0.2))
     assert stopped.state is ProcessState.STOPPED and stopped.exit_signal == "SIGKILL"
     assert "SIGKILL after the stop timeout" in (stopped.end_reason or "")
-    assert started.pid is not None
-    wait_until(lambda: group_is_gone(started.pid), message="the group to be gone")
+    process_group = started.pid
+    assert process_group is not None
+    wait_until(lambda: group_is_gone(process_group), message="the group to be gone")
 
 
 @pytest.mark.timeout(30)
@@ -219,6 +224,7 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
     system = make_system(pm_environment)
     Client(system).start("keep", "print('kept')")
     Client(system).wait_for_state("keep", ProcessState.EXITED)
+    Client(system).start("server", "import time\ntime.sleep(60)")
     system.shutdown()
     system = make_system(pm_environment)
     try:
@@ -226,5 +232,8 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
         record = client.record("keep")
         assert record.state is ProcessState.EXITED and record.exit_code == 0
         assert client.all_lines("keep") == ["kept"]
+        stopped = client.record("server")
+        assert stopped.state is ProcessState.STOPPED and stopped.exit_signal == "SIGTERM"
+        assert stopped.end_reason == "stopped because the daemon is shutting down"
     finally:
         system.shutdown()
