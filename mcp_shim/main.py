@@ -26,7 +26,7 @@ from mcp.server.stdio import stdio_server
 from pm_actors.api import RequestUnion
 from pm_actors.backend import Backend
 from pm_actors.config import Config
-from pm_actors.errors import PmError
+from pm_actors.errors import DaemonUnavailable, PmError
 from pm_actors.logging_setup import configure_logging
 
 from .server import build_server
@@ -101,8 +101,9 @@ class ConnectingBackend:
     """A `Backend` that opens the real one, and opens it again on the next call after a failure.
 
     Attempts never overlap: calls that arrive while one is under way wait for it, so a burst of
-    calls cannot start a burst of daemons. Once open, the real backend is kept; reconnecting a
-    connection that later breaks is the daemon client's own business.
+    calls cannot start a burst of daemons. A connection that breaks later (the daemon was
+    restarted) is dropped, so the next call connects again, starting a daemon if need be; an
+    idempotent request is retried at once on the new connection, since repeating it is harmless.
     """
 
     def __init__(self, open_backend: BackendOpener) -> None:
@@ -123,7 +124,21 @@ class ConnectingBackend:
 
     async def call(self, request: RequestUnion) -> Any:
         backend = await self._connected()
-        return await backend.call(request)
+        try:
+            return await backend.call(request)
+        except DaemonUnavailable:
+            await self._discard(backend)
+            if not type(request).annotations.idempotent:
+                raise
+        logger.info("the daemon connection broke; retrying %s on a new one", type(request).__name__)
+        return await (await self._connected()).call(request)
+
+    async def _discard(self, broken: Backend) -> None:
+        async with self._lock:
+            if self._backend is broken:
+                self._backend = None
+        with contextlib.suppress(PmError):
+            await broken.close()
 
     async def close(self) -> None:
         if self._backend is not None:

@@ -116,13 +116,14 @@ def daemon_pid(environment: dict[str, str]) -> int | None:
 
 def stop_daemon_if_any(environment: dict[str, str]) -> None:
     pid = daemon_pid(environment)
-    if pid is None or not psutil.pid_exists(pid):
+    if pid is None or not alive(pid):
         return
     daemon = psutil.Process(pid)
     if "pm_actors" not in " ".join(daemon.cmdline()):
         return
     daemon.send_signal(signal.SIGTERM)
-    daemon.wait(timeout=30)
+    # A daemon the shim started stays the shim's zombie until the shim reaps it: ended all the same.
+    wait_until(lambda: not alive(pid), timeout=30, message=f"daemon {pid} to exit")
 
 
 def alive(pid: int) -> bool:
@@ -258,3 +259,26 @@ def test_processes_outlive_the_session_with_a_daemon_and_die_with_the_shim_witho
     assert daemon_pid(shim.parameters.env or {}) == first_daemon, "the second session reused the daemon"
     stop_daemon_if_any(shim.parameters.env or {})
     assert not alive(pid), "stopping the daemon stops its children"
+
+
+@pytest.mark.timeout(90)
+def test_the_shim_reconnects_to_a_new_daemon_after_the_daemon_was_stopped(
+    pm_environment: dict[str, str], short_tmp: Path
+) -> None:
+    environment = pm_environment | {"PM_DAEMON_MODE": "enabled"}
+    shim = Shim(environment, short_tmp)
+
+    async def scenario() -> tuple[int | None, int | None]:
+        async with shim.session() as client:
+            structured(await client.call_tool("list_processes", {}))
+            first = daemon_pid(environment)
+            stop_daemon_if_any(environment)
+            listing = structured(await client.call_tool("list_processes", {}))
+            assert listing == {"processes": []}
+            return first, daemon_pid(environment)
+
+    try:
+        first, second = run(scenario)
+    finally:
+        stop_daemon_if_any(environment)
+    assert first is not None and second is not None and first != second
