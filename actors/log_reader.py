@@ -19,21 +19,9 @@ import pykka
 
 from pm_actors.actors.messages import STREAM_NAMES, Flush, ReadLogs, Reply
 from pm_actors.actors.store import INDEX_SIZE_TABLE, open_read_connection
-from pm_actors.api import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    GetLogs,
-    LogLine,
-    LogLines,
-    SearchLogs,
-    SearchMatch,
-    SearchMode,
-    SearchResult,
-    Stream,
-    TailLogs,
-    iso_utc,
-)
+from pm_actors.api import DEFAULT_LIMIT, MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
 from pm_actors.errors import InternalError, InvalidArgument, PmError
+from pm_actors.results import LogLine, LogLines, SearchMatch, SearchResult, Stream, iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +62,7 @@ class LogQueries:
             " ORDER BY id LIMIT ?",
             (process_id, after_id, *stream_args, limit + 1),
         )
-        lines, has_more, cap_reached = _take_within_cap(map(_log_line, rows), limit)
+        lines, has_more, cap_reached = _take_within_cap(map(log_line_from_row, rows), limit)
         next_after_id = lines[-1].id if lines else after_id
         return LogLines(
             lines=lines, next_after_id=next_after_id, has_more=has_more, byte_cap_reached=cap_reached
@@ -93,7 +81,7 @@ class LogQueries:
             f"SELECT {_LINE_COLUMNS} FROM logs WHERE process_id = ?{stream_filter} ORDER BY id DESC LIMIT ?",
             (process_id, *stream_args, limit + 1),
         )
-        newest_first, has_more, cap_reached = _take_within_cap(map(_log_line, rows), limit)
+        newest_first, has_more, cap_reached = _take_within_cap(map(log_line_from_row, rows), limit)
         lines = newest_first[::-1]
         next_after_id = lines[-1].id if lines else 0
         return LogLines(
@@ -222,7 +210,8 @@ def _stream_name(code: int) -> Stream:
     return cast(Stream, STREAM_NAMES[code])
 
 
-def _log_line(row: Row) -> LogLine:
+def log_line_from_row(row: Row) -> LogLine:
+    """A LogLine from a `SELECT id, stream, ts, line` row."""
     line_id, stream, ts, text = row
     return LogLine(id=line_id, stream=_stream_name(stream), ts=_iso(ts), text=text)
 

@@ -23,6 +23,7 @@ from pm_actors.actors.messages import (
     DeleteProcessData,
     Flush,
     LogBatch,
+    RecordHealthCheck,
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
@@ -38,8 +39,12 @@ stop getting cheaper per line, and a bound on the memory a burst holds."""
 LogRow = tuple[int, int, int, int, float, str]
 """(id, process_id, run_id, stream, ts, line): one row of the logs table."""
 
-Statement = SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd
-STATEMENT_TYPES = (SaveDefinition, DeleteProcessData, RecordRunStart, RecordRunEnd)
+HEALTH_HISTORY_PER_PROCESS = 1000
+"""Health checks kept per process (the newest): hours of history at typical intervals, and a
+bound on the table however long a process runs."""
+
+Statement = SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | RecordHealthCheck
+STATEMENT_TYPES = (SaveDefinition, DeleteProcessData, RecordRunStart, RecordRunEnd, RecordHealthCheck)
 
 
 @dataclasses.dataclass
@@ -180,6 +185,8 @@ def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
         )
     elif isinstance(operation, RecordRunEnd):
         _record_run_end(connection, operation)
+    elif isinstance(operation, RecordHealthCheck):
+        _record_health_check(connection, operation)
     else:
         _delete_process_data(connection, operation.process_id)
 
@@ -231,6 +238,28 @@ def _record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
         logger.warning("run %d ended but was never recorded as started", message.run_id)
 
 
+def _record_health_check(connection: apsw.Connection, message: RecordHealthCheck) -> None:
+    connection.execute(
+        "INSERT INTO health_checks(process_id, run_id, checked_at, healthy, detail, duration_ms)"
+        " VALUES(?, ?, ?, ?, ?, ?)",
+        (
+            message.process_id,
+            message.run_id,
+            message.checked_at,
+            message.healthy,
+            message.detail,
+            message.duration_ms,
+        ),
+    )
+    # Keep the newest rows only: the subquery walks the (process_id, id) index from the newest
+    # to the first row past the limit (NULL, so nothing is deleted, while there are fewer).
+    connection.execute(
+        "DELETE FROM health_checks WHERE process_id = ?1 AND id <= ("
+        "SELECT id FROM health_checks WHERE process_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        (message.process_id, HEALTH_HISTORY_PER_PROCESS),
+    )
+
+
 def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
     # An external-content index is told which rows to forget, with the text they were indexed
     # with, so this must run before the rows go.
@@ -239,6 +268,7 @@ def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
         " SELECT 'delete', id, line FROM logs WHERE process_id = ?",
         "DELETE FROM logs WHERE process_id = ?",
         "DELETE FROM runs WHERE process_id = ?",
+        "DELETE FROM health_checks WHERE process_id = ?",
         "DELETE FROM processes WHERE id = ?",
     ):
         connection.execute(statement, (process_id,))

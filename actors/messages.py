@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from pm_actors.api import RequestUnion
+from pm_actors.results import Breach, HealthReport
+from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
 from pm_actors.states import ProcessState
 
 Reply = concurrent.futures.Future[Any]
@@ -44,6 +46,13 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
     cwd: str
     env: dict[str, str] = {}
     stop_timeout_s: float = 10.0
+    restart: RestartPolicy = "never"
+    max_restarts: int = 10
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
+    health_check: HealthCheck | None = None
+    """With the command of a command check already resolved and allowed."""
+    limits: Limits | None = None
+    """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
 
 
 # Messages to the LogWriterActor; it applies them in the order received.
@@ -156,3 +165,102 @@ class ReplyDeadline(msgspec.Struct, frozen=True):
     """Answer `reply` with the current record if the run has not ended by now."""
 
     reply: Reply
+
+
+class RestartDue(msgspec.Struct, frozen=True):
+    """The backoff delay is over (or a fatal retry is due): start the next run."""
+
+    generation: int
+    """Which wait this is; a stop or a manual start meanwhile makes it stale."""
+
+
+class HealthObserved(msgspec.Struct, frozen=True):
+    """HealthActor -> ProcessActor after every check of a run."""
+
+    run_id: int
+    report: HealthReport
+
+
+class LimitBreached(msgspec.Struct, frozen=True):
+    """MetricsActor -> ProcessActor: a limit was exceeded for its whole window."""
+
+    run_id: int
+    breach: Breach
+
+
+# Messages to the HealthActor.
+
+
+class WatchHealth(msgspec.Struct, frozen=True):
+    """Check this run on an interval until `UnwatchHealth`; results go to `process`."""
+
+    name: str
+    process_id: int
+    run_id: int
+    check: HealthCheck
+    interval_s: float
+    process: Any
+    """The ProcessActor's ref, told `HealthObserved` after each check."""
+
+
+class UnwatchHealth(msgspec.Struct, frozen=True):
+    name: str
+
+
+class CheckHealthNow(msgspec.Struct, frozen=True):
+    """check_process_health: run the check at once; the reply gets a HealthReport."""
+
+    name: str
+    reply: Reply
+
+
+# Messages to the MetricsActor.
+
+
+class TrackProcess(msgspec.Struct, frozen=True):
+    """Sample this run (its pid and whole child tree) until `UntrackProcess`; breaches go to `process`."""
+
+    name: str
+    run_id: int
+    pid: int
+    limits: Limits
+    process: Any
+
+
+class UntrackProcess(msgspec.Struct, frozen=True):
+    name: str
+
+
+class GetProcessStats(msgspec.Struct, frozen=True):
+    """The reply gets a fresh ProcessStats of the tracked run, or fails with NotRunning."""
+
+    name: str
+    reply: Reply
+
+
+class GetSystemStats(msgspec.Struct, frozen=True):
+    reply: Reply
+    managed_processes: int
+    running_processes: int
+
+
+class ListeningPorts(msgspec.Struct, frozen=True):
+    """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
+
+    name: str
+
+
+# Written by the HealthActor, applied by the LogWriterActor in order with the other writer messages.
+
+
+class RecordHealthCheck(msgspec.Struct, frozen=True):
+    """One health check's outcome; the writer keeps the newest `HEALTH_HISTORY_PER_PROCESS`
+    rows of each process."""
+
+    process_id: int
+    run_id: int
+    checked_at: float
+    """Seconds since the epoch, when the check ended."""
+    healthy: bool
+    detail: str
+    duration_ms: float

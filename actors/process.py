@@ -1,9 +1,10 @@
 """ProcessActor: one per managed process, the only owner of its child.
 
-It spawns runs, signals the process group, and decides each state from the table in
-`pm_actors.states`, logging every transition with its reason. A run is reported ended only
-when the child is reaped AND both its pipes reached EOF AND their lines are committed, so a
-client that sees `exited` finds the whole output stored. Nothing here sleeps: timeouts are
+It spawns runs, signals the process group, restarts on its policy with backoff, reacts to
+health and resource reports, and decides each state from the table in `pm_actors.states`,
+logging every transition with its reason. A run is reported ended only when the child is
+reaped AND both its pipes reached EOF AND their lines are committed, so a client that sees
+`exited` finds the whole output stored. Nothing here sleeps: timeouts and backoff delays are
 scheduler callbacks that `tell` this actor.
 
 Every hook and handler below runs on this actor's own thread.
@@ -11,38 +12,50 @@ Every hook and handler below runs on this actor's own thread.
 
 from __future__ import annotations
 
+import collections
 import logging
+import random
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pykka
 
-from pm_actors.actors.child import SpawnedChild, signal_name, spawn
+from pm_actors.actors import restart_policy
+from pm_actors.actors.child import signal_name, spawn
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
     DeleteProcessData,
     DrainTimeout,
+    HealthObserved,
     Launch,
+    LimitBreached,
+    ListeningPorts,
     OutputComplete,
     ProcessDefinition,
     RecordRunEnd,
     RecordRunStart,
     Reply,
     ReplyDeadline,
+    RestartDue,
     Retire,
     SaveDefinition,
     Stop,
     StopTimeout,
+    TrackProcess,
+    UntrackProcess,
+    UnwatchHealth,
+    WatchHealth,
 )
-from pm_actors.actors.pipe_reader import PipeReader, RunWatch
-from pm_actors.actors.records import IdAllocator, RecordBoard
-from pm_actors.actors.scheduler import Scheduler
-from pm_actors.api import KillProcess, ProcessRecord, RestartProcess, StopProcess, iso_utc
+from pm_actors.actors.pipe_reader import RunWatch
+from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
+from pm_actors.api import GetProcessInfo, KillProcess, RestartProcess, StopProcess
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
+from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord, RestartedProcess, iso_utc
+from pm_actors.specs import Limits
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState, check_transition
 
 logger = logging.getLogger(__name__)
@@ -53,52 +66,8 @@ behind) before we kill its group and close them: long enough for a slow flush, s
 that a client is not kept waiting for the end."""
 KILL_REPLY_WAIT_S = 1.0
 """kill_process answers when the process has ended, or after this if the signal did not end it."""
-
-
-@dataclass
-class ProcessContext:
-    """What every ProcessActor shares: the daemon's parts it talks to."""
-
-    writer: pykka.ActorRef[Any]
-    pipe_reader: PipeReader
-    scheduler: Scheduler
-    run_ids: IdAllocator
-    board: RecordBoard
-
-
-@dataclass
-class RunOutcome:
-    """What is known of the latest run, for the record; survives the run's end."""
-
-    run_id: int | None = None
-    pid: int | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    exit_code: int | None = None
-    exit_signal: str | None = None
-    end_reason: str | None = None
-
-
-@dataclass
-class LiveRun:
-    """The run whose child may still be alive."""
-
-    watch: RunWatch
-    exit_status: int | None = None
-    output_complete: bool = False
-    stop_reason: str | None = None
-    killed_at_timeout: bool = False
-    requested_signal: int | None = None
-    end_waiters: list[Reply] = field(default_factory=list)
-    restart_waiters: list[Reply] = field(default_factory=list)
-
-    @property
-    def run_id(self) -> int:
-        return self.watch.run_id
-
-    @property
-    def child(self) -> SpawnedChild:
-        return self.watch.child
+BREACHES_KEPT = 20
+"""Recent limit breaches shown by get_process_info; older ones are in the daemon log."""
 
 
 class ProcessActor(pykka.ThreadingActor):
@@ -118,6 +87,14 @@ class ProcessActor(pykka.ThreadingActor):
         self._outcome = outcome or RunOutcome()
         self._run: LiveRun | None = None
         self._restarts = 0
+        self._failures = 0
+        """Automatic restarts in a row; reset by a stable run or a start asked for by a client."""
+        self._generation = 0
+        """Bumped whenever a pending automatic restart must be forgotten."""
+        self._next_restart_at: float | None = None
+        self._health = Health.UNKNOWN
+        self._last_health: HealthReport | None = None
+        self._breaches: collections.deque[Breach] = collections.deque(maxlen=BREACHES_KEPT)
         self._retired = False
 
     def on_start(self) -> None:
@@ -128,7 +105,7 @@ class ProcessActor(pykka.ThreadingActor):
             return self._dispatch(message)
         except Exception as error:
             # The top-level handler: a bug must not kill the actor and strand waiting callers.
-            logger.exception("process %r: failed to handle %s", self._definition.name, type(message).__name__)
+            logger.exception("process %r: failed to handle %s", self._name, type(message).__name__)
             reply = getattr(message, "reply", None)
             if reply is not None and not reply.done():
                 reply.set_exception(
@@ -144,10 +121,12 @@ class ProcessActor(pykka.ThreadingActor):
                 self._request_stop(reply, "stopped on request", timeout_s)
             case Stop(reply, reason, timeout_s):
                 self._request_stop(reply, reason, timeout_s)
-            case Call(RestartProcess(), reply):
-                self._restart(reply)
+            case Call(RestartProcess() as request, reply):
+                self._restart(reply, request)
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
+            case Call(GetProcessInfo(), reply):
+                reply.set_result(self._info())
             case Retire():
                 return self._retire()
             case ChildExited(run_id, status):
@@ -158,11 +137,21 @@ class ProcessActor(pykka.ThreadingActor):
                 self._on_stop_timeout(run_id)
             case DrainTimeout(run_id):
                 self._on_drain_timeout(run_id)
+            case RestartDue(generation):
+                self._on_restart_due(generation)
+            case HealthObserved(run_id, report):
+                self._on_health_observed(run_id, report)
+            case LimitBreached(run_id, breach):
+                self._on_limit_breached(run_id, breach)
             case ReplyDeadline(reply):
                 self._resolve(reply, self._record())
             case _:
-                logger.error("process %r: unexpected message %r", self._definition.name, message)
+                logger.error("process %r: unexpected message %r", self._name, message)
         return None
+
+    @property
+    def _name(self) -> str:
+        return self._definition.name
 
     # Requests ------------------------------------------------------------------------------
 
@@ -179,38 +168,51 @@ class ProcessActor(pykka.ThreadingActor):
             self._definition = definition
             self._restarts = 0
         self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
-        self._start_and_reply(reply, requested_by="start_process")
+        self._forget_pending_restart()
+        self._start_and_reply(reply, "start_process", lambda: self._record())
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run
         if run is None:
+            if self._state is ProcessState.BACKOFF:
+                self._change_state(ProcessState.STOPPED, f"{reason} while waiting to restart")
+            self._forget_pending_restart()
             reply.set_result(self._record())
             return
         run.end_waiters.append(reply)
-        self._begin_stop(run, reason, timeout_s)
+        self._begin_stop(run, reason, timeout_s, "end")
 
-    def _restart(self, reply: Reply) -> None:
+    def _restart(self, reply: Reply, request: RestartProcess) -> None:
+        changed = self._apply_changes(request)
         run = self._run
         if run is None:
+            self._forget_pending_restart()
             self._restarts += 1
-            self._start_and_reply(reply, requested_by="restart_process")
+            self._start_and_reply(reply, "restart_process", lambda: self._restarted_record(changed))
             return
-        run.restart_waiters.append(reply)
-        self._begin_stop(run, "stopped to restart", None)
+        run.restart_waiters.append((reply, changed))
+        self._begin_stop(run, "stopped to restart", None, "restart")
+
+    def _apply_changes(self, request: RestartProcess) -> list[str]:
+        """New args or env for the stored definition; the names of the fields that changed."""
+        updates: dict[str, Any] = {}
+        if request.args is not None and request.args != self._definition.args:
+            updates["args"] = list(request.args)
+        if request.env is not None and request.env != self._definition.env:
+            updates["env"] = dict(request.env)
+        if updates:
+            self._definition = msgspec.structs.replace(self._definition, **updates)
+            self._context.writer.tell(SaveDefinition(self._process_id, self._definition, time.time()))
+        return sorted(updates)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run
         if run is None or run.exit_status is not None:
             reply.set_exception(
-                NotRunning(f"process {self._definition.name!r} is {self._state.value}; nothing to signal")
+                NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
             )
             return
-        logger.info(
-            "process %r: sending %s to group %d on request",
-            self._definition.name,
-            signal_number.name,
-            run.child.process_group,
-        )
+        logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
         run.child.signal_group(signal_number)
         run.end_waiters.append(reply)
@@ -221,27 +223,29 @@ class ProcessActor(pykka.ThreadingActor):
     def _retire(self) -> bool:
         if self._state in ACTIVE_STATES:
             return False
+        self._forget_pending_restart()
         self._retired = True
         self._context.writer.tell(DeleteProcessData(self._process_id))
-        self._context.board.remove(self._definition.name)
+        self._context.board.remove(self._name)
         self.stop()
         return True
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_and_reply(self, reply: Reply, requested_by: str) -> None:
+    def _start_and_reply(self, reply: Reply, requested_by: str, result: Any) -> None:
         try:
             self._start_run(requested_by)
         except PmError as error:
             reply.set_exception(error)
             return
-        reply.set_result(self._record())
+        reply.set_result(result())
 
     def _start_run(self, requested_by: str) -> None:
         definition = self._definition
         self._change_state(ProcessState.STARTING, f"{requested_by} asked for a run")
         run_id = self._context.run_ids.next()
         started_at = time.time()
+        writer = self._context.writer
         try:
             child = spawn(
                 definition.executable,
@@ -255,18 +259,12 @@ class ProcessActor(pykka.ThreadingActor):
             self._outcome = RunOutcome(
                 run_id=run_id, started_at=started_at, ended_at=time.time(), end_reason=reason
             )
-            self._context.writer.tell(
-                RecordRunStart(run_id, self._process_id, None, started_at, requested_by)
-            )
-            self._context.writer.tell(
-                RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED)
-            )
+            writer.tell(RecordRunStart(run_id, self._process_id, None, started_at, requested_by))
+            writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED))
             self._change_state(ProcessState.CRASHED, reason)
             raise SpawnFailed(reason) from None
         self._outcome = RunOutcome(run_id=run_id, pid=child.pid, started_at=started_at)
-        self._context.writer.tell(
-            RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by)
-        )
+        writer.tell(RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by))
         actor = self.actor_ref
         watch = RunWatch(
             process_id=self._process_id,
@@ -278,8 +276,26 @@ class ProcessActor(pykka.ThreadingActor):
         self._run = LiveRun(watch)
         self._context.pipe_reader.watch(watch)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
+        self._monitor(run_id, child.pid)
 
-    def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None) -> None:
+    def _monitor(self, run_id: int, pid: int) -> None:
+        """Hand the new run to the metrics and health actors."""
+        self._context.metrics.tell(TrackProcess(self._name, run_id, pid, self._limits(), self.actor_ref))
+        check = self._definition.health_check
+        if check is not None:
+            interval_ms = check.interval_ms or self._context.config.health_check_interval_ms
+            self._context.health.tell(
+                WatchHealth(self._name, self._process_id, run_id, check, interval_ms / 1000, self.actor_ref)
+            )
+
+    def _limits(self) -> Limits:
+        config = self._context.config
+        return self._definition.limits or Limits(
+            max_memory_mb=config.max_memory_mb, max_cpu_percent=config.max_cpu_percent
+        )
+
+    def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
+        run.after_stop = after_stop  # the latest request decides: a client's stop cancels a restart
         if run.stop_reason is not None or run.exit_status is not None:
             return  # already stopping, or already ended and only draining its output
         run.stop_reason = reason
@@ -299,11 +315,7 @@ class ProcessActor(pykka.ThreadingActor):
         run = self._current(run_id)
         if run is None or run.exit_status is not None:
             return
-        logger.warning(
-            "process %r: did not stop after SIGTERM; sending SIGKILL to group %d",
-            self._definition.name,
-            run.child.process_group,
-        )
+        logger.warning("process %r: did not stop after SIGTERM; sending SIGKILL to its group", self._name)
         run.killed_at_timeout = True
         run.child.signal_group(signal.SIGKILL)
 
@@ -332,9 +344,7 @@ class ProcessActor(pykka.ThreadingActor):
         run = self._current(run_id)
         if run is None or run.output_complete:
             return
-        logger.warning(
-            "process %r: exited but its pipes stay open; killing what it left behind", self._definition.name
-        )
+        logger.warning("process %r: exited but its pipes stay open; killing what it left behind", self._name)
         run.child.signal_group(signal.SIGKILL)
         self._context.pipe_reader.close_output(run.watch)
 
@@ -344,7 +354,9 @@ class ProcessActor(pykka.ThreadingActor):
             raise InternalError("finishing a run whose child has not exited")
         # Whatever is left of the group would be an orphan of ours (zombies ignore it).
         run.child.signal_group(signal.SIGKILL)
-        state, reason = self._ending(run, status)
+        self._context.metrics.tell(UntrackProcess(self._name))
+        self._context.health.tell(UnwatchHealth(self._name))
+        state, reason = ending_of(run, status)
         outcome = self._outcome
         outcome.exit_code = status if status >= 0 else None
         outcome.exit_signal = signal_name(-status) if status < 0 else None
@@ -354,42 +366,105 @@ class ProcessActor(pykka.ThreadingActor):
             RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
+        self._health = Health.UNKNOWN
         self._change_state(state, reason)
         record = self._record()
         for waiter in run.end_waiters:
             self._resolve(waiter, record)
-        if run.restart_waiters:
-            self._restarts += 1
-            for waiter in run.restart_waiters:
-                self._start_and_reply_once(waiter)
+        if run.after_stop == "restart":
+            self._restart_after_stop(run)
+        elif run.after_stop == "backoff" or state is not ProcessState.STOPPED:
+            self._apply_restart_policy(state, reason)
 
-    def _start_and_reply_once(self, reply: Reply) -> None:
-        """The first restart waiter starts the run; any others get the same record."""
-        if self._run is None:
-            self._start_and_reply(reply, requested_by="restart_process")
-        else:
-            self._resolve(reply, self._record())
+    def _restart_after_stop(self, run: LiveRun) -> None:
+        """restart_process asked for it: start at once, and answer every asker."""
+        self._restarts += 1
+        try:
+            self._start_run("restart_process")
+        except PmError as error:
+            for reply, _ in run.restart_waiters:
+                reply.set_exception(error)
+            return
+        for reply, changed in run.restart_waiters:
+            reply.set_result(self._restarted_record(changed))
 
-    def _ending(self, run: LiveRun, status: int) -> tuple[ProcessState, str]:
-        """The state a run ends in, and why: asked to stop, ended by a signal we sent, or on its own."""
-        if run.stop_reason is not None:
-            suffix = " (SIGKILL after the stop timeout)" if run.killed_at_timeout else ""
-            return ProcessState.STOPPED, run.stop_reason + suffix
-        if run.requested_signal is not None and status == -run.requested_signal:
-            return ProcessState.STOPPED, f"ended by {signal_name(run.requested_signal)} sent on request"
-        if status == 0:
-            return ProcessState.EXITED, "exited on its own with code 0"
-        if status < 0:
-            return ProcessState.CRASHED, f"killed by {signal_name(-status)}"
-        return ProcessState.CRASHED, f"exited on its own with code {status}"
+    # Supervision ---------------------------------------------------------------------------
+
+    def _apply_restart_policy(self, ended_state: ProcessState, reason: str) -> None:
+        decision = restart_policy.decide(
+            self._definition, ended_state, reason, self._outcome.duration_s(), self._failures, random.random()
+        )
+        self._failures = decision.failures
+        if decision.action == "backoff":
+            self._change_state(ProcessState.BACKOFF, decision.reason)
+            self._schedule_restart(decision.delay_s)
+        elif decision.action == "fatal":
+            self._outcome.end_reason = decision.reason
+            self._change_state(ProcessState.FATAL, decision.reason)
+            retry_s = self._definition.backoff.fatal_retry_s
+            if retry_s is not None:
+                self._schedule_restart(retry_s)
+
+    def _schedule_restart(self, delay_s: float) -> None:
+        self._generation += 1
+        generation = self._generation
+        self._next_restart_at = time.time() + delay_s
+        self._context.scheduler.call_later(delay_s, lambda: self.actor_ref.tell(RestartDue(generation)))
+
+    def _forget_pending_restart(self) -> None:
+        self._generation += 1
+        self._next_restart_at = None
+        self._failures = 0
+
+    def _on_restart_due(self, generation: int) -> None:
+        if generation != self._generation or self._state not in (ProcessState.BACKOFF, ProcessState.FATAL):
+            return
+        if self._state is ProcessState.FATAL:
+            self._failures = 0  # the slow retry out of fatal starts a fresh series
+        self._next_restart_at = None
+        self._restarts += 1
+        try:
+            self._start_run("automatic restart")
+        except PmError as error:
+            self._apply_restart_policy(ProcessState.CRASHED, error.message)
+
+    def _on_health_observed(self, run_id: int, report: HealthReport) -> None:
+        run = self._current(run_id)
+        if run is None:
+            return
+        previous, self._health, self._last_health = self._health, report.health, report
+        if report.health is previous:
+            return
+        self._publish()
+        logger.info(
+            "process %r: health %s -> %s (%s)", self._name, previous.value, report.health.value, report.detail
+        )
+        if report.health is Health.UNHEALTHY and self._restarts_when_unhealthy():
+            reason = f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
+            self._begin_stop(run, reason, None, "backoff")
+
+    def _restarts_when_unhealthy(self) -> bool:
+        check = self._definition.health_check
+        if check is None or self._state is not ProcessState.RUNNING:
+            return False
+        if check.restart_when_unhealthy is not None:
+            return check.restart_when_unhealthy
+        return self._context.config.auto_restart_enabled
+
+    def _on_limit_breached(self, run_id: int, breach: Breach) -> None:
+        run = self._current(run_id)
+        if run is None:
+            return
+        self._breaches.append(breach)
+        if breach.enforced and self._state is ProcessState.RUNNING:
+            # Through the backoff like a crash: a child that always overshoots is not restarted in a storm.
+            self._begin_stop(run, f"restarted because {breach.detail}", None, "backoff")
 
     # State and records ---------------------------------------------------------------------
 
     def _change_state(self, target: ProcessState, reason: str) -> None:
-        check_transition(self._definition.name, self._state, target)
-        logger.info(
-            "process %r: %s -> %s (%s)", self._definition.name, self._state.value, target.value, reason
-        )
+        check_transition(self._name, self._state, target)
+        logger.info("process %r: %s -> %s (%s)", self._name, self._state.value, target.value, reason)
         self._state = target
         self._publish()
 
@@ -411,10 +486,33 @@ class ProcessActor(pykka.ThreadingActor):
             exit_code=outcome.exit_code,
             started_at=iso_utc(outcome.started_at),
             ended_at=iso_utc(outcome.ended_at) if self._run is None else None,
-            health=Health.UNKNOWN,
+            health=self._health,
             exit_signal=outcome.exit_signal,
             end_reason=outcome.end_reason,
             run_id=outcome.run_id,
+        )
+
+    def _restarted_record(self, changed: list[str]) -> RestartedProcess:
+        return RestartedProcess(**msgspec.structs.asdict(self._record()), changed=changed)
+
+    def _info(self) -> ProcessInfo:
+        definition = self._definition
+        ports: list[int] = (
+            self._context.metrics.ask(ListeningPorts(self._name), block=True) if self._run else []
+        )
+        return ProcessInfo(
+            **msgspec.structs.asdict(self._record()),
+            env=dict(definition.env),
+            restart=definition.restart,
+            max_restarts=definition.max_restarts,
+            backoff=definition.backoff,
+            health_check=definition.health_check,
+            limits=self._limits(),
+            stop_timeout_s=definition.stop_timeout_s,
+            listening_ports=ports,
+            last_health_check=self._last_health,
+            breaches=list(self._breaches),
+            next_restart_at=iso_utc(self._next_restart_at),
         )
 
     @staticmethod

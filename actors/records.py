@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from pm_actors.api import ProcessRecord
+from pm_actors.results import ProcessRecord
 from pm_actors.states import ACTIVE_STATES
 
 

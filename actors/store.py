@@ -1,8 +1,9 @@
 """Opening the SQLite database, migrating its schema, and reading back what a daemon left.
 
-One file holds process definitions, runs and output lines with their FTS5 index. The
-LogWriterActor owns the only write connection (SQLite has one writer); readers open their own
-read-only connections, which WAL lets run beside the writer without blocking it.
+One file holds process definitions, runs, output lines with their FTS5 index, and each
+process's recent health checks. The LogWriterActor owns the only write connection (SQLite has
+one writer); readers open their own read-only connections, which WAL lets run beside the writer
+without blocking it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,20 @@ CREATE VIRTUAL TABLE logs_fts USING fts5(
 );
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE health_checks(
+    id INTEGER PRIMARY KEY,
+    process_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    checked_at REAL NOT NULL,
+    healthy INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    duration_ms REAL NOT NULL
+);
+-- Serves both a process's newest checks and the trim to the newest N after each insert.
+CREATE INDEX health_checks_by_process ON health_checks(process_id, id);
+"""
+
 Migration = Callable[[apsw.Connection], None]
 
 
@@ -75,7 +90,7 @@ def _script(sql: str) -> Migration:
     return apply
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1),)
+MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1), _script(_SCHEMA_V2))
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import psutil
 import pykka
 
 from pm_actors.actors.commands import resolve_executable, resolve_working_directory
 from pm_actors.actors.messages import (
     Call,
+    CheckHealthNow,
     Launch,
     ProcessDefinition,
     ReadLogs,
@@ -34,24 +36,33 @@ from pm_actors.actors.messages import (
     Retire,
     Stop,
 )
-from pm_actors.actors.process import ProcessActor, ProcessContext, RunOutcome
+from pm_actors.actors.messages import GetProcessStats as MetricsStats
+from pm_actors.actors.messages import GetSystemStats as MetricsSystemStats
+from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.records import IdAllocator
+from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
+from pm_actors.actors.waiter import StartWait
 from pm_actors.api import (
-    DeletedProcess,
+    CheckProcessHealth,
     DeleteProcess,
     GetLogs,
+    GetProcessInfo,
+    GetProcessStats,
+    GetSystemStats,
     KillProcess,
     ListProcesses,
-    ProcessList,
     RestartProcess,
     SearchLogs,
     StartProcess,
     StopProcess,
     TailLogs,
+    WaitFor,
 )
 from pm_actors.config import Config
 from pm_actors.errors import AlreadyRunning, InternalError, LimitReached, PmError, ProcessNotFound
+from pm_actors.results import DeletedProcess, ProcessList
+from pm_actors.specs import CommandCheck, HealthCheck
 from pm_actors.states import ACTIVE_STATES, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -77,12 +88,14 @@ class SupervisorActor(pykka.ThreadingActor):
         config: Config,
         context: ProcessContext,
         reader: pykka.ActorRef[Any],
+        waiter: pykka.ActorRef[Any],
         stored: StoredState,
     ) -> None:
         super().__init__()
         self._config = config
         self._context = context
         self._reader = reader
+        self._waiter = waiter
         self._stored = stored
         self._process_ids = IdAllocator(stored.next_process_id)
         self._processes: dict[str, ManagedProcess] = {}
@@ -96,6 +109,11 @@ class SupervisorActor(pykka.ThreadingActor):
             GetLogs: self._read_logs,
             TailLogs: self._read_logs,
             SearchLogs: self._read_logs,
+            GetProcessInfo: self._forward,
+            GetProcessStats: self._process_stats,
+            CheckProcessHealth: self._check_health,
+            GetSystemStats: self._system_stats,
+            WaitFor: self._wait_for,
         }
 
     def on_start(self) -> None:
@@ -137,6 +155,12 @@ class SupervisorActor(pykka.ThreadingActor):
             args=list(request.args),
             cwd=cwd,
             env=dict(request.env),
+            stop_timeout_s=request.stop_timeout_s,
+            restart=request.restart or ("on-failure" if self._config.auto_restart_enabled else "never"),
+            max_restarts=request.max_restarts,
+            backoff=request.backoff,
+            health_check=self._allowed_check(request.health_check, cwd),
+            limits=request.limits,
         )
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
@@ -148,8 +172,32 @@ class SupervisorActor(pykka.ThreadingActor):
         self._check_room_for(request.name)
         self._forward(request, reply)
 
-    def _forward(self, request: StopProcess | RestartProcess | KillProcess, reply: Reply) -> None:
+    def _allowed_check(self, check: HealthCheck | None, cwd: str) -> HealthCheck | None:
+        """A command check runs under the same rules as the process: resolved and allowed now."""
+        if not isinstance(check, CommandCheck):
+            return check
+        return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, self._config))
+
+    def _forward(
+        self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
+    ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
+
+    def _process_stats(self, request: GetProcessStats, reply: Reply) -> None:
+        self._managed(request.name)
+        self._context.metrics.tell(MetricsStats(request.name, reply))
+
+    def _check_health(self, request: CheckProcessHealth, reply: Reply) -> None:
+        self._managed(request.name)
+        self._context.health.tell(CheckHealthNow(request.name, reply))
+
+    def _system_stats(self, request: GetSystemStats, reply: Reply) -> None:
+        records = self._context.board.all()
+        running = sum(1 for record in records if record.state is ProcessState.RUNNING)
+        self._context.metrics.tell(MetricsSystemStats(reply, len(records), running))
+
+    def _wait_for(self, request: WaitFor, reply: Reply) -> None:
+        self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))
 
     def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
         managed = self._managed(request.name)

@@ -5,8 +5,9 @@ it hands a public request to the supervisor and returns a `concurrent.futures.Fu
 resolves to the result struct or fails with a `PmError`.
 
 Start order: database (migrated) -> LogWriterActor -> LogReaderActor -> scheduler thread ->
-IO thread -> SupervisorActor (which restores the stored definitions). Shutdown runs it
-backwards, after stopping every child in parallel and so storing all their output.
+HealthActor, MetricsActor, WaitActor -> IO thread -> SupervisorActor (which restores the
+stored definitions). Shutdown runs it backwards, after stopping every child in parallel and
+so storing all their output.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call
+from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
-from pm_actors.actors.process import ProcessContext
 from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import load_stored_state, open_write_connection
 from pm_actors.actors.supervisor import StopAll, SupervisorActor
+from pm_actors.actors.waiter import WaitActor
 from pm_actors.api import RequestUnion
 from pm_actors.config import Config
 
@@ -48,16 +52,27 @@ class ActorSystem:
         self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
         self._scheduler = Scheduler()
         self._scheduler.start()
+        board = RecordBoard()
+        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
+        self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
+        self._waiter: pykka.ActorRef[Any] = WaitActor.start(
+            config.database_path, self._scheduler, board, self._metrics
+        )
         self._pipe_reader = PipeReader(self._writer)
         self._pipe_reader.start()
         context = ProcessContext(
+            config=config,
             writer=self._writer,
+            health=self._health,
+            metrics=self._metrics,
             pipe_reader=self._pipe_reader,
             scheduler=self._scheduler,
             run_ids=IdAllocator(stored.next_run_id),
-            board=RecordBoard(),
+            board=board,
         )
-        self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(config, context, self._reader, stored)
+        self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
+            config, context, self._reader, self._waiter, stored
+        )
         logger.info("actor system started on %s", config.database_path)
 
     def submit(self, request: RequestUnion) -> concurrent.futures.Future[Any]:
@@ -76,7 +91,8 @@ class ActorSystem:
             logger.error("%d processes did not report stopped at shutdown", len(not_done))
         self._supervisor.stop(block=True)
         self._pipe_reader.stop()
-        self._reader.stop(block=True)
+        for actor in (self._waiter, self._health, self._metrics, self._reader):
+            actor.stop(block=True)
         self._writer.stop(block=True)
         self._scheduler.stop()
         logger.info("actor system stopped")

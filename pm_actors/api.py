@@ -8,12 +8,25 @@ receive. Adding a tool is one request struct, one result struct and one handler.
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from pm_actors.states import Health, ProcessState
+from pm_actors.results import (
+    DeletedProcess,
+    HealthReport,
+    LogLines,
+    ProcessInfo,
+    ProcessList,
+    ProcessRecord,
+    ProcessStats,
+    RestartedProcess,
+    SearchResult,
+    Stream,
+    SystemStats,
+    WaitResult,
+)
+from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LIMIT = 10_000
@@ -30,19 +43,10 @@ Limit = Annotated[
     int,
     msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
 ]
-Stream = Literal["stdout", "stderr"]
 SignalName = Literal[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
 ]
 SearchMode = Literal["words", "phrase", "fts5", "substring"]
-
-
-def iso_utc(timestamp: float | None) -> str | None:
-    """Seconds since the epoch as an ISO 8601 UTC string with milliseconds, e.g. `...T10:00:00.250Z`."""
-    if timestamp is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ToolAnnotations(msgspec.Struct, frozen=True):
@@ -54,109 +58,6 @@ class ToolAnnotations(msgspec.Struct, frozen=True):
 
 
 READ_ONLY = ToolAnnotations(read_only=True, destructive=False, idempotent=True)
-
-
-# Results ---------------------------------------------------------------------------------
-
-
-class ProcessRecord(msgspec.Struct, kw_only=True):
-    """One managed process as a client sees it."""
-
-    name: str
-    state: ProcessState
-    pid: int | None
-    command: str
-    args: list[str]
-    cwd: str
-    restarts: int
-    exit_code: int | None
-    started_at: str | None
-    ended_at: str | None
-    health: Health
-    exit_signal: str | None = None
-    end_reason: str | None = None
-    run_id: int | None = None
-
-    def summary(self) -> str:
-        text = f"{self.name}: {self.state.value}"
-        if self.pid is not None:
-            text += f" (pid {self.pid})"
-        if self.exit_code is not None:
-            text += f", exit code {self.exit_code}"
-        if self.exit_signal is not None:
-            text += f", killed by {self.exit_signal}"
-        if self.end_reason:
-            text += f" - {self.end_reason}"
-        return text
-
-
-class ProcessList(msgspec.Struct, kw_only=True):
-    processes: list[ProcessRecord]
-
-    def summary(self) -> str:
-        if not self.processes:
-            return "No managed processes."
-        return "\n".join(record.summary() for record in self.processes)
-
-
-class DeletedProcess(msgspec.Struct, kw_only=True):
-    name: str
-    deleted: bool
-
-    def summary(self) -> str:
-        return f"Deleted {self.name}, its run history and its stored output."
-
-
-class LogLine(msgspec.Struct, kw_only=True):
-    id: int
-    stream: Stream
-    ts: str
-    text: str
-
-
-class LogLines(msgspec.Struct, kw_only=True):
-    """A page of output lines in the order they were printed."""
-
-    lines: list[LogLine]
-    next_after_id: int
-    has_more: bool
-    byte_cap_reached: bool = False
-    """True when the page stopped early because its text reached the size cap of one result."""
-
-    def summary(self) -> str:
-        text = "\n".join(f"[{line.stream}] {line.text}" for line in self.lines)
-        if self.byte_cap_reached:
-            text += f"\n(page cut at the size cap; continue with after_id={self.next_after_id})"
-        elif self.has_more:
-            text += f"\n(more lines: continue with after_id={self.next_after_id})"
-        return text or "No output lines."
-
-
-class SearchMatch(msgspec.Struct, kw_only=True):
-    id: int
-    name: str
-    stream: Stream
-    ts: str
-    text: str
-
-
-class SearchResult(msgspec.Struct, kw_only=True):
-    """Matching lines, newest first."""
-
-    matches: list[SearchMatch]
-    has_more: bool
-    unindexed: int
-    """Lines stored but not yet in the full-text index, which a words/phrase/fts5 search cannot see."""
-    byte_cap_reached: bool = False
-    """True when the matches stopped early because their text reached the size cap of one result."""
-
-    def summary(self) -> str:
-        if not self.matches:
-            return "No matching lines."
-        text = "\n".join(f"{match.name} [{match.stream}] {match.text}" for match in self.matches)
-        if self.has_more:
-            text += "\n(more matches: raise limit or narrow the query)"
-        return text
 
 
 # Requests --------------------------------------------------------------------------------
@@ -196,6 +97,27 @@ class StartProcess(Request, frozen=True, tag="start_process"):
         dict[str, str],
         msgspec.Meta(description="Variables set on top of the daemon's environment."),
     ] = {}
+    restart: Annotated[
+        RestartPolicy | None,
+        msgspec.Meta(
+            description="Restart automatically: never, on-failure or always (PM_AUTO_RESTART_ENABLED)."
+        ),
+    ] = None
+    max_restarts: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=10_000, description="Automatic restarts in a row before giving up (fatal)."),
+    ] = 10
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
+    health_check: Annotated[
+        HealthCheck | None, msgspec.Meta(description="A command, TCP or HTTP check run on an interval.")
+    ] = None
+    limits: Annotated[
+        Limits | None,
+        msgspec.Meta(description="Resource limits; PM_MAX_MEMORY_MB and PM_MAX_CPU_PERCENT by default."),
+    ] = None
+    stop_timeout_s: Annotated[
+        float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
+    ] = 10.0
 
 
 class StopProcess(Request, frozen=True, tag="stop_process"):
@@ -213,12 +135,18 @@ class StopProcess(Request, frozen=True, tag="stop_process"):
 
 
 class RestartProcess(Request, frozen=True, tag="restart_process"):
-    """Stop a process if it is active, then start it again from its stored definition."""
+    """Stop a process if it is active, then start it again from its stored definition,
+    optionally with new arguments or environment; the result says what changed."""
 
-    result_type = ProcessRecord
+    result_type = RestartedProcess
     annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
 
     name: ProcessName
+    args: Annotated[list[str] | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
+    env: Annotated[
+        dict[str, str] | None,
+        msgspec.Meta(description="New environment overlay, replacing the stored one (kept if omitted)."),
+    ] = None
 
 
 class KillProcess(Request, frozen=True, tag="kill_process"):
@@ -292,6 +220,59 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     limit: Limit = DEFAULT_LIMIT
 
 
+class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
+    """Everything about one process: state, current run, restarts, last exit, health, ports,
+    and its supervision settings (restart policy, backoff, health check, limits)."""
+
+    result_type = ProcessInfo
+    annotations = READ_ONLY
+
+    name: ProcessName
+
+
+class GetProcessStats(Request, frozen=True, tag="get_process_stats"):
+    """CPU, memory, threads, open files and listening ports of a running process and its children."""
+
+    result_type = ProcessStats
+    annotations = READ_ONLY
+
+    name: ProcessName
+
+
+class CheckProcessHealth(Request, frozen=True, tag="check_process_health"):
+    """Run the process's health check now and report the outcome."""
+
+    result_type = HealthReport
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
+
+    name: ProcessName
+
+
+class GetSystemStats(Request, frozen=True, tag="get_system_stats"):
+    """CPU, memory, load and disk of the machine, and how many processes are managed."""
+
+    result_type = SystemStats
+    annotations = READ_ONLY
+
+
+class WaitFor(Request, frozen=True, tag="wait_for"):
+    """Wait until a process is ready, in one call: until a log line matches `pattern` (a regular
+    expression), a TCP `port` is listening, the process is healthy, or it has exited. Returns as
+    soon as it holds, or at the timeout with the newest output lines."""
+
+    result_type = WaitResult
+    annotations = READ_ONLY
+
+    name: ProcessName
+    until: Literal["log_line", "port", "healthy", "exited"]
+    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
+    port: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None,
+        msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),
+    ] = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
@@ -302,6 +283,11 @@ RequestUnion = (
     | GetLogs
     | TailLogs
     | SearchLogs
+    | GetProcessInfo
+    | GetProcessStats
+    | CheckProcessHealth
+    | GetSystemStats
+    | WaitFor
 )
 
 REQUEST_TYPES: tuple[type[Request], ...] = (
@@ -314,6 +300,11 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     GetLogs,
     TailLogs,
     SearchLogs,
+    GetProcessInfo,
+    GetProcessStats,
+    CheckProcessHealth,
+    GetSystemStats,
+    WaitFor,
 )
 
 

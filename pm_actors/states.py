@@ -45,9 +45,9 @@ ACTIVE_STATES = frozenset(
 """States in which a child is alive or about to be: the definition may not be replaced."""
 
 ALLOWED_TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
-    ProcessState.STOPPED: frozenset({ProcessState.STARTING}),
-    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.BACKOFF}),
-    ProcessState.CRASHED: frozenset({ProcessState.STARTING, ProcessState.BACKOFF}),
+    ProcessState.STOPPED: frozenset({ProcessState.STARTING, ProcessState.BACKOFF, ProcessState.FATAL}),
+    ProcessState.EXITED: frozenset({ProcessState.STARTING, ProcessState.BACKOFF, ProcessState.FATAL}),
+    ProcessState.CRASHED: frozenset({ProcessState.STARTING, ProcessState.BACKOFF, ProcessState.FATAL}),
     ProcessState.FATAL: frozenset({ProcessState.STARTING}),
     ProcessState.STARTING: frozenset({ProcessState.RUNNING, ProcessState.CRASHED}),
     ProcessState.RUNNING: frozenset(
@@ -57,7 +57,8 @@ ALLOWED_TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
     ProcessState.BACKOFF: frozenset({ProcessState.STARTING, ProcessState.STOPPED, ProcessState.FATAL}),
 }
 """Every edge a process may take. RUNNING -> STOPPED is the edge of a signal sent by
-`kill_process` that ended the child without a stop having been asked for."""
+`kill_process` that ended the child without a stop having been asked for; STOPPED -> BACKOFF
+or FATAL follows a run stopped because it was unhealthy, which restarts with backoff."""
 
 
 class IllegalTransition(Exception):

@@ -22,8 +22,9 @@ from pm_actors.actors.messages import (
     SaveDefinition,
 )
 from pm_actors.actors.store import load_stored_state, open_read_connection, open_write_connection
-from pm_actors.api import GetLogs, SearchLogs, SearchResult, TailLogs
+from pm_actors.api import GetLogs, SearchLogs, TailLogs
 from pm_actors.errors import InternalError, InvalidArgument
+from pm_actors.results import SearchResult
 
 WEB, WORKER = 1, 2
 TS = 1_700_000_000.25

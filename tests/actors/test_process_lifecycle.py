@@ -14,7 +14,6 @@ from pm_actors.api import (
     GetLogs,
     KillProcess,
     ListProcesses,
-    ProcessRecord,
     RequestUnion,
     RestartProcess,
     StartProcess,
@@ -23,6 +22,7 @@ from pm_actors.api import (
 )
 from pm_actors.config import load_config
 from pm_actors.errors import AlreadyRunning, LimitReached, NotRunning, ProcessNotFound
+from pm_actors.results import ProcessRecord
 from pm_actors.states import ProcessState
 from tests.helpers import PYTHON, wait_until
 
@@ -149,7 +149,7 @@ def test_kill_sends_the_named_signal_and_answers_once_the_process_ended(client: 
 
 @pytest.mark.timeout(30)
 def test_a_crash_is_recorded_with_its_exit_code(client: Client) -> None:
-    client.start("crasher", "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)")
+    client.start("crasher", "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)", restart="never")
     record = client.wait_for_state("crasher", ProcessState.CRASHED)
     assert record.exit_code == 3 and record.end_reason == "exited on its own with code 3"
     tail = client.call(TailLogs(name="crasher"))

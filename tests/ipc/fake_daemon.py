@@ -16,11 +16,12 @@ import signal
 import sys
 from typing import Any, TextIO
 
-from pm_actors.api import ListProcesses, ProcessList, RequestUnion
+from pm_actors.api import ListProcesses, RequestUnion
 from pm_actors.config import Config, load_config
 from pm_actors.errors import InvalidArgument
 from pm_actors.ipc.auth import load_or_create_token
 from pm_actors.ipc.server import IpcServer
+from pm_actors.results import ProcessList
 
 EXIT_REFUSED = 3
 EXIT_LOCKED = 1

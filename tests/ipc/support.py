@@ -22,9 +22,6 @@ from pm_actors.api import (
     DeleteProcess,
     KillProcess,
     ListProcesses,
-    LogLine,
-    LogLines,
-    ProcessList,
     RequestUnion,
     RestartProcess,
     StopProcess,
@@ -44,6 +41,7 @@ from pm_actors.ipc.protocol import (
     read_frame_body,
 )
 from pm_actors.ipc.server import IpcServer
+from pm_actors.results import LogLine, LogLines, ProcessList
 
 T = TypeVar("T")
 

@@ -7,11 +7,12 @@ import socket
 import msgspec
 import pytest
 
-from pm_actors.api import ListProcesses, LogLines, ProcessList, StartProcess, StopProcess, TailLogs
+from pm_actors.api import ListProcesses, StartProcess, StopProcess, TailLogs
 from pm_actors.backend import Backend
 from pm_actors.config import Config
 from pm_actors.errors import DaemonUnavailable, ErrorCode, RemoteError, Unauthorized, error_code_of
 from pm_actors.ipc.client import DaemonBackend, DaemonClient, NoDaemonListening
+from pm_actors.results import LogLines, ProcessList
 from tests.ipc.support import HELD, FakeActors, run, running_server
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pm_actors.api import ListProcesses, ProcessList
+from pm_actors.api import ListProcesses
 from pm_actors.config import Config
 from pm_actors.errors import DaemonUnavailable
 from pm_actors.ipc import launcher
 from pm_actors.ipc.client import NoDaemonListening
 from pm_actors.ipc.launcher import connect_or_start
+from pm_actors.results import ProcessList
 from tests.ipc.support import FakeActors, make_config, run, running_server
 
 FAKE_DAEMON = [sys.executable, str(Path(__file__).with_name("fake_daemon.py"))]

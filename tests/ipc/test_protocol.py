@@ -5,7 +5,7 @@ import asyncio
 import msgspec
 import pytest
 
-from pm_actors.api import DeletedProcess, ListProcesses, ProcessList, StartProcess
+from pm_actors.api import ListProcesses, StartProcess
 from pm_actors.errors import ErrorCode, InternalError, InvalidArgument, ProtocolError
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
@@ -28,6 +28,7 @@ from pm_actors.ipc.protocol import (
     error_code_from_wire,
     read_frame_body,
 )
+from pm_actors.results import DeletedProcess, ProcessList
 from tests.ipc.support import run
 
 START = StartProcess(name="web", command="/usr/bin/python3", args=["-m", "http.server"], env={"A": "1"})

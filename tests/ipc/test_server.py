@@ -8,15 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pm_actors.api import (
-    DeleteProcess,
-    KillProcess,
-    ListProcesses,
-    ProcessList,
-    RestartProcess,
-    StopProcess,
-    TailLogs,
-)
+from pm_actors.api import DeleteProcess, KillProcess, ListProcesses, RestartProcess, StopProcess, TailLogs
 from pm_actors.config import Config, ConfigError
 from pm_actors.errors import AlreadyRunning, Unauthorized
 from pm_actors.ipc.auth import check_peer_uid
@@ -33,6 +25,7 @@ from pm_actors.ipc.protocol import (
     decode_result,
 )
 from pm_actors.ipc.server import IpcServer
+from pm_actors.results import ProcessList
 from tests.ipc.support import HELD, FakeActors, RawPeer, make_config, run, running_server
 
 

@@ -10,16 +10,24 @@ from typing import Any
 
 import msgspec
 
-from pm_actors.api import (
+from pm_actors.results import (
+    Breach,
     DeletedProcess,
+    HealthReport,
     LogLine,
     LogLines,
+    ProcessInfo,
     ProcessList,
     ProcessRecord,
+    ProcessStats,
+    RestartedProcess,
     SearchMatch,
     SearchResult,
+    SystemStats,
+    WaitResult,
     iso_utc,
 )
+from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits, TcpCheck
 from pm_actors.states import Health, ProcessState
 
 STARTED = 1_700_000_000.25
@@ -71,12 +79,98 @@ SEARCH = SearchResult(
     unindexed=12,
 )
 
+HEALTH = HealthReport(
+    name="web",
+    healthy=False,
+    health=Health.UNHEALTHY,
+    detail="GET http://127.0.0.1:8000/ answered 500",
+    duration_ms=1.7,
+    checked_at=iso_utc(ENDED) or "",
+    consecutive_failures=3,
+)
+
+INFO = ProcessInfo(
+    **msgspec.structs.asdict(RUNNING),
+    env={"PORT": "8000"},
+    restart="on-failure",
+    max_restarts=10,
+    backoff=Backoff(fatal_retry_s=600),
+    health_check=HttpCheck(url="http://127.0.0.1:8000/", interval_ms=5000),
+    limits=Limits(max_memory_mb=512),
+    stop_timeout_s=10.0,
+    listening_ports=[8000],
+    last_health_check=HEALTH,
+    breaches=[Breach(kind="memory", detail="memory 600 MB > limit 512 MB for 60 s", at="x", enforced=True)],
+    next_restart_at=None,
+)
+
 SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
     ProcessRecord: [RUNNING, CRASHED, KILLED],
     ProcessList: [ProcessList(processes=[RUNNING, CRASHED, KILLED]), ProcessList(processes=[])],
     DeletedProcess: [DeletedProcess(name="worker", deleted=True)],
     LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False, byte_cap_reached=False)],
     SearchResult: [SEARCH, SearchResult(matches=[], has_more=False, unindexed=0)],
+    RestartedProcess: [RestartedProcess(**msgspec.structs.asdict(RUNNING), changed=["env"])],
+    ProcessInfo: [
+        INFO,
+        msgspec.structs.replace(
+            INFO, health_check=CommandCheck(command="/usr/bin/true"), last_health_check=None
+        ),
+        msgspec.structs.replace(INFO, health_check=TcpCheck(port=5432), breaches=[]),
+        msgspec.structs.replace(INFO, health_check=None),
+    ],
+    ProcessStats: [
+        ProcessStats(
+            name="web",
+            pid=4242,
+            cpu_percent=12.5,
+            rss_mb=40.2,
+            tree_rss_mb=120.7,
+            threads=9,
+            open_files=14,
+            children=2,
+            uptime_s=42.0,
+            listening_ports=[8000],
+            sampled_at=iso_utc(ENDED) or "",
+        )
+    ],
+    HealthReport: [HEALTH],
+    SystemStats: [
+        SystemStats(
+            cpu_percent=35.0,
+            cpu_count=2,
+            load_1m=0.5,
+            load_5m=0.4,
+            load_15m=0.3,
+            memory_total_mb=24000.0,
+            memory_used_mb=3000.0,
+            memory_percent=12.5,
+            disk_path="/home/ada/.local/share/pm-actors",
+            disk_total_mb=250000.0,
+            disk_used_mb=100000.0,
+            disk_percent=40.0,
+            managed_processes=3,
+            running_processes=1,
+        )
+    ],
+    WaitResult: [
+        WaitResult(
+            name="web",
+            satisfied=True,
+            until="log_line",
+            elapsed_ms=312.0,
+            state=ProcessState.RUNNING,
+            matched_line=LINES.lines[0],
+        ),
+        WaitResult(
+            name="web",
+            satisfied=False,
+            until="port",
+            elapsed_ms=30000.0,
+            state=ProcessState.RUNNING,
+            last_lines=LINES.lines,
+        ),
+    ],
 }
 """Per result type, results a real backend could return (edge cases included: nulls, empty lists)."""
 
@@ -90,6 +184,11 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "get_logs": {"name": "web"},
     "tail_logs": {"name": "web"},
     "search_logs": {"query": "error"},
+    "get_process_info": {"name": "web"},
+    "get_process_stats": {"name": "web"},
+    "check_process_health": {"name": "web"},
+    "get_system_stats": {},
+    "wait_for": {"name": "web", "until": "exited"},
 }
 """Per tool, the smallest arguments it accepts."""
 

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from pm_actors import api
+from pm_actors import api, results
 from pm_actors.backend import Backend
 from pm_actors.errors import DaemonUnavailable
 from pm_actors.mcp_shim.main import ConnectingBackend
@@ -75,7 +75,7 @@ def test_a_failed_start_is_logged_and_the_next_call_connects(caplog: pytest.LogC
 
     with caplog.at_level(logging.WARNING, logger="pm_actors.mcp_shim.main"):
         result = run(scenario)
-    assert result == sample_result(api.ProcessList)
+    assert result == sample_result(results.ProcessList)
     assert opener.attempts == 2
     assert "no daemon answers (attempt 1)" in caplog.text
 
@@ -127,7 +127,7 @@ def test_through_mcp_an_unreachable_daemon_is_an_error_result_with_the_reason() 
 
 
 SHIM_WITH_FAKE_BACKEND = """
-from pm_actors import api
+from pm_actors import results
 from pm_actors.config import load_config
 from pm_actors.errors import DaemonUnavailable
 from pm_actors.mcp_shim import main
@@ -135,7 +135,7 @@ from pm_actors.states import Health, ProcessState
 
 class EchoBackend:
     async def call(self, request):
-        return api.ProcessRecord(
+        return results.ProcessRecord(
             name=request.name, state=ProcessState.RUNNING, pid=1, command=request.command,
             args=list(request.args), cwd=request.cwd, restarts=0, exit_code=None,
             started_at=None, ended_at=None, health=Health.UNKNOWN,

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api
+from pm_actors import api, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, ErrorCode, RemoteError
 from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server, resolve_cwd
 from pm_actors.mcp_shim.tools import TOOLS
@@ -49,8 +49,8 @@ class FakeBackend:
 def answer_like_a_daemon(request: api.RequestUnion) -> Any:
     """A sample result of the right type; a started process echoes its definition."""
     if isinstance(request, api.StartProcess):
-        running = sample_result(api.ProcessRecord)
-        return api.ProcessRecord(
+        running = sample_result(results.ProcessRecord)
+        return results.ProcessRecord(
             **{**msgspec.structs.asdict(running), "name": request.name, "cwd": request.cwd or ""}
         )
     return sample_result(type(request).result_type)
@@ -125,7 +125,7 @@ def test_every_tool_answers_with_content_the_client_validates(mode: str, name: s
 def test_a_successful_call_carries_the_result_struct_and_its_summary(mode: str) -> None:
     backend = FakeBackend()
     result = call(backend, mode, "list_processes", {})
-    listing = sample_result(api.ProcessList)
+    listing = sample_result(results.ProcessList)
     assert backend.requests == [api.ListProcesses()]
     assert result.structured_content == msgspec.to_builtins(listing)
     assert text_of(result) == listing.summary()
@@ -228,7 +228,7 @@ def test_an_unexpected_exception_is_internal_without_traceback(
 
 
 def test_a_backend_answering_with_the_wrong_type_is_internal(mode: str) -> None:
-    backend = FakeBackend(lambda request: sample_result(api.LogLines))
+    backend = FakeBackend(lambda request: sample_result(results.LogLines))
     result = call(backend, mode, "list_processes", {})
     assert result.is_error is True
     assert text_of(result).startswith("internal: ")

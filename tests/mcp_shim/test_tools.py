@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api
+from pm_actors import api, results
 from pm_actors.errors import ErrorCode, InvalidArgument
 from pm_actors.mcp_shim import tools
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, SAMPLE_RESULTS
@@ -133,7 +133,7 @@ def test_output_schema_validates_every_realistic_result(name: str) -> None:
 def test_output_schema_rejects_a_record_missing_a_required_field() -> None:
     schema = TOOL_BY_NAME["stop_process"].output_schema
     assert schema is not None
-    record = msgspec.to_builtins(SAMPLE_RESULTS[api.ProcessRecord][0])
+    record = msgspec.to_builtins(SAMPLE_RESULTS[results.ProcessRecord][0])
     del record["pid"]
     with pytest.raises(jsonschema.ValidationError, match="pid"):
         validator(schema).validate(record)
@@ -142,7 +142,7 @@ def test_output_schema_rejects_a_record_missing_a_required_field() -> None:
 def test_output_schema_rejects_an_unknown_state() -> None:
     schema = TOOL_BY_NAME["list_processes"].output_schema
     assert schema is not None
-    listing = msgspec.to_builtins(SAMPLE_RESULTS[api.ProcessList][0])
+    listing = msgspec.to_builtins(SAMPLE_RESULTS[results.ProcessList][0])
     listing["processes"][0]["state"] = "sleeping"
     with pytest.raises(jsonschema.ValidationError):
         validator(schema).validate(listing)

@@ -1,0 +1,57 @@
+"""When a run that ended on its own is started again, and after how long.
+
+Pure logic, no actor and no clock, so it is tested directly: the ProcessActor asks `decide()`
+each time a run ends without having been asked to, and carries out the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.states import ProcessState
+
+
+@dataclass(frozen=True)
+class RestartDecision:
+    action: Literal["stay", "backoff", "fatal"]
+    failures: int
+    """Automatic restarts in a row, counting this one: the backoff attempt number."""
+    delay_s: float
+    reason: str
+
+
+def decide(
+    definition: ProcessDefinition,
+    ended_state: ProcessState,
+    ended_reason: str,
+    run_duration_s: float,
+    failures: int,
+    random_fraction: float,
+) -> RestartDecision:
+    """What to do after a run ended in `ended_state` on its own (or was stopped as unhealthy).
+
+    A run that stayed up for `backoff.stable_after_s` resets the count, so a server that
+    crashes once a day is never declared fatal; one that dies at once is retried on the
+    backoff schedule, never in a tight loop, and given up after `max_restarts` in a row.
+    """
+    if run_duration_s >= definition.backoff.stable_after_s:
+        failures = 0
+    if not _policy_restarts(definition, ended_state):
+        return RestartDecision("stay", failures, 0.0, ended_reason)
+    attempt = failures + 1
+    if attempt > definition.max_restarts:
+        reason = f"gave up after {definition.max_restarts} restarts in a row; last run {ended_reason}"
+        return RestartDecision("fatal", failures, 0.0, reason)
+    delay_s = definition.backoff.delay_s(attempt, random_fraction)
+    reason = f"restart {attempt} of {definition.max_restarts} in {delay_s:.2f} s; last run {ended_reason}"
+    return RestartDecision("backoff", attempt, delay_s, reason)
+
+
+def _policy_restarts(definition: ProcessDefinition, ended_state: ProcessState) -> bool:
+    if ended_state is ProcessState.STOPPED:
+        return True  # only reached for a run stopped as unhealthy or over an enforced limit
+    if definition.restart == "always":
+        return True
+    return definition.restart == "on-failure" and ended_state is ProcessState.CRASHED

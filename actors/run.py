@@ -1,0 +1,94 @@
+"""What a ProcessActor knows of its runs: the live one, and the outcome of the latest.
+
+Plain data and one pure function (`ending_of`), kept apart from the actor so that the actor
+module reads as its handlers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pykka
+
+from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.messages import Reply
+from pm_actors.actors.pipe_reader import PipeReader, RunWatch
+from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.scheduler import Scheduler
+from pm_actors.config import Config
+from pm_actors.states import ProcessState
+
+AfterStop = Literal["end", "restart", "backoff"]
+"""What follows a stop: nothing; a new run at once (restart_process); or a new run after the
+backoff delay (the process was unhealthy, or over an enforced limit)."""
+
+
+@dataclass
+class ProcessContext:
+    """What every ProcessActor shares: the daemon's parts it talks to."""
+
+    config: Config
+    writer: pykka.ActorRef[Any]
+    health: pykka.ActorRef[Any]
+    metrics: pykka.ActorRef[Any]
+    pipe_reader: PipeReader
+    scheduler: Scheduler
+    run_ids: IdAllocator
+    board: RecordBoard
+
+
+@dataclass
+class RunOutcome:
+    """What is known of the latest run, for the record; survives the run's end."""
+
+    run_id: int | None = None
+    pid: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    exit_signal: str | None = None
+    end_reason: str | None = None
+
+    def duration_s(self) -> float:
+        if self.started_at is None or self.ended_at is None:
+            return 0.0
+        return self.ended_at - self.started_at
+
+
+@dataclass
+class LiveRun:
+    """The run whose child may still be alive."""
+
+    watch: RunWatch
+    exit_status: int | None = None
+    output_complete: bool = False
+    stop_reason: str | None = None
+    killed_at_timeout: bool = False
+    requested_signal: int | None = None
+    after_stop: AfterStop = "end"
+    end_waiters: list[Reply] = field(default_factory=list)
+    restart_waiters: list[tuple[Reply, list[str]]] = field(default_factory=list)
+    """restart_process callers, each with what its restart changed in the definition."""
+
+    @property
+    def run_id(self) -> int:
+        return self.watch.run_id
+
+    @property
+    def child(self) -> SpawnedChild:
+        return self.watch.child
+
+
+def ending_of(run: LiveRun, status: int) -> tuple[ProcessState, str]:
+    """The state a run ends in, and why: asked to stop, ended by a signal we sent, or on its own."""
+    if run.stop_reason is not None:
+        suffix = " (SIGKILL after the stop timeout)" if run.killed_at_timeout else ""
+        return ProcessState.STOPPED, run.stop_reason + suffix
+    if run.requested_signal is not None and status == -run.requested_signal:
+        return ProcessState.STOPPED, f"ended by {signal_name(run.requested_signal)} sent on request"
+    if status == 0:
+        return ProcessState.EXITED, "exited on its own with code 0"
+    if status < 0:
+        return ProcessState.CRASHED, f"killed by {signal_name(-status)}"
+    return ProcessState.CRASHED, f"exited on its own with code {status}"

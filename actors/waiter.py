@@ -1,0 +1,232 @@
+"""WaitActor: `wait_for` in one call, so an agent need not poll for "ready".
+
+Every pending wait is evaluated on a short tick while any is pending: new output lines of the
+process's current run (read on this actor's own connection, beside the writer), its listening
+ports (asked of the MetricsActor), its health and its state (from the RecordBoard). A wait ends
+as soon as its condition holds, when the process ends without it holding, or at its timeout
+with the newest output lines, so the caller can see why.
+
+Every hook and handler below runs on this actor's own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apsw
+import msgspec
+import pykka
+
+from pm_actors.actors.log_reader import LogQueries, log_line_from_row
+from pm_actors.actors.messages import ListeningPorts, Reply
+from pm_actors.actors.records import RecordBoard
+from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.store import open_read_connection
+from pm_actors.api import WaitFor
+from pm_actors.errors import DaemonUnavailable, InvalidArgument, ProcessNotFound
+from pm_actors.results import LogLine, ProcessRecord, WaitResult
+from pm_actors.states import ENDED_STATES, Health
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.01
+"""How often pending waits look again: a log line is seen within about this of being stored."""
+PORT_CHECK_EVERY_S = 0.05
+"""Listing sockets costs more than reading new lines, so ports are looked at less often."""
+LINES_PER_LOOK = 50_000
+"""Lines examined per wait and tick at most, so one flood cannot stall every other wait."""
+LAST_LINES_ON_TIMEOUT = 20
+
+
+class StartWait(msgspec.Struct, frozen=True):
+    request: WaitFor
+    process_id: int
+    reply: Reply
+
+
+class WaitTick(msgspec.Struct, frozen=True):
+    pass
+
+
+@dataclass
+class PendingWait:
+    request: WaitFor
+    process_id: int
+    reply: Reply
+    pattern: re.Pattern[str] | None
+    started: float
+    deadline: float
+    run_id: int | None = None
+    after_id: int = 0
+    next_port_check: float = 0.0
+
+
+class WaitActor(pykka.ThreadingActor):
+    def __init__(
+        self, database_path: Path, scheduler: Scheduler, board: RecordBoard, metrics: pykka.ActorRef[Any]
+    ) -> None:
+        super().__init__()
+        self._database_path = database_path
+        self._scheduler = scheduler
+        self._board = board
+        self._metrics = metrics
+        self._waits: list[PendingWait] = []
+        self._tick_scheduled = False
+        self._connection: apsw.Connection | None = None
+
+    def on_start(self) -> None:
+        self._connection = open_read_connection(self._database_path)
+
+    def on_stop(self) -> None:
+        for wait in self._waits:
+            wait.reply.set_exception(DaemonUnavailable("the daemon is shutting down; the wait was abandoned"))
+        if self._connection is not None:
+            self._connection.close()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, StartWait):
+            self._start(message)
+        elif isinstance(message, WaitTick):
+            self._tick_scheduled = False
+            self._evaluate_all()
+        return None
+
+    def _start(self, message: StartWait) -> None:
+        request = message.request
+        try:
+            pattern = _compiled(request)
+        except InvalidArgument as error:
+            message.reply.set_exception(error)
+            return
+        now = time.monotonic()
+        wait = PendingWait(request, message.process_id, message.reply, pattern, now, now + request.timeout_s)
+        self._waits.append(wait)
+        self._evaluate_all()
+
+    def _evaluate_all(self) -> None:
+        still_pending = []
+        for wait in self._waits:
+            try:
+                done = self._evaluate(wait)
+            except Exception as error:
+                logger.exception("wait_for %r failed", wait.request.name)
+                wait.reply.set_exception(error)
+                done = True
+            if not done:
+                still_pending.append(wait)
+        self._waits = still_pending
+        if self._waits and not self._tick_scheduled:
+            self._tick_scheduled = True
+            self._scheduler.call_later(TICK_S, lambda: self.actor_ref.tell(WaitTick()))
+
+    def _evaluate(self, wait: PendingWait) -> bool:
+        """True when the wait is answered (either way)."""
+        record = self._board.get(wait.request.name)
+        if record is None:
+            wait.reply.set_exception(
+                ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
+            )
+            return True
+        until = wait.request.until
+        if until == "log_line":
+            line = self._matching_line(wait, record)
+            if line is not None:
+                return self._finish(wait, satisfied=True, record=record, matched_line=line)
+        elif until == "port":
+            port = self._listening_port(wait)
+            if port is not None:
+                return self._finish(wait, satisfied=True, record=record, port=port)
+        elif (until == "healthy" and record.health is Health.HEALTHY) or (
+            until == "exited" and record.state in ENDED_STATES
+        ):
+            return self._finish(wait, satisfied=True, record=record)
+        if record.state in ENDED_STATES or time.monotonic() >= wait.deadline:
+            return self._finish(wait, satisfied=False, record=record)
+        return False
+
+    def _matching_line(self, wait: PendingWait, record: ProcessRecord) -> LogLine | None:
+        if record.run_id is None or self._connection is None or wait.pattern is None:
+            return None
+        if wait.run_id != record.run_id:
+            wait.run_id = record.run_id
+            wait.after_id = self._last_id_before_run(wait.process_id, record.run_id)
+        rows = self._connection.execute(
+            "SELECT id, stream, ts, line FROM logs WHERE process_id = ? AND id > ? AND run_id = ? "
+            "ORDER BY id LIMIT ?",
+            (wait.process_id, wait.after_id, record.run_id, LINES_PER_LOOK),
+        )
+        for row in rows:
+            wait.after_id = row[0]
+            if wait.pattern.search(row[3]):
+                return log_line_from_row(row)
+        return None
+
+    def _last_id_before_run(self, process_id: int, run_id: int) -> int:
+        """Where the current run's lines begin: found walking back from the newest line, so
+        that only this run's lines are read, however long the history."""
+        if self._connection is None:
+            return 0
+        rows = self._connection.execute(
+            "SELECT id, run_id FROM logs WHERE process_id = ? ORDER BY id DESC", (process_id,)
+        )
+        for line_id, line_run_id in rows:
+            if line_run_id != run_id:
+                return int(line_id)
+        return 0
+
+    def _listening_port(self, wait: PendingWait) -> int | None:
+        now = time.monotonic()
+        if now < wait.next_port_check:
+            return None
+        wait.next_port_check = now + PORT_CHECK_EVERY_S
+        ports: list[int] = self._metrics.ask(ListeningPorts(wait.request.name), block=True)
+        wanted = wait.request.port
+        if wanted is None:
+            return ports[0] if ports else None
+        return wanted if wanted in ports else None
+
+    def _finish(
+        self,
+        wait: PendingWait,
+        satisfied: bool,
+        record: ProcessRecord,
+        matched_line: LogLine | None = None,
+        port: int | None = None,
+    ) -> bool:
+        last_lines = [] if satisfied else self._last_lines(wait.process_id)
+        result = WaitResult(
+            name=wait.request.name,
+            satisfied=satisfied,
+            until=wait.request.until,
+            elapsed_ms=(time.monotonic() - wait.started) * 1000,
+            state=record.state,
+            matched_line=matched_line,
+            port=port,
+            last_lines=last_lines,
+        )
+        if not wait.reply.done():
+            wait.reply.set_result(result)
+        return True
+
+    def _last_lines(self, process_id: int) -> list[LogLine]:
+        if self._connection is None:
+            return []
+        return LogQueries(self._connection).tail_logs(process_id, LAST_LINES_ON_TIMEOUT).lines
+
+
+def _compiled(request: WaitFor) -> re.Pattern[str] | None:
+    if request.until != "log_line":
+        return None
+    if not request.pattern:
+        raise InvalidArgument(
+            "invalid argument `pattern`: until=log_line needs a regular expression to match"
+        )
+    try:
+        return re.compile(request.pattern)
+    except re.error as error:
+        raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None
