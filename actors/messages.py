@@ -103,7 +103,17 @@ class Flush(msgspec.Struct, frozen=True):
     """Asked (not told) by a reader that must see every line received so far."""
 
 
-WriterMessage = LogBatch | SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | Flush
+class RecordHealthCheck(msgspec.Struct, frozen=True):
+    """One health check's outcome; the writer keeps the newest `HEALTH_HISTORY_PER_PROCESS`
+    rows of each process."""
+
+    process_id: int
+    run_id: int
+    checked_at: float
+    """Seconds since the epoch, when the check ended."""
+    healthy: bool
+    detail: str
+    duration_ms: float
 
 
 class ReadLogs(msgspec.Struct, frozen=True):
@@ -231,14 +241,14 @@ class UntrackProcess(msgspec.Struct, frozen=True):
     name: str
 
 
-class GetProcessStats(msgspec.Struct, frozen=True):
+class ProcessStatsQuery(msgspec.Struct, frozen=True):
     """The reply gets a fresh ProcessStats of the tracked run, or fails with NotRunning."""
 
     name: str
     reply: Reply
 
 
-class GetSystemStats(msgspec.Struct, frozen=True):
+class SystemStatsQuery(msgspec.Struct, frozen=True):
     reply: Reply
     managed_processes: int
     running_processes: int
@@ -248,19 +258,3 @@ class ListeningPorts(msgspec.Struct, frozen=True):
     """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
 
     name: str
-
-
-# Written by the HealthActor, applied by the LogWriterActor in order with the other writer messages.
-
-
-class RecordHealthCheck(msgspec.Struct, frozen=True):
-    """One health check's outcome; the writer keeps the newest `HEALTH_HISTORY_PER_PROCESS`
-    rows of each process."""
-
-    process_id: int
-    run_id: int
-    checked_at: float
-    """Seconds since the epoch, when the check ended."""
-    healthy: bool
-    detail: str
-    duration_ms: float

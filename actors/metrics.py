@@ -3,7 +3,7 @@
 Every `sample_interval_s` a scheduler callback tells the actor `SampleTick`; one pass scans
 /proc once, reads RSS and CPU of every tracked tree (the cheap fields, see `sampling`), feeds
 the limit streaks and asks to be told again: the actor never sleeps. Threads, open files and
-listening ports cost more, so they are read only when asked for (GetProcessStats,
+listening ports cost more, so they are read only when asked for (ProcessStatsQuery,
 ListeningPorts), for the one tree asked about.
 
 A limit is breached when every sample over `window_s` is above it (a sample at or below it ends
@@ -32,11 +32,11 @@ import psutil
 import pykka
 
 from pm_actors.actors.messages import (
-    GetProcessStats,
-    GetSystemStats,
     LimitBreached,
     ListeningPorts,
+    ProcessStatsQuery,
     Reply,
+    SystemStatsQuery,
     TrackProcess,
     UntrackProcess,
 )
@@ -305,9 +305,9 @@ class MetricsActor(pykka.ThreadingActor):
                 )
             case UntrackProcess(name):
                 self._sampler.untrack(name)
-            case GetProcessStats(name, reply):
+            case ProcessStatsQuery(name, reply):
                 self._answer(reply, lambda: self._sampler.process_stats(name))
-            case GetSystemStats(reply, managed, running):
+            case SystemStatsQuery(reply, managed, running):
                 self._answer(reply, lambda: system_stats(self._disk_path, managed, running))
             case ListeningPorts(name):
                 return self._sampler.listening_ports(name)

@@ -30,14 +30,14 @@ from pm_actors.actors.messages import (
     CheckHealthNow,
     Launch,
     ProcessDefinition,
+    ProcessStatsQuery,
     ReadLogs,
     RecordRunEnd,
     Reply,
     Retire,
     Stop,
+    SystemStatsQuery,
 )
-from pm_actors.actors.messages import GetProcessStats as MetricsStats
-from pm_actors.actors.messages import GetSystemStats as MetricsSystemStats
 from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.records import IdAllocator
 from pm_actors.actors.run import ProcessContext, RunOutcome
@@ -185,7 +185,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _process_stats(self, request: GetProcessStats, reply: Reply) -> None:
         self._managed(request.name)
-        self._context.metrics.tell(MetricsStats(request.name, reply))
+        self._context.metrics.tell(ProcessStatsQuery(request.name, reply))
 
     def _check_health(self, request: CheckProcessHealth, reply: Reply) -> None:
         self._managed(request.name)
@@ -194,7 +194,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _system_stats(self, request: GetSystemStats, reply: Reply) -> None:
         records = self._context.board.all()
         running = sum(1 for record in records if record.state is ProcessState.RUNNING)
-        self._context.metrics.tell(MetricsSystemStats(reply, len(records), running))
+        self._context.metrics.tell(SystemStatsQuery(reply, len(records), running))
 
     def _wait_for(self, request: WaitFor, reply: Reply) -> None:
         self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))

@@ -9,7 +9,7 @@ tracks them all and prints:
   which rescans every process on the host for each tree);
 - the MetricsActor's CPU use while it samples every second for S seconds, as % of one core: its
   own thread's CPU time, and the whole bench process's (scheduler thread included);
-- the median latency of GetProcessStats (tell, answer through the reply future).
+- the median latency of ProcessStatsQuery (tell, answer through the reply future).
 Every child is killed and reaped on any exit path.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 import pykka
 
-from pm_actors.actors.messages import GetProcessStats, TrackProcess
+from pm_actors.actors.messages import ProcessStatsQuery, TrackProcess
 from pm_actors.actors.metrics import MetricsActor, Sampler
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.specs import Limits
@@ -126,7 +126,7 @@ def actor_figures(children: list[subprocess.Popen[bytes]], seconds: float) -> tu
 
 def stats(actor: pykka.ActorRef[Any], name: str) -> object:
     reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    actor.tell(GetProcessStats(name, reply))
+    actor.tell(ProcessStatsQuery(name, reply))
     return reply.result(timeout=10)
 
 
@@ -148,7 +148,7 @@ def main() -> None:
         f"MetricsActor CPU at {SAMPLE_INTERVAL_S:g} s sampling over {options.seconds:g} s: "
         f"thread {thread_cpu:.2f}% of one core, whole process {process_cpu:.2f}%"
     )
-    print(f"GetProcessStats latency, median of {STATS_CALLS}: {latency:.2f} ms")
+    print(f"ProcessStatsQuery latency, median of {STATS_CALLS}: {latency:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ import pykka
 import pytest
 
 from pm_actors.actors.messages import (
-    GetProcessStats,
-    GetSystemStats,
     LimitBreached,
     ListeningPorts,
+    ProcessStatsQuery,
+    SystemStatsQuery,
     TrackProcess,
     UntrackProcess,
 )
@@ -156,7 +156,7 @@ def track(
 
 def process_stats(metrics: pykka.ActorRef[Any], name: str) -> ProcessStats:
     reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    metrics.tell(GetProcessStats(name, reply))
+    metrics.tell(ProcessStatsQuery(name, reply))
     stats: ProcessStats = reply.result(timeout=REPLY_TIMEOUT_S)
     return stats
 
@@ -259,7 +259,7 @@ def test_a_busy_loop_over_the_cpu_limit_is_reported_but_not_enforced_by_default(
 
 def test_system_stats_are_sane(metrics: pykka.ActorRef[Any], tmp_path: Path) -> None:
     reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    metrics.tell(GetSystemStats(reply, managed_processes=3, running_processes=2))
+    metrics.tell(SystemStatsQuery(reply, managed_processes=3, running_processes=2))
     stats: SystemStats = reply.result(timeout=REPLY_TIMEOUT_S)
 
     assert stats.cpu_count >= 1
