@@ -282,3 +282,58 @@ def test_the_shim_reconnects_to_a_new_daemon_after_the_daemon_was_stopped(
     finally:
         stop_daemon_if_any(environment)
     assert first is not None and second is not None and first != second
+
+
+SERVER = """
+import http.server, sys, threading
+server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)
+print('READY on', server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.mark.timeout(90)
+def test_supervision_tools_answer_with_schema_valid_results(shim: Shim) -> None:
+    async def scenario() -> None:
+        async with shim.session() as client:
+            structured(
+                await client.call_tool(
+                    "start_process",
+                    {
+                        "name": "web",
+                        "command": PYTHON,
+                        "args": ["-c", SERVER],
+                        "restart": "always",
+                        "backoff": {"initial_s": 0.5, "fatal_retry_s": 60},
+                        "limits": {"max_memory_mb": 500, "window_s": 5},
+                        "health_check": {"type": "command", "command": PYTHON, "args": ["-c", "pass"]},
+                    },
+                )
+            )
+            ready = structured(
+                await client.call_tool(
+                    "wait_for", {"name": "web", "until": "log_line", "pattern": r"READY on \d+"}
+                )
+            )
+            assert ready["satisfied"] is True and ready["matched_line"]["text"].startswith("READY on")
+            port = int(ready["matched_line"]["text"].split()[-1])
+            listening = structured(
+                await client.call_tool("wait_for", {"name": "web", "until": "port", "port": port})
+            )
+            assert listening["port"] == port
+            health = structured(await client.call_tool("check_process_health", {"name": "web"}))
+            assert health["healthy"] is True
+            info = structured(await client.call_tool("get_process_info", {"name": "web"}))
+            assert info["restart"] == "always" and info["health_check"]["type"] == "command"
+            assert port in info["listening_ports"] and info["limits"]["max_memory_mb"] == 500
+            stats = structured(await client.call_tool("get_process_stats", {"name": "web"}))
+            assert stats["rss_mb"] > 0 and port in stats["listening_ports"]
+            system = structured(await client.call_tool("get_system_stats", {}))
+            assert system["running_processes"] == 1
+            restarted = structured(
+                await client.call_tool("restart_process", {"name": "web", "env": {"A": "1"}})
+            )
+            assert restarted["changed"] == ["env"]
+            structured(await client.call_tool("stop_process", {"name": "web"}))
+
+    run(scenario)
