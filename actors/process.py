@@ -52,7 +52,7 @@ from pm_actors.actors.messages import (
 )
 from pm_actors.actors.pipe_reader import RunWatch
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
-from pm_actors.api import GetProcessInfo, KillProcess, RestartProcess, StopProcess
+from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord, RestartedProcess, iso_utc
 from pm_actors.specs import Limits
@@ -126,6 +126,9 @@ class ProcessActor(pykka.ThreadingActor):
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
             case Call(GetProcessInfo(), reply):
+                reply.set_result(self._info())
+            case Call(ConfigureProcess() as request, reply):
+                self._configure(request)
                 reply.set_result(self._info())
             case Retire():
                 return self._retire()
@@ -204,6 +207,23 @@ class ProcessActor(pykka.ThreadingActor):
             self._definition = msgspec.structs.replace(self._definition, **updates)
             self._context.writer.tell(SaveDefinition(self._process_id, self._definition, time.time()))
         return sorted(updates)
+
+    def _configure(self, request: ConfigureProcess) -> None:
+        """New supervision settings, stored, and applied to the live run where they watch it."""
+        updates = {
+            field: value
+            for field in ("restart", "max_restarts", "backoff", "health_check", "limits", "stop_timeout_s")
+            if (value := getattr(request, field)) is not None
+        }
+        if request.remove_health_check:
+            updates["health_check"] = None
+        self._definition = msgspec.structs.replace(self._definition, **updates)
+        self._context.writer.tell(SaveDefinition(self._process_id, self._definition, time.time()))
+        if self._run is not None and {"health_check", "limits"} & set(updates):
+            self._context.health.tell(UnwatchHealth(self._name))
+            self._health = Health.UNKNOWN
+            self._publish()
+            self._monitor(self._run.run_id, self._run.child.pid)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run

@@ -45,6 +45,7 @@ from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.waiter import StartWait
 from pm_actors.api import (
     CheckProcessHealth,
+    ConfigureProcess,
     DeleteProcess,
     GetLogs,
     GetProcessInfo,
@@ -110,6 +111,7 @@ class SupervisorActor(pykka.ThreadingActor):
             TailLogs: self._read_logs,
             SearchLogs: self._read_logs,
             GetProcessInfo: self._forward,
+            ConfigureProcess: self._configure_process,
             GetProcessStats: self._process_stats,
             CheckProcessHealth: self._check_health,
             GetSystemStats: self._system_stats,
@@ -182,6 +184,15 @@ class SupervisorActor(pykka.ThreadingActor):
         self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
     ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
+
+    def _configure_process(self, request: ConfigureProcess, reply: Reply) -> None:
+        managed = self._managed(request.name)
+        record = self._context.board.get(request.name)
+        cwd = record.cwd if record is not None else os.getcwd()
+        allowed = msgspec.structs.replace(
+            request, health_check=self._allowed_check(request.health_check, cwd)
+        )
+        managed.actor.tell(Call(allowed, reply))
 
     def _process_stats(self, request: GetProcessStats, reply: Reply) -> None:
         self._managed(request.name)

@@ -230,6 +230,26 @@ class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
     name: ProcessName
 
 
+class ConfigureProcess(Request, frozen=True, tag="configure_process"):
+    """Change how a process is supervised without restarting it: restart policy, backoff,
+    health check, resource limits, stop timeout. Omitted fields keep their value; a new health
+    check or new limits apply to the running process at once. Returns the process info."""
+
+    result_type = ProcessInfo
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
+
+    name: ProcessName
+    restart: RestartPolicy | None = None
+    max_restarts: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    backoff: Backoff | None = None
+    health_check: HealthCheck | None = None
+    remove_health_check: Annotated[bool, msgspec.Meta(description="Stop health-checking the process.")] = (
+        False
+    )
+    limits: Limits | None = None
+    stop_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] | None = None
+
+
 class GetProcessStats(Request, frozen=True, tag="get_process_stats"):
     """CPU, memory, threads, open files and listening ports of a running process and its children."""
 
@@ -284,6 +304,7 @@ RequestUnion = (
     | TailLogs
     | SearchLogs
     | GetProcessInfo
+    | ConfigureProcess
     | GetProcessStats
     | CheckProcessHealth
     | GetSystemStats
@@ -301,6 +322,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     TailLogs,
     SearchLogs,
     GetProcessInfo,
+    ConfigureProcess,
     GetProcessStats,
     CheckProcessHealth,
     GetSystemStats,

@@ -13,6 +13,7 @@ import pytest
 from pm_actors.actors.system import ActorSystem
 from pm_actors.api import (
     CheckProcessHealth,
+    ConfigureProcess,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
@@ -24,9 +25,9 @@ from pm_actors.api import (
     WaitFor,
 )
 from pm_actors.config import load_config
-from pm_actors.errors import InvalidArgument, NotRunning
+from pm_actors.errors import ForbiddenCommand, InvalidArgument, NotRunning
 from pm_actors.results import ProcessInfo
-from pm_actors.specs import Backoff, HttpCheck, Limits
+from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits
 from pm_actors.states import Health, ProcessState
 from tests.helpers import PYTHON, wait_until
 
@@ -247,3 +248,23 @@ def test_restart_with_new_env_reuses_the_definition_and_says_what_changed(client
     assert info.env == {"MODE": "two"} and info.args == ["-u", "-c", code] and info.stop_timeout_s == 2
     same = client.call(RestartProcess(name="svc"))
     assert same.changed == []
+
+
+@pytest.mark.timeout(30)
+def test_a_health_check_declared_later_applies_to_the_running_process(client: Client) -> None:
+    client.start("late", "import time\ntime.sleep(60)", restart="never")
+    check = CommandCheck(command=PYTHON, args=["-c", "pass"], interval_ms=100)
+    info = client.call(ConfigureProcess(name="late", health_check=check, restart="always"))
+    assert info.health_check is not None and info.restart == "always" and info.state is ProcessState.RUNNING
+    assert client.call(WaitFor(name="late", until="healthy", timeout_s=20)).satisfied
+    removed = client.call(ConfigureProcess(name="late", remove_health_check=True))
+    assert removed.health_check is None and removed.health is Health.UNKNOWN
+    with pytest.raises(NotRunning, match="no health check"):
+        client.call(CheckProcessHealth(name="late"))
+
+
+@pytest.mark.timeout(30)
+def test_a_command_health_check_is_held_to_the_allowlist(client: Client) -> None:
+    client.start("guarded", "import time\ntime.sleep(60)")
+    with pytest.raises(ForbiddenCommand):
+        client.call(ConfigureProcess(name="guarded", health_check=CommandCheck(command="env")))

@@ -185,6 +185,7 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "tail_logs": {"name": "web"},
     "search_logs": {"query": "error"},
     "get_process_info": {"name": "web"},
+    "configure_process": {"name": "web"},
     "get_process_stats": {"name": "web"},
     "check_process_health": {"name": "web"},
     "get_system_stats": {},
