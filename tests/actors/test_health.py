@@ -32,7 +32,7 @@ from pm_actors.actors.messages import (
     WatchHealth,
 )
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import MIGRATIONS, open_read_connection, open_write_connection, schema_version
+from pm_actors.actors.store import MIGRATIONS, open_write_connection, schema_version
 from pm_actors.errors import NotRunning
 from pm_actors.results import HealthReport
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
@@ -102,28 +102,6 @@ class Listener:
         self.socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self.socket.close()
         self._thread.join(WAIT_S)
-
-
-@pytest.fixture
-def scheduler() -> Iterator[Scheduler]:
-    scheduler = Scheduler()
-    scheduler.start()
-    yield scheduler
-    scheduler.stop()
-
-
-@pytest.fixture
-def database(short_tmp: Path) -> Path:
-    path = short_tmp / "pm.db"
-    open_write_connection(path).close()
-    return path
-
-
-@pytest.fixture
-def reader(database: Path) -> Iterator[apsw.Connection]:
-    connection = open_read_connection(database)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

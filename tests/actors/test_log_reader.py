@@ -30,19 +30,6 @@ WEB, WORKER = 1, 2
 TS = 1_700_000_000.25
 
 
-@pytest.fixture(autouse=True)
-def stop_every_actor() -> Iterator[None]:
-    yield
-    pykka.ActorRegistry.stop_all()
-
-
-@pytest.fixture
-def database(short_tmp: Path) -> Path:
-    path = short_tmp / "pm.db"
-    open_write_connection(path).close()
-    return path
-
-
 @pytest.fixture
 def writer(database: Path) -> pykka.ActorRef[LogWriterActor]:
     connection = open_write_connection(database)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +25,11 @@ from pm_actors.actors.messages import (
     RecordRunStart,
     SaveDefinition,
 )
-from pm_actors.actors.store import load_stored_state, open_read_connection, open_write_connection
+from pm_actors.actors.store import load_stored_state, open_write_connection
 from pm_actors.states import ProcessState
 from tests.helpers import wait_until
 
 Writer = pykka.ActorRef[LogWriterActor]
-
-
-@pytest.fixture(autouse=True)
-def stop_every_actor() -> Iterator[None]:
-    yield
-    pykka.ActorRegistry.stop_all()
-
-
-@pytest.fixture
-def database(short_tmp: Path) -> Path:
-    path = short_tmp / "pm.db"
-    open_write_connection(path).close()  # created before any reader opens it read-only
-    return path
-
-
-@pytest.fixture
-def reader(database: Path) -> Iterator[apsw.Connection]:
-    connection = open_read_connection(database)
-    yield connection
-    connection.close()
 
 
 def start_writer(database: Path) -> Writer:

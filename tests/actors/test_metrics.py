@@ -123,16 +123,6 @@ def children() -> Iterator[Children]:
 
 
 @pytest.fixture
-def scheduler() -> Iterator[Scheduler]:
-    timers = Scheduler()
-    timers.start()
-    try:
-        yield timers
-    finally:
-        timers.stop()
-
-
-@pytest.fixture
 def metrics(scheduler: Scheduler, tmp_path: Path) -> Iterator[pykka.ActorRef[Any]]:
     actor = MetricsActor.start(scheduler, tmp_path, sample_interval_s=SAMPLE_INTERVAL_S)
     try:

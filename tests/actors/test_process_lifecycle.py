@@ -3,80 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from pm_actors.actors.system import ActorSystem
 from pm_actors.api import (
     DeleteProcess,
     GetLogs,
     KillProcess,
     ListProcesses,
-    RequestUnion,
     RestartProcess,
-    StartProcess,
     StopProcess,
     TailLogs,
 )
-from pm_actors.config import load_config
 from pm_actors.errors import AlreadyRunning, LimitReached, NotRunning, ProcessNotFound
-from pm_actors.results import ProcessRecord
 from pm_actors.states import ProcessState
-from tests.helpers import PYTHON, wait_until
-
-CALL_TIMEOUT_S = 20.0
-
-
-class Client:
-    """Blocking calls into the actor system, for tests."""
-
-    def __init__(self, system: ActorSystem) -> None:
-        self.system = system
-
-    def call(self, request: RequestUnion) -> Any:
-        return self.system.submit(request).result(timeout=CALL_TIMEOUT_S)
-
-    def start(self, name: str, code: str, **fields: Any) -> ProcessRecord:
-        record: ProcessRecord = self.call(
-            StartProcess(name=name, command=PYTHON, args=["-u", "-c", code], cwd="/", **fields)
-        )
-        return record
-
-    def record(self, name: str) -> ProcessRecord:
-        records: list[ProcessRecord] = self.call(ListProcesses()).processes
-        return next(record for record in records if record.name == name)
-
-    def wait_for_state(self, name: str, *states: ProcessState) -> ProcessRecord:
-        return wait_until(
-            lambda: (record := self.record(name)).state in states and record,
-            timeout=CALL_TIMEOUT_S,
-            message=f"{name} to reach {states}",
-        )
-
-    def all_lines(self, name: str) -> list[str]:
-        lines: list[str] = []
-        after_id = 0
-        while True:
-            page = self.call(GetLogs(name=name, after_id=after_id, limit=10_000))
-            lines.extend(line.text for line in page.lines)
-            after_id = page.next_after_id
-            if not page.has_more:
-                return lines
-
-
-def make_system(environment: dict[str, str], **overrides: str) -> ActorSystem:
-    return ActorSystem(load_config(environment | overrides))
-
-
-@pytest.fixture
-def client(pm_environment: dict[str, str]) -> Iterator[Client]:
-    system = make_system(pm_environment)
-    try:
-        yield Client(system)
-    finally:
-        system.shutdown()
+from tests.actors.system_client import SystemClient, make_system
+from tests.helpers import wait_until
 
 
 def group_is_gone(process_group: int) -> bool:
@@ -89,7 +31,7 @@ def group_is_gone(process_group: int) -> bool:
 
 @pytest.mark.timeout(30)
 def test_a_child_that_prints_and_exits_at_once_has_all_its_output_stored_when_it_is_reported_exited(
-    client: Client,
+    client: SystemClient,
 ) -> None:
     client.start("burst", "import sys\nfor i in range(5000): print('line', i)\nsys.stderr.write('bye')")
     record = client.wait_for_state("burst", ProcessState.EXITED)
@@ -99,14 +41,14 @@ def test_a_child_that_prints_and_exits_at_once_has_all_its_output_stored_when_it
 
 
 @pytest.mark.timeout(30)
-def test_a_one_mebibyte_line_without_newline_is_stored_not_lost(client: Client) -> None:
+def test_a_one_mebibyte_line_without_newline_is_stored_not_lost(client: SystemClient) -> None:
     client.start("huge", "import sys\nsys.stdout.write('x' * (1 << 20))")
     client.wait_for_state("huge", ProcessState.EXITED)
     assert "".join(client.all_lines("huge")) == "x" * (1 << 20)
 
 
 @pytest.mark.timeout(30)
-def test_stop_sends_sigterm_to_the_whole_group_and_waits_for_the_end(client: Client) -> None:
+def test_stop_sends_sigterm_to_the_whole_group_and_waits_for_the_end(client: SystemClient) -> None:
     code = (
         "import subprocess, sys, time\n"
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
@@ -124,7 +66,7 @@ def test_stop_sends_sigterm_to_the_whole_group_and_waits_for_the_end(client: Cli
 
 
 @pytest.mark.timeout(30)
-def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout(client: Client) -> None:
+def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout(client: SystemClient) -> None:
     code = (
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('armed')\ntime.sleep(60)"
     )
@@ -139,7 +81,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout(client: C
 
 
 @pytest.mark.timeout(30)
-def test_kill_sends_the_named_signal_and_answers_once_the_process_ended(client: Client) -> None:
+def test_kill_sends_the_named_signal_and_answers_once_the_process_ended(client: SystemClient) -> None:
     client.start("victim", "import time\ntime.sleep(60)")
     killed = client.call(KillProcess(name="victim", signal="SIGINT"))
     assert killed.state is ProcessState.STOPPED
@@ -148,7 +90,7 @@ def test_kill_sends_the_named_signal_and_answers_once_the_process_ended(client: 
 
 
 @pytest.mark.timeout(30)
-def test_a_crash_is_recorded_with_its_exit_code(client: Client) -> None:
+def test_a_crash_is_recorded_with_its_exit_code(client: SystemClient) -> None:
     client.start("crasher", "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)", restart="never")
     record = client.wait_for_state("crasher", ProcessState.CRASHED)
     assert record.exit_code == 3 and record.end_reason == "exited on its own with code 3"
@@ -157,7 +99,7 @@ def test_a_crash_is_recorded_with_its_exit_code(client: Client) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_starting_an_active_name_is_refused_and_restart_runs_it_again(client: Client) -> None:
+def test_starting_an_active_name_is_refused_and_restart_runs_it_again(client: SystemClient) -> None:
     first = client.start("web", "import time\ntime.sleep(60)")
     with pytest.raises(AlreadyRunning):
         client.start("web", "pass")
@@ -167,7 +109,7 @@ def test_starting_an_active_name_is_refused_and_restart_runs_it_again(client: Cl
 
 
 @pytest.mark.timeout(30)
-def test_an_ended_name_takes_a_new_definition_and_delete_forgets_it(client: Client) -> None:
+def test_an_ended_name_takes_a_new_definition_and_delete_forgets_it(client: SystemClient) -> None:
     client.start("job", "print('one')")
     client.wait_for_state("job", ProcessState.EXITED)
     client.start("job", "print('two')", env={"EXTRA": "1"})
@@ -180,7 +122,7 @@ def test_an_ended_name_takes_a_new_definition_and_delete_forgets_it(client: Clie
 
 
 @pytest.mark.timeout(30)
-def test_deleting_an_active_process_is_refused(client: Client) -> None:
+def test_deleting_an_active_process_is_refused(client: SystemClient) -> None:
     client.start("busy", "import time\ntime.sleep(60)")
     with pytest.raises(AlreadyRunning, match="stop_process it before deleting"):
         client.call(DeleteProcess(name="busy"))
@@ -189,7 +131,7 @@ def test_deleting_an_active_process_is_refused(client: Client) -> None:
 @pytest.mark.timeout(30)
 def test_one_more_than_the_maximum_active_processes_is_refused(pm_environment: dict[str, str]) -> None:
     system = make_system(pm_environment, PM_MAX_PROCESSES="2")
-    client = Client(system)
+    client = SystemClient(system)
     try:
         client.start("a", "import time\ntime.sleep(60)")
         client.start("b", "import time\ntime.sleep(60)")
@@ -200,7 +142,7 @@ def test_one_more_than_the_maximum_active_processes_is_refused(pm_environment: d
 
 
 @pytest.mark.timeout(30)
-def test_unknown_names_are_not_found(client: Client) -> None:
+def test_unknown_names_are_not_found(client: SystemClient) -> None:
     for request in (StopProcess(name="ghost"), GetLogs(name="ghost"), DeleteProcess(name="ghost")):
         with pytest.raises(ProcessNotFound, match="'ghost'"):
             client.call(request)
@@ -211,7 +153,7 @@ def test_shutdown_stops_every_child_in_parallel_and_leaves_no_process_behind(
     pm_environment: dict[str, str],
 ) -> None:
     system = make_system(pm_environment)
-    client = Client(system)
+    client = SystemClient(system)
     pids = [client.start(f"sleeper{i}", "import time\ntime.sleep(60)").pid for i in range(5)]
     system.shutdown()
     wait_until(
@@ -222,13 +164,13 @@ def test_shutdown_stops_every_child_in_parallel_and_leaves_no_process_behind(
 @pytest.mark.timeout(30)
 def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[str, str]) -> None:
     system = make_system(pm_environment)
-    Client(system).start("keep", "print('kept')")
-    Client(system).wait_for_state("keep", ProcessState.EXITED)
-    Client(system).start("server", "import time\ntime.sleep(60)")
+    SystemClient(system).start("keep", "print('kept')")
+    SystemClient(system).wait_for_state("keep", ProcessState.EXITED)
+    SystemClient(system).start("server", "import time\ntime.sleep(60)")
     system.shutdown()
     system = make_system(pm_environment)
     try:
-        client = Client(system)
+        client = SystemClient(system)
         record = client.record("keep")
         assert record.state is ProcessState.EXITED and record.exit_code == 0
         assert client.all_lines("keep") == ["kept"]

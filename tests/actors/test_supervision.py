@@ -5,61 +5,27 @@ from __future__ import annotations
 
 import itertools
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from pm_actors.actors.system import ActorSystem
 from pm_actors.api import (
     CheckProcessHealth,
     ConfigureProcess,
-    GetLogs,
-    GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
-    RequestUnion,
     RestartProcess,
     StartProcess,
     StopProcess,
     WaitFor,
 )
-from pm_actors.config import load_config
 from pm_actors.errors import ForbiddenCommand, InvalidArgument, NotRunning
-from pm_actors.results import ProcessInfo
 from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits
 from pm_actors.states import Health, ProcessState
+from tests.actors.system_client import SystemClient
 from tests.helpers import PYTHON, wait_until
 
-CALL_TIMEOUT_S = 30.0
 FAST_BACKOFF = Backoff(initial_s=0.05, multiplier=2.0, max_s=1.0, jitter=0.0, stable_after_s=30.0)
-
-
-class Client:
-    def __init__(self, system: ActorSystem) -> None:
-        self.system = system
-
-    def call(self, request: RequestUnion) -> Any:
-        return self.system.submit(request).result(timeout=CALL_TIMEOUT_S)
-
-    def start(self, name: str, code: str, **fields: Any) -> Any:
-        return self.call(StartProcess(name=name, command=PYTHON, args=["-u", "-c", code], cwd="/", **fields))
-
-    def info(self, name: str) -> ProcessInfo:
-        info: ProcessInfo = self.call(GetProcessInfo(name=name))
-        return info
-
-    def lines(self, name: str) -> list[str]:
-        return [line.text for line in self.call(GetLogs(name=name, limit=10_000)).lines]
-
-
-@pytest.fixture
-def client(pm_environment: dict[str, str]) -> Iterator[Client]:
-    system = ActorSystem(load_config(pm_environment))
-    try:
-        yield Client(system)
-    finally:
-        system.shutdown()
 
 
 def free_port() -> int:
@@ -69,7 +35,7 @@ def free_port() -> int:
 
 
 @pytest.mark.timeout(30)
-def test_a_child_that_fails_at_once_is_retried_with_growing_delays_then_fatal(client: Client) -> None:
+def test_a_child_that_fails_at_once_is_retried_with_growing_delays_then_fatal(client: SystemClient) -> None:
     code = "import sys, time\nprint('run at', time.monotonic())\nsys.exit(1)"
     client.start("flaky", code, restart="on-failure", max_restarts=3, backoff=FAST_BACKOFF)
     info = wait_until(
@@ -78,7 +44,7 @@ def test_a_child_that_fails_at_once_is_retried_with_growing_delays_then_fatal(cl
         message="the process to be given up",
     )
     assert "gave up after 3 restarts in a row" in (info.end_reason or "")
-    run_starts = [float(line.split()[-1]) for line in client.lines("flaky")]
+    run_starts = [float(line.split()[-1]) for line in client.all_lines("flaky")]
     assert len(run_starts) == 4, "one run and at most max_restarts restarts"
     gaps = [later - earlier for earlier, later in itertools.pairwise(run_starts)]
     assert all(gap >= delay for gap, delay in zip(gaps, [0.05, 0.1, 0.2], strict=True)), gaps
@@ -86,7 +52,7 @@ def test_a_child_that_fails_at_once_is_retried_with_growing_delays_then_fatal(cl
 
 
 @pytest.mark.timeout(30)
-def test_a_run_that_lasts_the_stable_period_resets_the_backoff(client: Client) -> None:
+def test_a_run_that_lasts_the_stable_period_resets_the_backoff(client: SystemClient) -> None:
     stable = Backoff(initial_s=0.05, jitter=0.0, stable_after_s=0.2)
     code = "import sys, time\ntime.sleep(0.3)\nsys.exit(1)"
     client.start("steady", code, restart="on-failure", max_restarts=1, backoff=stable)
@@ -95,7 +61,7 @@ def test_a_run_that_lasts_the_stable_period_resets_the_backoff(client: Client) -
 
 
 @pytest.mark.timeout(30)
-def test_a_stop_during_backoff_cancels_the_restart(client: Client) -> None:
+def test_a_stop_during_backoff_cancels_the_restart(client: SystemClient) -> None:
     slow = Backoff(initial_s=30.0, jitter=0.0)
     client.start("once", "import sys\nsys.exit(2)", restart="always", backoff=slow)
     wait_until(lambda: client.info("once").state is ProcessState.BACKOFF, message="backoff")
@@ -120,7 +86,7 @@ http.server.HTTPServer(('127.0.0.1', port), Handler).serve_forever()
 
 @pytest.mark.timeout(40)
 def test_an_http_server_whose_health_check_starts_failing_is_restarted(
-    client: Client, short_tmp: Any
+    client: SystemClient, short_tmp: Any
 ) -> None:
     flag = short_tmp / "healthy"
     flag.touch()
@@ -153,7 +119,9 @@ def test_an_http_server_whose_health_check_starts_failing_is_restarted(
 
 
 @pytest.mark.timeout(40)
-def test_a_child_that_allocates_past_its_memory_limit_is_restarted_with_that_reason(client: Client) -> None:
+def test_a_child_that_allocates_past_its_memory_limit_is_restarted_with_that_reason(
+    client: SystemClient,
+) -> None:
     code = "import time\nhog = bytearray(150 << 20)\nhog[::4096] = b'x' * len(hog[::4096])\ntime.sleep(60)"
     limits = Limits(max_memory_mb=80, window_s=0.3)
     first = client.start("hog", code, limits=limits, restart="never")
@@ -167,7 +135,7 @@ def test_a_child_that_allocates_past_its_memory_limit_is_restarted_with_that_rea
 
 
 @pytest.mark.timeout(30)
-def test_wait_for_returns_the_matching_log_line(client: Client) -> None:
+def test_wait_for_returns_the_matching_log_line(client: SystemClient) -> None:
     client.start(
         "server", "import time\nprint('booting')\ntime.sleep(0.3)\nprint('READY on 8080')\ntime.sleep(60)"
     )
@@ -177,7 +145,7 @@ def test_wait_for_returns_the_matching_log_line(client: Client) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_wait_for_a_port_returns_once_the_child_listens(client: Client) -> None:
+def test_wait_for_a_port_returns_once_the_child_listens(client: SystemClient) -> None:
     code = (
         "import socket, time\ntime.sleep(0.2)\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\n"
         "server.listen()\nprint(server.getsockname()[1], flush=True)\ntime.sleep(60)"
@@ -185,33 +153,33 @@ def test_wait_for_a_port_returns_once_the_child_listens(client: Client) -> None:
     client.start("listener", code)
     result = client.call(WaitFor(name="listener", until="port", timeout_s=20))
     assert result.satisfied and result.port is not None
-    assert client.lines("listener") == [str(result.port)]
+    assert client.all_lines("listener") == [str(result.port)]
     assert result.port in client.info("listener").listening_ports
 
 
 @pytest.mark.timeout(30)
-def test_wait_for_reports_the_timeout_with_the_last_lines(client: Client) -> None:
+def test_wait_for_reports_the_timeout_with_the_last_lines(client: SystemClient) -> None:
     client.start("mute", "import time\nprint('still starting')\ntime.sleep(60)")
     result = client.call(WaitFor(name="mute", until="log_line", pattern="never printed", timeout_s=0.3))
     assert not result.satisfied and [line.text for line in result.last_lines] == ["still starting"]
 
 
 @pytest.mark.timeout(30)
-def test_wait_for_ends_early_when_the_process_exits_without_the_condition(client: Client) -> None:
+def test_wait_for_ends_early_when_the_process_exits_without_the_condition(client: SystemClient) -> None:
     client.start("quitter", "print('bye')")
     result = client.call(WaitFor(name="quitter", until="log_line", pattern="READY", timeout_s=20))
     assert not result.satisfied and result.state is ProcessState.EXITED
 
 
 @pytest.mark.timeout(30)
-def test_wait_for_a_log_line_needs_a_valid_pattern(client: Client) -> None:
+def test_wait_for_a_log_line_needs_a_valid_pattern(client: SystemClient) -> None:
     client.start("idle", "import time\ntime.sleep(60)")
     with pytest.raises(InvalidArgument, match="`pattern`"):
         client.call(WaitFor(name="idle", until="log_line", pattern="(unclosed"))
 
 
 @pytest.mark.timeout(30)
-def test_process_stats_count_a_grandchilds_memory(client: Client) -> None:
+def test_process_stats_count_a_grandchilds_memory(client: SystemClient) -> None:
     code = (
         "import subprocess, sys, time\n"
         'grandchild = \'import time\\nb = bytearray(60 * 1024 * 1024)\\nb[::4096] = b"x" * len(b[::4096])\\n'
@@ -227,7 +195,7 @@ def test_process_stats_count_a_grandchilds_memory(client: Client) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_stats_of_a_process_that_is_not_running_are_refused(client: Client) -> None:
+def test_stats_of_a_process_that_is_not_running_are_refused(client: SystemClient) -> None:
     client.start("done", "pass")
     client.call(WaitFor(name="done", until="exited", timeout_s=20))
     with pytest.raises(NotRunning):
@@ -237,7 +205,7 @@ def test_stats_of_a_process_that_is_not_running_are_refused(client: Client) -> N
 
 
 @pytest.mark.timeout(30)
-def test_restart_with_new_env_reuses_the_definition_and_says_what_changed(client: Client) -> None:
+def test_restart_with_new_env_reuses_the_definition_and_says_what_changed(client: SystemClient) -> None:
     code = "import os, time\nprint(os.environ.get('MODE'), flush=True)\ntime.sleep(60)"
     client.start("svc", code, env={"MODE": "one"}, stop_timeout_s=2)
     client.call(WaitFor(name="svc", until="log_line", pattern="one", timeout_s=20))
@@ -251,7 +219,7 @@ def test_restart_with_new_env_reuses_the_definition_and_says_what_changed(client
 
 
 @pytest.mark.timeout(30)
-def test_a_health_check_declared_later_applies_to_the_running_process(client: Client) -> None:
+def test_a_health_check_declared_later_applies_to_the_running_process(client: SystemClient) -> None:
     client.start("late", "import time\ntime.sleep(60)", restart="never")
     check = CommandCheck(command=PYTHON, args=["-c", "pass"], interval_ms=100)
     info = client.call(ConfigureProcess(name="late", health_check=check, restart="always"))
@@ -264,7 +232,7 @@ def test_a_health_check_declared_later_applies_to_the_running_process(client: Cl
 
 
 @pytest.mark.timeout(30)
-def test_a_command_health_check_is_held_to_the_allowlist(client: Client) -> None:
+def test_a_command_health_check_is_held_to_the_allowlist(client: SystemClient) -> None:
     client.start("guarded", "import time\ntime.sleep(60)")
     with pytest.raises(ForbiddenCommand):
         client.call(ConfigureProcess(name="guarded", health_check=CommandCheck(command="env")))

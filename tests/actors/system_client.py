@@ -1,0 +1,59 @@
+"""Blocking calls into an in-process actor system, for the tests of whole behaviours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pm_actors.actors.system import ActorSystem
+from pm_actors.api import GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
+from pm_actors.config import load_config
+from pm_actors.results import ProcessInfo, ProcessRecord
+from pm_actors.states import ProcessState
+from tests.helpers import PYTHON, wait_until
+
+CALL_TIMEOUT_S = 30.0
+
+
+def make_system(environment: dict[str, str], **overrides: str) -> ActorSystem:
+    return ActorSystem(load_config(environment | overrides))
+
+
+class SystemClient:
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+
+    def call(self, request: RequestUnion) -> Any:
+        return self.system.submit(request).result(timeout=CALL_TIMEOUT_S)
+
+    def start(self, name: str, code: str, **fields: Any) -> ProcessRecord:
+        """Start a short Python child running `code`, from `/`."""
+        record: ProcessRecord = self.call(
+            StartProcess(name=name, command=PYTHON, args=["-u", "-c", code], cwd="/", **fields)
+        )
+        return record
+
+    def record(self, name: str) -> ProcessRecord:
+        records: list[ProcessRecord] = self.call(ListProcesses()).processes
+        return next(record for record in records if record.name == name)
+
+    def info(self, name: str) -> ProcessInfo:
+        info: ProcessInfo = self.call(GetProcessInfo(name=name))
+        return info
+
+    def wait_for_state(self, name: str, *states: ProcessState) -> ProcessRecord:
+        return wait_until(
+            lambda: (record := self.record(name)).state in states and record,
+            timeout=CALL_TIMEOUT_S,
+            message=f"{name} to reach {states}",
+        )
+
+    def all_lines(self, name: str) -> list[str]:
+        """Every stored line of the process, paging forward with after_id."""
+        lines: list[str] = []
+        after_id = 0
+        while True:
+            page = self.call(GetLogs(name=name, after_id=after_id, limit=10_000))
+            lines.extend(line.text for line in page.lines)
+            after_id = page.next_after_id
+            if not page.has_more:
+                return lines
