@@ -6,6 +6,7 @@ module reads as its handlers.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +19,11 @@ from pm_actors.actors.records import IdAllocator, RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.config import Config
 from pm_actors.states import ProcessState
+
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL})
+"""Signals sent to end a process: however it then ends (a handler may exit with any code), it
+ended because it was asked to. Other signals (SIGHUP, SIGUSR1...) ask something else, and only
+a death by that very signal counts as asked for."""
 
 AfterStop = Literal["end", "restart", "backoff"]
 """What follows a stop: nothing; a new run at once (restart_process); or a new run after the
@@ -85,8 +91,14 @@ def ending_of(run: LiveRun, status: int) -> tuple[ProcessState, str]:
     if run.stop_reason is not None:
         suffix = " (SIGKILL after the stop timeout)" if run.killed_at_timeout else ""
         return ProcessState.STOPPED, run.stop_reason + suffix
-    if run.requested_signal is not None and status == -run.requested_signal:
-        return ProcessState.STOPPED, f"ended by {signal_name(run.requested_signal)} sent on request"
+    if run.requested_signal in STOP_SIGNALS or (
+        run.requested_signal is not None and status == -run.requested_signal
+    ):
+        how = f"killed by {signal_name(-status)}" if status < 0 else f"exit code {status}"
+        return (
+            ProcessState.STOPPED,
+            f"ended after {signal_name(run.requested_signal)} sent on request ({how})",
+        )
     if status == 0:
         return ProcessState.EXITED, "exited on its own with code 0"
     if status < 0:

@@ -179,3 +179,33 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
         assert stopped.end_reason == "stopped because the daemon is shutting down"
     finally:
         system.shutdown()
+
+
+@pytest.mark.timeout(30)
+def test_a_child_that_handles_the_stop_signal_and_exits_non_zero_counts_as_stopped(
+    client: SystemClient,
+) -> None:
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(1))\n"
+        "print('armed', flush=True)\ntime.sleep(60)"
+    )
+    client.start("graceful", code, restart="on-failure")
+    wait_until(lambda: client.all_lines("graceful") == ["armed"], message="the handler to be installed")
+    ended = client.call(KillProcess(name="graceful", signal="SIGINT"))
+    assert ended.state is ProcessState.STOPPED and ended.exit_code == 1
+    assert ended.end_reason == "ended after SIGINT sent on request (exit code 1)"
+
+
+@pytest.mark.timeout(30)
+def test_a_signal_the_child_handles_leaves_it_running(client: SystemClient) -> None:
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: print('reloaded', flush=True))\n"
+        "print('armed', flush=True)\ntime.sleep(60)"
+    )
+    client.start("reloader", code)
+    wait_until(lambda: client.all_lines("reloader") == ["armed"], message="the handler to be installed")
+    record = client.call(KillProcess(name="reloader", signal="SIGUSR1"))
+    assert record.state is ProcessState.RUNNING
+    wait_until(lambda: client.all_lines("reloader") == ["armed", "reloaded"], message="the reload")
