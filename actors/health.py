@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.health_checks import Cancellation, CheckOutcome, run_check
 from pm_actors.actors.messages import (
     CheckHealthNow,
@@ -287,7 +288,7 @@ class HealthActor(pykka.ThreadingActor):
         )
         for reply in replies:
             _answer(reply, report)
-        _tell(request.process, HealthObserved(request.run_id, report))
+        tell_if_alive(request.process, HealthObserved(request.run_id, report))
         record = RecordHealthCheck(
             request.process_id,
             request.run_id,
@@ -296,12 +297,11 @@ class HealthActor(pykka.ThreadingActor):
             outcome.detail,
             report.duration_ms,
         )
-        _tell(self._writer, record, lost_level=logging.WARNING)
+        tell_if_alive(self._writer, record, lost_level=logging.WARNING)
 
     def _schedule(self, watch: Watch, delay_s: float) -> None:
         due = CheckDue(watch.name, watch.generation)
-        actor = self.actor_ref
-        watch.timer = self._scheduler.call_later(max(delay_s, MIN_INTERVAL_S), lambda: _tell(actor, due))
+        watch.timer = self._scheduler.tell_later(max(delay_s, MIN_INTERVAL_S), self.actor_ref, due)
 
     def _current_watch(self, name: str, generation: int) -> Watch | None:
         watch = self._watches.get(name)
@@ -332,9 +332,7 @@ class OverdueGuard:
         self._timer: TimerHandle | None = None
 
     def arm(self) -> None:
-        overdue = CheckOverdue(self._key)
-        actor = self._actor
-        self._timer = self._scheduler.call_later(self._limit_s, lambda: _tell(actor, overdue))
+        self._timer = self._scheduler.tell_later(self._limit_s, self._actor, CheckOverdue(self._key))
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -363,16 +361,7 @@ def _report_back(
     else:
         logger.error("health check of %r failed unexpectedly", key.name, exc_info=error)
         outcome = CheckOutcome(False, f"internal error running the check: {error}", 0.0, time.time())
-    _tell(actor, CheckFinished(key, outcome))
-
-
-def _tell(actor: pykka.ActorRef[Any], message: Any, lost_level: int = logging.DEBUG) -> None:
-    """Tell, from any thread, an actor that may have stopped meanwhile (a ProcessActor whose
-    process was deleted, or anyone during shutdown): the message is dropped and logged."""
-    try:
-        actor.tell(message)
-    except pykka.ActorDeadError:
-        logger.log(lost_level, "dropped %s: its actor has stopped", type(message).__name__)
+    tell_if_alive(actor, CheckFinished(key, outcome))
 
 
 def _answer(reply: Reply, report: HealthReport) -> None:

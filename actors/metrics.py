@@ -18,7 +18,6 @@ is its shell of messages and timers. Both run on the actor's own thread.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -31,6 +30,7 @@ import msgspec
 import psutil
 import pykka
 
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
     LimitBreached,
     ListeningPorts,
@@ -345,18 +345,7 @@ class MetricsActor(pykka.ThreadingActor):
         logger.warning(
             "process %r: sustained %s breach: %s (%s)", run.name, breach.kind, breach.detail, action
         )
-        try:
-            run.process.tell(LimitBreached(run.run_id, breach))
-        except pykka.ActorDeadError:
-            logger.debug("process %r: its actor is gone; breach not delivered", run.name)
+        tell_if_alive(run.process, LimitBreached(run.run_id, breach))
 
     def _schedule_tick(self) -> None:
-        actor = self.actor_ref
-
-        def tick() -> None:
-            """Runs on the scheduler thread: only tells."""
-            # ActorDeadError: stopped between on_stop's cancel and this callback.
-            with contextlib.suppress(pykka.ActorDeadError):
-                actor.tell(SampleTick())
-
-        self._timer = self._scheduler.call_later(self._interval_s, tick)
+        self._timer = self._scheduler.tell_later(self._interval_s, self.actor_ref, SampleTick())

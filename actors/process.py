@@ -236,9 +236,7 @@ class ProcessActor(pykka.ThreadingActor):
         run.requested_signal = signal_number
         run.child.signal_group(signal_number)
         run.end_waiters.append(reply)
-        self._context.scheduler.call_later(
-            KILL_REPLY_WAIT_S, lambda: self.actor_ref.tell(ReplyDeadline(reply))
-        )
+        self._context.scheduler.tell_later(KILL_REPLY_WAIT_S, self.actor_ref, ReplyDeadline(reply))
 
     def _retire(self) -> bool:
         if self._state in ACTIVE_STATES:
@@ -323,7 +321,7 @@ class ProcessActor(pykka.ThreadingActor):
         run.child.signal_group(signal.SIGTERM)
         timeout = self._definition.stop_timeout_s if timeout_s is None else timeout_s
         run_id = run.run_id
-        self._context.scheduler.call_later(timeout, lambda: self.actor_ref.tell(StopTimeout(run_id)))
+        self._context.scheduler.tell_later(timeout, self.actor_ref, StopTimeout(run_id))
 
     def _current(self, run_id: int) -> LiveRun | None:
         """The live run if `run_id` is it; a late message about an earlier run is ignored."""
@@ -348,9 +346,7 @@ class ProcessActor(pykka.ThreadingActor):
         if run.output_complete:
             self._finish_run(run)
         else:
-            self._context.scheduler.call_later(
-                DRAIN_GRACE_S, lambda: self.actor_ref.tell(DrainTimeout(run_id))
-            )
+            self._context.scheduler.tell_later(DRAIN_GRACE_S, self.actor_ref, DrainTimeout(run_id))
 
     def _on_output_complete(self, run_id: int) -> None:
         run = self._current(run_id)
@@ -429,7 +425,7 @@ class ProcessActor(pykka.ThreadingActor):
         self._generation += 1
         generation = self._generation
         self._next_restart_at = time.time() + delay_s
-        self._context.scheduler.call_later(delay_s, lambda: self.actor_ref.tell(RestartDue(generation)))
+        self._context.scheduler.tell_later(delay_s, self.actor_ref, RestartDue(generation))
 
     def _forget_pending_restart(self) -> None:
         self._generation += 1

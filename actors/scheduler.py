@@ -1,7 +1,8 @@
 """The one scheduler thread: actors never sleep, they ask to be told later.
 
-A stop timeout, a pipe-drain grace period or a backoff delay is a `call_later` whose callback
-`tell`s an actor. Callbacks run on the scheduler thread and must be quick and non-blocking.
+A stop timeout, a pipe-drain grace period or a backoff delay is a `tell_later`: a message the
+scheduler tells the actor when the delay is over. Callbacks run on the scheduler thread and
+must be quick and non-blocking.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from pm_actors.actors.delivery import tell_if_alive
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,7 @@ class TimerHandle:
 class Scheduler:
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._queue: list[tuple[float, int, TimerHandle, Callable[[], None]]] = []
+        self._queue: list[tuple[float, int, TimerHandle, Callable[[], object]]] = []
         self._sequence = itertools.count()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="pm-scheduler", daemon=True)
@@ -45,13 +51,17 @@ class Scheduler:
             self._condition.notify()
         self._thread.join()
 
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> TimerHandle:
+    def call_later(self, delay_s: float, callback: Callable[[], object]) -> TimerHandle:
         handle = TimerHandle()
         deadline = time.monotonic() + max(0.0, delay_s)
         with self._condition:
             heapq.heappush(self._queue, (deadline, next(self._sequence), handle, callback))
             self._condition.notify()
         return handle
+
+    def tell_later(self, delay_s: float, actor: pykka.ActorRef[Any], message: Any) -> TimerHandle:
+        """Tell `actor` the `message` after `delay_s`; dropped quietly if the actor stopped meanwhile."""
+        return self.call_later(delay_s, lambda: tell_if_alive(actor, message))
 
     def _run(self) -> None:
         """Runs on the scheduler thread until `stop()`."""

@@ -122,7 +122,7 @@ class WaitActor(pykka.ThreadingActor):
         self._waits = still_pending
         if self._waits and not self._tick_scheduled:
             self._tick_scheduled = True
-            self._scheduler.call_later(TICK_S, lambda: self.actor_ref.tell(WaitTick()))
+            self._scheduler.tell_later(TICK_S, self.actor_ref, WaitTick())
 
     def _evaluate(self, wait: PendingWait) -> bool:
         """True when the wait is answered (either way)."""
