@@ -32,7 +32,7 @@ from pm_actors.actors.messages import STDERR, STDOUT, LogBatch, LogEntry
 logger = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
-MAX_IN_FLIGHT_CHARS = 4 * 1024 * 1024
+MAX_IN_FLIGHT_CHARS = 1024 * 1024
 """Per run: text read but not yet committed. Bounds memory per child under a flood."""
 RESUME_BELOW_CHARS = MAX_IN_FLIGHT_CHARS // 2
 """Reading resumes with room for a good batch, not after every single commit."""
