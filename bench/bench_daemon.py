@@ -94,6 +94,11 @@ out.flush()
 """The chatty child, the same for both managers: N short log-like lines, as fast as it can."""
 
 
+WAIT_RUNS = 20
+READY_CHILD = "import time\ntime.sleep(0.1)\nprint('READY', time.time(), flush=True)\ntime.sleep(60)"
+"""Prints its ready line with the wall-clock time it printed it, for the wait_for latency."""
+
+
 # Figures -----------------------------------------------------------------------------------
 
 
@@ -134,6 +139,7 @@ FIGURES = (
     Figure("list_processes, 50 running, socket", "list50.socket", "-", peer_key="info.all"),
     Figure("list_processes, 50 running, MCP", "list50.mcp", "-", peer_key="info.all"),
     Figure("MCP ping (SDK + stdio floor)", "ping.mcp", "-"),
+    Figure("wait_for: line printed to call returned", "wait.log", "milliseconds"),
     Figure("flood child alone, to a counting pipe", "flood.alone", "-", "lines/s"),
     Figure("flood captured, start to all stored", "flood.rate", ">= 150,000", "lines/s", "flood.rate"),
     Figure("manager CPU during the flood", "flood.cpu", "-", "% core", "flood.cpu"),
@@ -345,6 +351,21 @@ class PmBench:
         listing = api.ListProcesses()
         self.out.latencies["list1.socket"] = await time_async(lambda: self.client.call(listing), LIST_RUNS)
 
+    async def wait_for_latency(self) -> None:
+        """From the moment a child prints its ready line to the moment wait_for has returned it."""
+        request = api.WaitFor(name="ready", until="log_line", pattern="^READY", timeout_s=10)
+        delays = []
+        for _ in range(WAIT_RUNS):
+            await self.start("ready", sys.executable, ("-c", READY_CHILD))
+            result = await self.client.call(request)
+            returned_at = time.time()
+            if not result.satisfied or result.matched_line is None:
+                raise RuntimeError(f"wait_for did not see the ready line: {result}")
+            delays.append(returned_at - float(result.matched_line.text.split()[1]))
+            await self.stop("ready")
+        await self.delete("ready")
+        self.out.latencies["wait.log"] = Latency.of(delays)
+
     async def idle_children(self, mcp: McpBench) -> None:
         names = [f"idle-{number:02d}" for number in range(1, IDLE_CHILDREN)]
         for name in names:
@@ -472,6 +493,7 @@ async def run_pm(folder: Path, script: Path, expected: FloodOutput, out: Measure
             out.amounts["rss.idle"] = rss_mb(daemon.pid)
             bench = PmBench(client, folder, daemon.pid, out)
             await bench.socket_start_and_list()
+            await bench.wait_for_latency()
             async with Client(
                 stdio_client(mcp_parameters(environment, folder), errlog=log), mode="legacy"
             ) as mcp:
