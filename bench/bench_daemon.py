@@ -530,7 +530,7 @@ def supervisor_config(folder: Path, script: Path, lines: int) -> str:
 
 
 def supervisor_proxy(socket_path: Path) -> Any:
-    from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
+    from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     transport = SupervisorTransport(None, None, f"unix://{socket_path}")
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
