@@ -9,6 +9,7 @@ without blocking it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,8 @@ class StoredState(msgspec.Struct, frozen=True, kw_only=True):
 def open_write_connection(path: Path) -> apsw.Connection:
     """Open (creating if needed) the database for the one writer, and bring its schema up to date."""
     _create_private_folder(path.parent)
+    # Captured output may hold secrets: the file is private (SQLite gives -wal and -shm its mode).
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     connection = apsw.Connection(str(path))
     try:
         connection.set_busy_timeout(BUSY_TIMEOUT_MS)

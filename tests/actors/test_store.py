@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,3 +193,17 @@ def test_an_unreadable_definition_is_skipped_and_the_others_still_load(writer: a
 
     assert [stored.definition.name for stored in state.definitions] == ["web"]
     assert state.next_process_id == 3
+
+
+def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
+    path = short_tmp / "data" / "pm.db"
+    connection = open_write_connection(path)
+    try:
+        connection.execute("INSERT INTO runs(id, process_id, started_at) VALUES (1, 1, 0)")
+        modes = {
+            name: stat.S_IMODE(os.stat(short_tmp / "data" / name).st_mode) for name in ("pm.db", "pm.db-wal")
+        }
+    finally:
+        connection.close()
+    assert modes == {"pm.db": 0o600, "pm.db-wal": 0o600}
+    assert stat.S_IMODE(os.stat(short_tmp / "data").st_mode) == 0o700
