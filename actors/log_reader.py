@@ -18,7 +18,7 @@ import apsw
 import pykka
 
 from pm_actors.actors.messages import STREAM_NAMES, Flush, ReadLogs, Reply
-from pm_actors.actors.store import INDEX_SIZE_TABLE, open_read_connection
+from pm_actors.actors.store import open_read_connection
 from pm_actors.api import DEFAULT_LIMIT, MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
 from pm_actors.errors import InternalError, InvalidArgument, PmError
 from pm_actors.results import LogLine, LogLines, SearchMatch, SearchResult, Stream, iso_utc
@@ -29,6 +29,9 @@ MAX_RESULT_TEXT_BYTES = 1024 * 1024
 """Text (UTF-8) one result may carry: a model's context is small, and one page of huge lines
 must not become a multi-megabyte message. Reaching it is reported, never silent."""
 FLUSH_TIMEOUT_S = 30.0
+SEARCH_INDEX_WAIT_S = 0.2
+"""How long a words/phrase/fts5 search lets the index catch up (~40,000 lines); lines still
+unindexed after it are reported in the result's `unindexed`."""
 """Far above a flush of 10,000 lines (~0.1 s): reaching it means the writer is stuck."""
 
 WORD = re.compile(r"\w+")
@@ -151,14 +154,11 @@ class LogQueries:
         return _take_matches(self._connection.execute(sql, (text, *process_args, limit + 1)), limit)
 
     def _unindexed_count(self, process_id: int | None) -> int:
-        """Stored lines above the index's high-water mark, which an indexed search cannot see.
-
-        The writer indexes in the transaction that stores the lines, so today this is 0 for
-        every committed line; it is measured rather than assumed so that results stay honest if
-        indexing moves behind the inserts."""
+        """Stored lines above the index's high-water mark, which an indexed search cannot see:
+        the writer indexes behind the inserts, and a search waits only briefly for it."""
         process_filter, process_args = _process_filter(process_id)
         sql = (
-            f"SELECT count(*) FROM logs l WHERE l.id > (SELECT coalesce(max(id), 0) FROM {INDEX_SIZE_TABLE})"
+            "SELECT count(*) FROM logs l WHERE l.id > (SELECT indexed_up_to FROM fts_progress)"
             f"{process_filter}"
         )
         return int(self._connection.execute(sql, process_args).get)
@@ -272,7 +272,7 @@ class LogReaderActor(pykka.ThreadingActor):
             return super().on_receive(message)
         try:
             # The writer may hold lines received before this read: they must be in the answer.
-            self._writer.ask(Flush(), timeout=FLUSH_TIMEOUT_S)
+            self._writer.ask(Flush(index_budget_s=_index_budget(message.request)), timeout=FLUSH_TIMEOUT_S)
             result = self._answer(message)
         except PmError as error:
             _deliver(message.reply, error=error)
@@ -297,6 +297,13 @@ class LogReaderActor(pykka.ThreadingActor):
         if isinstance(request, TailLogs):
             return queries.tail_logs(message.process_id, request.limit, request.stream)
         raise InternalError(f"the log reader cannot answer {type(request).__name__}")
+
+
+def _index_budget(request: GetLogs | TailLogs | SearchLogs) -> float:
+    """How long the writer may index before this read: only an indexed search needs it."""
+    if isinstance(request, SearchLogs) and request.mode != "substring":
+        return SEARCH_INDEX_WAIT_S
+    return 0.0
 
 
 def _deliver(reply: Reply, result: Any = None, error: PmError | None = None) -> None:

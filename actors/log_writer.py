@@ -5,12 +5,19 @@ arrived: a definition is saved before the lines of its first run, and a process'
 deleted only after the lines sent before the deletion. Lines are buffered and written in one
 transaction per flush; a flush happens when 10,000 lines are pending or when the inbox is empty,
 so a burst is written in large, cheap transactions and a trickle is written at once.
+
+Capture is decoupled from full-text indexing: lines are stored at plain-insert speed, and the
+writer (the same connection: SQLite has one writer) indexes id ranges behind a high-water mark
+(`fts_progress`) whenever its inbox is empty, one chunk per message, so a new batch never waits
+long behind the indexer and a burst is never slowed to FTS5 speed. A search asks for a flush
+with a short indexing budget and reports the lines still unindexed, never silently less.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,19 +29,23 @@ import pykka
 from pm_actors.actors.messages import (
     DeleteProcessData,
     Flush,
+    IndexMore,
     LogBatch,
     RecordHealthCheck,
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
 )
-from pm_actors.actors.store import open_write_connection
+from pm_actors.actors.store import indexed_up_to, open_write_connection
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_LINES = 10_000
 """Flush at this many pending lines even while more messages wait: about where FTS5 inserts
 stop getting cheaper per line, and a bound on the memory a burst holds."""
+
+INDEX_CHUNK_ROWS = 5_000
+"""Lines indexed per step: ~25 ms at FTS5 speed, the longest a new batch waits for the indexer."""
 
 LogRow = tuple[int, int, int, int, float, str]
 """(id, process_id, run_id, stream, ts, line): one row of the logs table."""
@@ -75,10 +86,16 @@ class LogWriterActor(pykka.ThreadingActor):
         self._connection: apsw.Connection | None = None
         self._pending: list[Operation] = []
         self._pending_lines = 0
+        self._indexed_up_to = 0
+        self._indexing_scheduled = False
+        self._indexing_failed = False
 
     def on_start(self) -> None:
-        """Runs in the actor's thread: the connection is used from this thread only."""
+        """Runs in the actor's thread: the connection is used from this thread only. Lines a
+        previous daemon stored but did not index yet are indexed from here on, when idle."""
         self._connection = open_write_connection(self._database_path)
+        self._indexed_up_to = indexed_up_to(self._connection)
+        self._schedule_indexing()
 
     def on_stop(self) -> None:
         """Runs in the actor's thread after the messages sent before the stop: none is lost."""
@@ -95,6 +112,10 @@ class LogWriterActor(pykka.ThreadingActor):
         """Runs in the actor's thread, one message at a time, in the order they arrived."""
         if isinstance(message, Flush):
             self._flush()
+            self._index_for(message.index_budget_s)
+            return None
+        if isinstance(message, IndexMore):
+            self._index_when_idle()
             return None
         if isinstance(message, LogBatch):
             self._add_lines(message)
@@ -104,6 +125,7 @@ class LogWriterActor(pykka.ThreadingActor):
             return super().on_receive(message)
         if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
             self._flush()
+            self._schedule_indexing()
         return None
 
     def _add_lines(self, batch: LogBatch) -> None:
@@ -137,6 +159,53 @@ class LogWriterActor(pykka.ThreadingActor):
         else:
             _write_in_order(self._connection, operations)
         _run_callbacks(operations)
+
+    # Indexing behind the inserts --------------------------------------------------------------
+
+    def _schedule_indexing(self) -> None:
+        """Queue one IndexMore if lines wait to be indexed and none is queued already."""
+        if self._indexing_scheduled or self._indexing_failed or not self._lines_to_index():
+            return
+        self._indexing_scheduled = True
+        self.actor_ref.tell(IndexMore())
+
+    def _index_when_idle(self) -> None:
+        """One chunk if nothing else waits; otherwise go to the back of the queue again."""
+        self._indexing_scheduled = False
+        if self.actor_inbox.empty():
+            self._flush()
+            self._index_chunk()
+        self._schedule_indexing()
+
+    def _index_for(self, budget_s: float | None) -> None:
+        """Index for at most `budget_s` (None: until done), for a reader that asked."""
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        while self._lines_to_index() and not self._indexing_failed:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            self._index_chunk()
+
+    def _lines_to_index(self) -> bool:
+        return self._indexed_up_to < self._next_log_id - 1
+
+    def _index_chunk(self) -> None:
+        """Index the next id range and move the high-water mark, in one transaction."""
+        if self._connection is None or not self._lines_to_index():
+            return
+        upper = min(self._indexed_up_to + INDEX_CHUNK_ROWS, self._next_log_id - 1)
+        try:
+            with self._connection:
+                self._connection.execute(
+                    "INSERT INTO logs_fts(rowid, line) SELECT id, line FROM logs WHERE id > ? AND id <= ?",
+                    (self._indexed_up_to, upper),
+                )
+                self._connection.execute("UPDATE fts_progress SET indexed_up_to = ?", (upper,))
+        except apsw.Error:
+            # Searches go on reporting these lines as unindexed; the next daemon start retries.
+            logger.exception("indexing lines %d..%d failed; indexing stops", self._indexed_up_to + 1, upper)
+            self._indexing_failed = True
+            return
+        self._indexed_up_to = upper
 
     def _close(self) -> None:
         if self._connection is not None:
@@ -197,13 +266,6 @@ def _insert_lines(connection: apsw.Connection, rows: list[LogRow]) -> None:
     connection.executemany(
         "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES(?, ?, ?, ?, ?, ?)", rows
     )
-    # Index by id range from the rows just written (still in the page cache): no second Python
-    # list, a little faster than a second executemany, and the very statement a background
-    # indexer working behind a high-water mark would run.
-    connection.execute(
-        "INSERT INTO logs_fts(rowid, line) SELECT id, line FROM logs WHERE id BETWEEN ? AND ?",
-        (rows[0][0], rows[-1][0]),
-    )
 
 
 def _save_definition(connection: apsw.Connection, message: SaveDefinition) -> None:
@@ -262,10 +324,10 @@ def _record_health_check(connection: apsw.Connection, message: RecordHealthCheck
 
 def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
     # An external-content index is told which rows to forget, with the text they were indexed
-    # with, so this must run before the rows go.
+    # with, so this must run before the rows go; rows above the high-water mark were never indexed.
     for statement in (
-        "INSERT INTO logs_fts(logs_fts, rowid, line)"
-        " SELECT 'delete', id, line FROM logs WHERE process_id = ?",
+        "INSERT INTO logs_fts(logs_fts, rowid, line) SELECT 'delete', id, line FROM logs"
+        " WHERE process_id = ?1 AND id <= (SELECT indexed_up_to FROM fts_progress)",
         "DELETE FROM logs WHERE process_id = ?",
         "DELETE FROM runs WHERE process_id = ?",
         "DELETE FROM health_checks WHERE process_id = ?",

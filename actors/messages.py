@@ -100,7 +100,14 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
 
 
 class Flush(msgspec.Struct, frozen=True):
-    """Asked (not told) by a reader that must see every line received so far."""
+    """Asked (not told) by a reader that must see every line received so far: commit them, then
+    bring the full-text index up to them for at most `index_budget_s` (None: all the way)."""
+
+    index_budget_s: float | None = None
+
+
+class IndexMore(msgspec.Struct, frozen=True):
+    """The LogWriterActor's note to itself: index the next id range when nothing else waits."""
 
 
 class RecordHealthCheck(msgspec.Struct, frozen=True):

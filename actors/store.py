@@ -28,9 +28,6 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 """A burst can grow the WAL; after a checkpoint it is truncated back to at most this size."""
 
-INDEX_SIZE_TABLE = "logs_fts_docsize"
-"""FTS5's shadow table with one row per indexed line (documented by FTS5): its largest id is the
-index's high-water mark."""
 
 _SCHEMA_V1 = """
 CREATE TABLE processes(
@@ -91,9 +88,25 @@ def _script(sql: str) -> Migration:
     return apply
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1), _script(_SCHEMA_V2))
+_SCHEMA_V3 = """
+-- The full-text index trails the stored lines: the writer indexes id ranges behind this mark
+-- when it is idle, so a burst is stored at plain-insert speed.
+CREATE TABLE fts_progress(
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_up_to INTEGER NOT NULL
+);
+-- Lines stored before version 3 were indexed in the transaction that stored them.
+INSERT INTO fts_progress(id, indexed_up_to) SELECT 1, coalesce(max(id), 0) FROM logs;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1), _script(_SCHEMA_V2), _script(_SCHEMA_V3))
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def indexed_up_to(connection: apsw.Connection) -> int:
+    """The id of the last line in the full-text index: every line up to it is searchable."""
+    return int(connection.execute("SELECT indexed_up_to FROM fts_progress").get)
 
 
 class StoredRun(msgspec.Struct, frozen=True, kw_only=True):

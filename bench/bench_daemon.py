@@ -143,6 +143,7 @@ FIGURES = (
     Figure("flood child alone, to a counting pipe", "flood.alone", "-", "lines/s"),
     Figure("flood captured, start to all stored", "flood.rate", ">= 150,000", "lines/s", "flood.rate"),
     Figure("manager CPU during the flood", "flood.cpu", "-", "% core", "flood.cpu"),
+    Figure("flood: start to all lines searchable", "flood.indexed", "-", "s"),
     Figure("search words, rare id (1 match)", "search.words", "p50 <= 5 ms"),
     Figure("search words, 2 common words", "search.words2", "p50 <= 5 ms"),
     Figure("search phrase 'status 500'", "search.phrase", "p50 <= 5 ms"),
@@ -390,6 +391,17 @@ class PmBench:
         self.out.amounts["flood.rate"] = expected.lines / elapsed
         self.out.amounts["flood.cpu"] = (cpu_seconds(self.pid) - cpu_before) / elapsed * 100
         await self.check_flood_complete(expected)
+        await self.wait_until_indexed(started)
+
+    async def wait_until_indexed(self, started: float) -> None:
+        """The index trails capture: how long until every flood line is searchable."""
+        probe = api.SearchLogs(query="flood", name="flood", mode="words", limit=1)
+        deadline = started + FLOOD_DEADLINE_S
+        while (await self.client.call(probe)).unindexed:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the flood was not indexed in time")
+            await asyncio.sleep(POLL_INTERVAL_S)
+        self.out.amounts["flood.indexed"] = time.perf_counter() - started
 
     async def wait_until_ended(self, name: str, deadline: float) -> ProcessState:
         listing = api.ListProcesses()

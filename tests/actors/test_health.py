@@ -32,7 +32,7 @@ from pm_actors.actors.messages import (
     WatchHealth,
 )
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import MIGRATIONS, open_write_connection, schema_version
+from pm_actors.actors.store import MIGRATIONS, SCHEMA_VERSION, open_write_connection, schema_version
 from pm_actors.errors import NotRunning
 from pm_actors.results import HealthReport
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
@@ -522,7 +522,7 @@ def test_a_version_1_database_gains_the_health_checks_table(short_tmp: Path) -> 
 
     connection = open_write_connection(path)
     try:
-        assert schema_version(connection) == 2
+        assert schema_version(connection) == SCHEMA_VERSION
         names = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
         assert {"health_checks", "health_checks_by_process"} <= names
     finally:

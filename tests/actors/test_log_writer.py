@@ -281,3 +281,58 @@ def test_a_write_that_fails_is_logged_and_the_messages_around_it_are_kept_in_ord
     assert confirmations == ["one", "two"]
     assert "lost RecordRunStart(run_id=1" in caplog.text
     assert writer.is_alive()
+
+
+def unindexed(connection: apsw.Connection) -> int:
+    return count(connection, "SELECT count(*) FROM logs WHERE id > (SELECT indexed_up_to FROM fts_progress)")
+
+
+def test_lines_are_committed_before_they_are_indexed_then_indexed_when_the_writer_is_idle(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    at_commit: list[tuple[int, int]] = []
+    texts = [f"captured {number}" for number in range(12_000)]
+    writer.tell(
+        LogBatch(
+            1,
+            1,
+            entries(texts),
+            on_committed=lambda: at_commit.append(
+                (count(reader, "SELECT count(*) FROM logs"), unindexed(reader))
+            ),
+        )
+    )
+    wait_until(lambda: at_commit, message="the commit")
+    assert at_commit == [(12_000, 12_000)], "stored at plain-insert speed, indexed afterwards"
+    wait_until(lambda: unindexed(reader) == 0, message="the idle writer to index every line")
+    assert index_finds(reader, "captured") == 12_000
+
+
+def test_a_flush_with_an_unbounded_budget_leaves_nothing_unindexed(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    release = hold(writer)
+    writer.tell(LogBatch(1, 1, entries([f"line {number}" for number in range(20_000)])))
+    flushed = writer.ask(Flush(), block=False)
+    release.set()
+    flushed.get(timeout=10)
+    assert unindexed(reader) == 0
+
+
+def test_deleting_a_process_whose_lines_are_partly_indexed_keeps_the_index_consistent(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    writer.tell(LogBatch(1, 1, entries([f"doomed {number}" for number in range(30_000)])))
+    writer.tell(LogBatch(2, 2, entries(["survivor"])))
+    writer.ask(Flush(index_budget_s=0))
+    writer.tell(DeleteProcessData(1))
+    writer.ask(Flush())
+    checker = open_write_connection(database)
+    try:
+        checker.execute("INSERT INTO logs_fts(logs_fts, rank) VALUES('integrity-check', 1)")
+    finally:
+        checker.close()
+    assert (index_finds(reader, "doomed"), index_finds(reader, "survivor"), unindexed(reader)) == (0, 1, 0)

@@ -12,8 +12,10 @@ import pytest
 from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.actors.store import (
     JOURNAL_SIZE_LIMIT_BYTES,
+    MIGRATIONS,
     SCHEMA_VERSION,
     WAL_AUTOCHECKPOINT_PAGES,
+    indexed_up_to,
     load_stored_state,
     open_read_connection,
     open_write_connection,
@@ -207,3 +209,22 @@ def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
         connection.close()
     assert modes == {"pm.db": 0o600, "pm.db-wal": 0o600}
     assert stat.S_IMODE(os.stat(short_tmp / "data").st_mode) == 0o700
+
+
+def test_lines_stored_before_version_3_count_as_indexed(short_tmp: Path) -> None:
+    path = short_tmp / "old.db"
+    old = apsw.Connection(str(path))
+    with old:
+        for migration in MIGRATIONS[:2]:
+            migration(old)
+        old.execute(
+            "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES (41, 1, 1, 0, 0, 'old')"
+        )
+        old.execute("INSERT INTO logs_fts(rowid, line) VALUES (41, 'old')")
+        old.execute("PRAGMA user_version = 2")
+    old.close()
+    connection = open_write_connection(path)
+    try:
+        assert (schema_version(connection), indexed_up_to(connection)) == (SCHEMA_VERSION, 41)
+    finally:
+        connection.close()
