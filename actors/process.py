@@ -51,10 +51,18 @@ from pm_actors.actors.messages import (
     WatchHealth,
 )
 from pm_actors.actors.pipe_reader import RunWatch
-from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
+from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of, run_summary
 from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
-from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord, RestartedProcess, iso_utc
+from pm_actors.results import (
+    Breach,
+    HealthReport,
+    ProcessInfo,
+    ProcessRecord,
+    RestartedProcess,
+    RunSummary,
+    iso_utc,
+)
 from pm_actors.specs import Limits
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState, check_transition
 
@@ -68,6 +76,8 @@ KILL_REPLY_WAIT_S = 1.0
 """kill_process answers when the process has ended, or after this if the signal did not end it."""
 BREACHES_KEPT = 20
 """Recent limit breaches shown by get_process_info; older ones are in the daemon log."""
+RUNS_SHOWN = 10
+"""Recent runs shown by get_process_info; every run stays in the database's runs table."""
 
 
 class ProcessActor(pykka.ThreadingActor):
@@ -95,6 +105,8 @@ class ProcessActor(pykka.ThreadingActor):
         self._health = Health.UNKNOWN
         self._last_health: HealthReport | None = None
         self._breaches: collections.deque[Breach] = collections.deque(maxlen=BREACHES_KEPT)
+        self._recent_runs: collections.deque[RunSummary] = collections.deque(maxlen=RUNS_SHOWN)
+        self._remember_run()
         self._retired = False
 
     def on_start(self) -> None:
@@ -275,13 +287,20 @@ class ProcessActor(pykka.ThreadingActor):
         except OSError as error:
             reason = f"could not start {definition.executable}: {error.strerror or error}"
             self._outcome = RunOutcome(
-                run_id=run_id, started_at=started_at, ended_at=time.time(), end_reason=reason
+                run_id=run_id,
+                started_at=started_at,
+                ended_at=time.time(),
+                end_reason=reason,
+                requested_by=requested_by,
             )
+            self._remember_run()
             writer.tell(RecordRunStart(run_id, self._process_id, None, started_at, requested_by))
             writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED))
             self._change_state(ProcessState.CRASHED, reason)
             raise SpawnFailed(reason) from None
-        self._outcome = RunOutcome(run_id=run_id, pid=child.pid, started_at=started_at)
+        self._outcome = RunOutcome(
+            run_id=run_id, pid=child.pid, started_at=started_at, requested_by=requested_by
+        )
         writer.tell(RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by))
         actor = self.actor_ref
         watch = RunWatch(
@@ -382,6 +401,7 @@ class ProcessActor(pykka.ThreadingActor):
             RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
+        self._remember_run()
         self._health = Health.UNKNOWN
         self._change_state(state, reason)
         record = self._record()
@@ -508,6 +528,12 @@ class ProcessActor(pykka.ThreadingActor):
             run_id=outcome.run_id,
         )
 
+    def _remember_run(self) -> None:
+        """Keep the latest run, once ended, for get_process_info."""
+        summary = run_summary(self._outcome)
+        if summary is not None and summary.ended_at is not None:
+            self._recent_runs.appendleft(summary)
+
     def _restarted_record(self, changed: list[str]) -> RestartedProcess:
         return RestartedProcess(**msgspec.structs.asdict(self._record()), changed=changed)
 
@@ -529,6 +555,7 @@ class ProcessActor(pykka.ThreadingActor):
             last_health_check=self._last_health,
             breaches=list(self._breaches),
             next_restart_at=iso_utc(self._next_restart_at),
+            recent_runs=list(self._recent_runs),
         )
 
     @staticmethod

@@ -18,6 +18,7 @@ from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import IdAllocator, RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.config import Config
+from pm_actors.results import RunSummary, iso_utc
 from pm_actors.states import ProcessState
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL})
@@ -55,11 +56,27 @@ class RunOutcome:
     exit_code: int | None = None
     exit_signal: str | None = None
     end_reason: str | None = None
+    requested_by: str | None = None
 
     def duration_s(self) -> float:
         if self.started_at is None or self.ended_at is None:
             return 0.0
         return self.ended_at - self.started_at
+
+
+def run_summary(outcome: RunOutcome) -> RunSummary | None:
+    if outcome.run_id is None:
+        return None
+    return RunSummary(
+        run_id=outcome.run_id,
+        pid=outcome.pid,
+        started_at=iso_utc(outcome.started_at),
+        ended_at=iso_utc(outcome.ended_at),
+        exit_code=outcome.exit_code,
+        exit_signal=outcome.exit_signal,
+        end_reason=outcome.end_reason,
+        requested_by=outcome.requested_by,
+    )
 
 
 @dataclass

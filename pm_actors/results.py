@@ -164,6 +164,8 @@ class Breach(msgspec.Struct, kw_only=True):
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
+    """One run of a process: when, as which pid, how it ended and who asked for it."""
+
     run_id: int
     pid: int | None
     started_at: str | None
@@ -188,6 +190,8 @@ class ProcessInfo(ProcessRecord, kw_only=True):
     last_health_check: HealthReport | None
     breaches: list[Breach]
     next_restart_at: str | None
+    recent_runs: list[RunSummary]
+    """The latest ended runs, newest first (all of them are kept in the database's runs table)."""
 
 
 class ProcessStats(msgspec.Struct, kw_only=True):

@@ -49,6 +49,8 @@ def test_a_child_that_fails_at_once_is_retried_with_growing_delays_then_fatal(cl
     gaps = [later - earlier for earlier, later in itertools.pairwise(run_starts)]
     assert all(gap >= delay for gap, delay in zip(gaps, [0.05, 0.1, 0.2], strict=True)), gaps
     assert info.restarts == 3
+    assert [run.requested_by for run in info.recent_runs] == ["automatic restart"] * 3 + ["start_process"]
+    assert all(run.exit_code == 1 for run in info.recent_runs)
 
 
 @pytest.mark.timeout(30)

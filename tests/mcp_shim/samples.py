@@ -21,6 +21,7 @@ from pm_actors.results import (
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
+    RunSummary,
     SearchMatch,
     SearchResult,
     SystemStats,
@@ -102,6 +103,18 @@ INFO = ProcessInfo(
     last_health_check=HEALTH,
     breaches=[Breach(kind="memory", detail="memory 600 MB > limit 512 MB for 60 s", at="x", enforced=True)],
     next_restart_at=None,
+    recent_runs=[
+        RunSummary(
+            run_id=6,
+            pid=4100,
+            started_at=iso_utc(STARTED - 60),
+            ended_at=iso_utc(STARTED - 1),
+            exit_code=1,
+            exit_signal=None,
+            end_reason="exited on its own with code 1",
+            requested_by="start_process",
+        )
+    ],
 )
 
 SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
