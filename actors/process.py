@@ -25,6 +25,7 @@ import pykka
 from pm_actors.actors import restart_policy
 from pm_actors.actors.child import signal_name, spawn
 from pm_actors.actors.commands import child_environment
+from pm_actors.actors.definition_changes import effective_limits, with_configuration, with_restart_changes
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
@@ -180,9 +181,8 @@ class ProcessActor(pykka.ThreadingActor):
             )
             return
         if definition != self._definition:
-            self._definition = definition
             self._restarts = 0
-        self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
+        self._store_definition(definition)
         self._forget_pending_restart()
         self._start_and_reply(reply, "start_process", lambda: self._record())
 
@@ -198,7 +198,9 @@ class ProcessActor(pykka.ThreadingActor):
         self._begin_stop(run, reason, timeout_s, "end")
 
     def _restart(self, reply: Reply, request: RestartProcess) -> None:
-        changed = self._apply_changes(request)
+        definition, changed = with_restart_changes(self._definition, request)
+        if changed:
+            self._store_definition(definition)
         run = self._run
         if run is None:
             self._forget_pending_restart()
@@ -208,30 +210,15 @@ class ProcessActor(pykka.ThreadingActor):
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
 
-    def _apply_changes(self, request: RestartProcess) -> list[str]:
-        """New args or env for the stored definition; the names of the fields that changed."""
-        updates: dict[str, Any] = {}
-        if request.args is not None and request.args != self._definition.args:
-            updates["args"] = list(request.args)
-        if request.env is not None and request.env != self._definition.env:
-            updates["env"] = dict(request.env)
-        if updates:
-            self._definition = msgspec.structs.replace(self._definition, **updates)
-            self._context.writer.tell(SaveDefinition(self._process_id, self._definition, time.time()))
-        return sorted(updates)
+    def _store_definition(self, definition: ProcessDefinition) -> None:
+        self._definition = definition
+        self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
 
     def _configure(self, request: ConfigureProcess) -> None:
         """New supervision settings, stored, and applied to the live run where they watch it."""
-        updates = {
-            field: value
-            for field in ("restart", "max_restarts", "backoff", "health_check", "limits", "stop_timeout_s")
-            if (value := getattr(request, field)) is not None
-        }
-        if request.remove_health_check:
-            updates["health_check"] = None
-        self._definition = msgspec.structs.replace(self._definition, **updates)
-        self._context.writer.tell(SaveDefinition(self._process_id, self._definition, time.time()))
-        if self._run is not None and {"health_check", "limits"} & set(updates):
+        definition, changed = with_configuration(self._definition, request)
+        self._store_definition(definition)
+        if self._run is not None and {"health_check", "limits"} & changed:
             self._context.health.tell(UnwatchHealth(self._name))
             self._health = Health.UNKNOWN
             self._publish()
@@ -326,10 +313,7 @@ class ProcessActor(pykka.ThreadingActor):
             )
 
     def _limits(self) -> Limits:
-        config = self._context.config
-        return self._definition.limits or Limits(
-            max_memory_mb=config.max_memory_mb, max_cpu_percent=config.max_cpu_percent
-        )
+        return effective_limits(self._definition, self._context.config)
 
     def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
         run.after_stop = after_stop  # the latest request decides: a client's stop cancels a restart

@@ -1,0 +1,44 @@
+"""Changing a stored process definition: pure functions, so that what a request changes is
+decided (and tested) apart from the actor that applies it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.api import ConfigureProcess, RestartProcess
+from pm_actors.config import Config
+from pm_actors.specs import Limits
+
+SUPERVISION_FIELDS = ("restart", "max_restarts", "backoff", "health_check", "limits", "stop_timeout_s")
+
+
+def with_restart_changes(
+    definition: ProcessDefinition, request: RestartProcess
+) -> tuple[ProcessDefinition, list[str]]:
+    """The definition with the new args or env of a restart, and the names of what changed."""
+    updates: dict[str, Any] = {}
+    if request.args is not None and request.args != definition.args:
+        updates["args"] = list(request.args)
+    if request.env is not None and request.env != definition.env:
+        updates["env"] = dict(request.env)
+    return msgspec.structs.replace(definition, **updates), sorted(updates)
+
+
+def with_configuration(
+    definition: ProcessDefinition, request: ConfigureProcess
+) -> tuple[ProcessDefinition, set[str]]:
+    """The definition with the supervision settings the request gives (omitted ones kept)."""
+    updates = {field: value for field in SUPERVISION_FIELDS if (value := getattr(request, field)) is not None}
+    if request.remove_health_check:
+        updates["health_check"] = None
+    return msgspec.structs.replace(definition, **updates), set(updates)
+
+
+def effective_limits(definition: ProcessDefinition, config: Config) -> Limits:
+    """The process's own limits, or the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT."""
+    return definition.limits or Limits(
+        max_memory_mb=config.max_memory_mb, max_cpu_percent=config.max_cpu_percent
+    )
