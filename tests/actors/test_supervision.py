@@ -238,3 +238,15 @@ def test_a_command_health_check_is_held_to_the_allowlist(client: SystemClient) -
     client.start("guarded", "import time\ntime.sleep(60)")
     with pytest.raises(ForbiddenCommand):
         client.call(ConfigureProcess(name="guarded", health_check=CommandCheck(command="env")))
+
+
+@pytest.mark.timeout(30)
+def test_a_fatal_process_is_retried_slowly_when_a_fatal_retry_is_configured(client: SystemClient) -> None:
+    retrying = Backoff(initial_s=0.05, jitter=0.0, fatal_retry_s=0.2)
+    client.start("phoenix", "import sys\nsys.exit(1)", restart="on-failure", max_restarts=0, backoff=retrying)
+    wait_until(lambda: client.info("phoenix").restarts >= 2, timeout=20, message="two retries out of fatal")
+    fatal = wait_until(
+        lambda: (info := client.info("phoenix")).state is ProcessState.FATAL and info, message="fatal again"
+    )
+    assert "gave up after 0 restarts in a row" in (fatal.end_reason or "")
+    assert fatal.next_restart_at is not None, "the next slow retry is already scheduled"
