@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _daemon(config: Config) -> int:
-    from pm_actors.daemon import DaemonAlreadyRunning, run_daemon
+    from pm_actors.daemon import run_daemon
 
     configure_logging(config)
     try:
         run_daemon(config)
-    except (DaemonAlreadyRunning, ConfigError, PmError) as error:
+    except (ConfigError, PmError) as error:
         print(f"pm-actors: {error}", file=sys.stderr)
         return EXIT_FAILURE
     return 0

@@ -1,10 +1,10 @@
 """`pm-actors daemon`: the long-lived owner of every managed process.
 
 It runs in the foreground (a terminal or a service manager keeps it; the shim's auto-start
-detaches it first). One daemon per database: an flock on a lock file beside the database,
-holding the daemon's pid, refuses a second one by name. Whoever holds that lock may replace a
-socket left behind by a daemon that died, and only they. SIGTERM or SIGINT stops every child
-gracefully, commits their output, closes the database and removes the socket.
+detaches it first). One daemon per database (`instance_lock`): a second one is refused, naming
+the first one's pid; holding the lock, it may replace a socket left by a daemon that died.
+SIGTERM or SIGINT stops every child gracefully, commits their output, closes the database and
+removes the socket.
 
 This module and everything it imports never import `mcp`: the daemon stays small.
 """
@@ -12,49 +12,17 @@ This module and everything it imports never import `mcp`: the daemon stays small
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
 from pm_actors.actors.system import ActorSystem
 from pm_actors.config import Config
+from pm_actors.instance_lock import single_instance_lock
 from pm_actors.ipc.auth import load_or_create_token
 from pm_actors.ipc.server import IpcServer
 
 logger = logging.getLogger(__name__)
-
-
-class DaemonAlreadyRunning(Exception):
-    def __init__(self, lock_path: Path, pid: str) -> None:
-        super().__init__(
-            f"another pm-actors daemon (pid {pid or 'unknown'}) already runs on this database; "
-            f"its lock is {lock_path}"
-        )
-
-
-@contextlib.contextmanager
-def single_instance_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `lock_path` with our pid in it, for as long as we run."""
-    lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    lock_file: IO[str] = os.fdopen(descriptor, "r+")
-    try:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DaemonAlreadyRunning(lock_path, lock_file.read().strip()) from None
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(f"{os.getpid()}\n")
-        lock_file.flush()
-        yield
-    finally:
-        lock_file.close()
 
 
 def run_daemon(config: Config) -> None:
