@@ -8,7 +8,6 @@ because the SDK does not validate them against the input schema.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import re
 from collections.abc import Mapping
@@ -27,34 +26,39 @@ TAG_FIELD = "tool"
 """The msgspec tag of every request: it is the tool's name, never an argument the client sends."""
 
 
-def _hoisted_schema(struct_type: type[msgspec.Struct]) -> JsonSchema:
-    """`msgspec.json.schema` with the root `$ref` replaced by the definition it points at.
+def _inlined_schema(struct_type: type[msgspec.Struct]) -> JsonSchema:
+    """`msgspec.json.schema` with every `$ref` replaced by the definition it points at.
 
-    MCP wants `{"type": "object", "properties": ...}` at the root; msgspec puts the struct in
-    `$defs` and a `$ref` at the root. The other `$defs` stay at the root so nested references
-    (e.g. `#/$defs/ProcessState`) still resolve. The tag property is dropped: it is the tool
-    name, not an argument.
+    MCP wants `{"type": "object", "properties": ...}` at the root, where msgspec puts a `$ref`
+    into `$defs`; and not every client resolves references in a tool schema, so none is left.
+    Our structs are not recursive, which makes inlining finite (a cycle is refused). OpenAPI's
+    `discriminator` goes too: it names definitions that no longer exist. The root's tag
+    property is dropped: it is the tool name, not an argument.
     """
     generated = msgspec.json.schema(struct_type)
-    definitions: dict[str, JsonSchema] = dict(generated.get("$defs", {}))
-    root_ref = generated.get("$ref")
-    if root_ref is None:
-        return generated
-    root_name = root_ref.removeprefix("#/$defs/")
-    root = copy.deepcopy(definitions[root_name])
-    if not _is_referenced(definitions, root_ref):
-        del definitions[root_name]
+    root: JsonSchema = _resolve(generated, generated.get("$defs", {}), ())
+    root.pop("$defs", None)
     root.pop("title", None)
     _drop_property(root, TAG_FIELD)
-    if definitions:
-        root["$defs"] = definitions
     return root
 
 
-def _is_referenced(definitions: Mapping[str, Any], ref: str) -> bool:
-    """Whether any definition refers to `ref`: a recursive type must keep its definition."""
-    needle = msgspec.json.encode(ref)
-    return any(needle in msgspec.json.encode(body) for body in definitions.values())
+def _resolve(node: Any, definitions: Mapping[str, JsonSchema], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_resolve(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    reference = node.get("$ref")
+    if isinstance(reference, str):
+        name = reference.removeprefix("#/$defs/")
+        if name in seen:
+            raise TypeError(f"{name} refers to itself: a recursive schema cannot be inlined")
+        return _resolve(definitions[name], definitions, (*seen, name))
+    return {
+        key: _resolve(value, definitions, seen)
+        for key, value in node.items()
+        if key not in ("$defs", "discriminator")
+    }
 
 
 def _drop_property(schema: JsonSchema, name: str) -> None:
@@ -68,7 +72,7 @@ def _drop_property(schema: JsonSchema, name: str) -> None:
 
 def input_schema(request_type: type[Request]) -> JsonSchema:
     """The tool's input schema; its description is the tool's, so it is not repeated here."""
-    schema = _hoisted_schema(request_type)
+    schema = _inlined_schema(request_type)
     schema.pop("description", None)
     schema.setdefault("properties", {})
     return schema
@@ -76,7 +80,7 @@ def input_schema(request_type: type[Request]) -> JsonSchema:
 
 def output_schema(request_type: type[Request]) -> JsonSchema:
     """The schema every successful result's structured content of this tool validates against."""
-    return _hoisted_schema(request_type.result_type)
+    return _inlined_schema(request_type.result_type)
 
 
 def tool_title(name: str) -> str:
