@@ -66,6 +66,22 @@ def _find_executable(command: str, cwd: str) -> str:
     return os.path.abspath(found)
 
 
+LOADER_VARIABLE_PREFIXES = ("LD_", "DYLD_")
+LOADER_VARIABLES = frozenset({"GCONV_PATH"})
+"""Variables that make the dynamic loader (or glibc) load a library of the caller's choosing
+into whatever runs: they would turn any allowed executable into a way to run anything."""
+
+
+def check_environment(overrides: Mapping[str, str]) -> None:
+    """Refuse environment variables that would inject code into an allowed executable."""
+    for name in sorted(overrides):
+        if name.startswith(LOADER_VARIABLE_PREFIXES) or name in LOADER_VARIABLES:
+            raise ForbiddenCommand(
+                f"environment variable {name} would load code of the caller's choosing into the "
+                "process, which would bypass PM_ALLOWED_COMMANDS; it cannot be set through pm-actors"
+            )
+
+
 def child_environment(overrides: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The daemon's environment minus every PM_* variable (our token among them), with
     unbuffered Python output by default so lines arrive when printed, then `overrides`."""

@@ -24,7 +24,7 @@ import msgspec
 import psutil
 import pykka
 
-from pm_actors.actors.commands import resolve_executable, resolve_working_directory
+from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
@@ -150,6 +150,7 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _start_process(self, request: StartProcess, reply: Reply) -> None:
         cwd = resolve_working_directory(request.cwd or os.getcwd())
+        check_environment(request.env)
         definition = ProcessDefinition(
             name=request.name,
             command=request.command,
@@ -171,6 +172,7 @@ class SupervisorActor(pykka.ThreadingActor):
         managed.actor.tell(Launch(definition, reply))
 
     def _restart_process(self, request: RestartProcess, reply: Reply) -> None:
+        check_environment(request.env or {})
         self._check_room_for(request.name)
         self._forward(request, reply)
 

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pm_actors.actors.commands import child_environment, resolve_executable, resolve_working_directory
+from pm_actors.actors.commands import (
+    check_environment,
+    child_environment,
+    resolve_executable,
+    resolve_working_directory,
+)
 from pm_actors.config import Config, load_config
 from pm_actors.errors import ExecutableNotFound, ForbiddenCommand, InvalidArgument
 from tests.helpers import PYTHON_ROOT
@@ -77,3 +82,15 @@ def test_a_working_directory_that_does_not_exist_is_an_invalid_argument(short_tm
 def test_the_child_environment_drops_pm_variables_and_adds_the_overrides() -> None:
     environment = child_environment({"PORT": "8080"}, base={"PM_DAEMON_TOKEN": "secret", "HOME": "/h"})
     assert environment == {"HOME": "/h", "PYTHONUNBUFFERED": "1", "PORT": "8080"}
+
+
+@pytest.mark.parametrize(
+    "name", ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "GCONV_PATH"]
+)
+def test_variables_that_load_code_into_an_allowed_executable_are_forbidden(name: str) -> None:
+    with pytest.raises(ForbiddenCommand, match=name):
+        check_environment({"PORT": "8080", name: "/tmp/evil.so"})
+
+
+def test_ordinary_variables_are_allowed() -> None:
+    check_environment({"PORT": "8080", "NODE_ENV": "development", "PATH": "/usr/bin"})

@@ -15,7 +15,7 @@ from pm_actors.api import (
     StopProcess,
     TailLogs,
 )
-from pm_actors.errors import AlreadyRunning, LimitReached, NotRunning, ProcessNotFound
+from pm_actors.errors import AlreadyRunning, ForbiddenCommand, LimitReached, NotRunning, ProcessNotFound
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, make_system
 from tests.helpers import wait_until
@@ -209,3 +209,13 @@ def test_a_signal_the_child_handles_leaves_it_running(client: SystemClient) -> N
     record = client.call(KillProcess(name="reloader", signal="SIGUSR1"))
     assert record.state is ProcessState.RUNNING
     wait_until(lambda: client.all_lines("reloader") == ["armed", "reloaded"], message="the reload")
+
+
+@pytest.mark.timeout(30)
+def test_a_loader_variable_is_refused_at_start_and_at_restart(client: SystemClient) -> None:
+    with pytest.raises(ForbiddenCommand, match="LD_PRELOAD"):
+        client.start("injected", "pass", env={"LD_PRELOAD": "/tmp/evil.so"})
+    client.start("plain", "import time\ntime.sleep(60)")
+    with pytest.raises(ForbiddenCommand, match="LD_AUDIT"):
+        client.call(RestartProcess(name="plain", env={"LD_AUDIT": "/tmp/evil.so"}))
+    assert client.record("plain").state is ProcessState.RUNNING
