@@ -23,7 +23,8 @@ MAX_UNIX_SOCKET_PATH_BYTES = 107
 DEFAULT_DENIED_COMMANDS = (
     "sh,bash,dash,zsh,ksh,mksh,csh,tcsh,fish,busybox,env,setsid,nohup,xargs,sudo,su,doas,pkexec,"
     "runuser,chroot,unshare,nsenter,setpriv,nice,ionice,chrt,taskset,timeout,stdbuf,flock,script,"
-    "watch,daemonize,start-stop-daemon,systemd-run,at,batch,crontab,ssh,strace,ltrace,gdb"
+    "watch,daemonize,start-stop-daemon,systemd-run,at,batch,crontab,ssh,strace,ltrace,gdb,"
+    "find,awk,gawk,mawk,nawk"
 )
 """Launchers and shells that run any other program or leave the process group: refused even
 under an allowed root, because a path allowlist alone would let them run anything."""
