@@ -17,6 +17,7 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -249,7 +250,7 @@ class ProcessActor(pykka.ThreadingActor):
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_and_reply(self, reply: Reply, requested_by: str, result: Any) -> None:
+    def _start_and_reply(self, reply: Reply, requested_by: str, result: Callable[[], ProcessRecord]) -> None:
         try:
             self._start_run(requested_by)
         except PmError as error:
