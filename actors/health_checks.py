@@ -12,7 +12,6 @@ runs as argv, never through a shell, in its own session, with no stdin.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import os
 import selectors
@@ -20,10 +19,13 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.parse
 import weakref
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    import http.client
 
 from pm_actors.actors.commands import child_environment
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
@@ -268,6 +270,8 @@ def _reason(error: OSError) -> str:
 def run_http_check(check: HttpCheck) -> CheckResult:
     """Passes when GET url answers with expect_status. Redirects are not followed, and the URL is
     not quoted in the detail (it may carry credentials)."""
+    import http.client  # only here: http and email cost the daemon megabytes it rarely needs
+
     deadline = time.monotonic() + check.timeout_s
     try:
         connection, target = _http_connection(check.url, check.timeout_s)
@@ -286,6 +290,9 @@ def run_http_check(check: HttpCheck) -> CheckResult:
 
 
 def _http_connection(url: str, timeout_s: float) -> tuple[http.client.HTTPConnection, str]:
+    import http.client
+    import urllib.parse
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected http://host[:port]/path or https://...")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import logging
 import os
 import socket
@@ -18,6 +17,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from pm_actors import __version__
 from pm_actors.backend import Submit
 from pm_actors.config import MAX_UNIX_SOCKET_PATH_BYTES, Config, ConfigError
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
@@ -48,7 +48,7 @@ class IpcServer:
     ) -> None:
         self._config = config
         welcome = Welcome(
-            protocol_version=PROTOCOL_VERSION, daemon_pid=os.getpid(), server_version=_package_version()
+            protocol_version=PROTOCOL_VERSION, daemon_pid=os.getpid(), server_version=__version__
         )
         self._context = ServerContext(
             token=token,
@@ -201,10 +201,3 @@ def _bind_private_unix_socket(path: Path) -> socket.socket:
         listener.close()
         raise DaemonUnavailable(f"cannot listen on {path}: {error.strerror}") from None
     return listener
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("pm-actors")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from importlib import metadata
 from typing import Any
 
 import mcp_types as types
@@ -19,6 +18,7 @@ import msgspec
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
+from pm_actors import __version__
 from pm_actors.api import RequestUnion, StartProcess, tool_name
 from pm_actors.backend import Backend
 from pm_actors.errors import ErrorCode, PmError, error_code_of
@@ -57,7 +57,7 @@ def build_server(backend: Backend, working_directory: str) -> Server[Any]:
 
     return Server(
         SERVER_NAME,
-        version=_package_version(),
+        version=__version__,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         get_tool_input_schema=tool_input_schema,
@@ -137,10 +137,3 @@ def error_result(error: Exception) -> types.CallToolResult:
         is_error=True,
         _meta={ERROR_META_KEY: {"code": str(code), "message": message}},
     )
-
-
-def _package_version() -> str:
-    try:
-        return metadata.version("pm-actors")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
