@@ -40,9 +40,6 @@ class SpawnedChild:
             return False
         return True
 
-    def group_alive(self) -> bool:
-        return self.signal_group(0)
-
     def reap(self) -> int | None:
         """The exit status if the child has ended (negative: the signal number), else None."""
         return self._popen.poll()

@@ -90,6 +90,7 @@ class ProcessActor(pykka.ThreadingActor):
         context: ProcessContext,
         state: ProcessState = ProcessState.STOPPED,
         outcome: RunOutcome | None = None,
+        restarts: int = 0,
     ) -> None:
         super().__init__()
         self._process_id = process_id
@@ -98,7 +99,8 @@ class ProcessActor(pykka.ThreadingActor):
         self._state = state
         self._outcome = outcome or RunOutcome()
         self._run: LiveRun | None = None
-        self._restarts = 0
+        self._restarts = restarts
+        """Restarts since the latest start_process (automatic ones and restart_process)."""
         self._failures = 0
         """Automatic restarts in a row; reset by a stable run or a start asked for by a client."""
         self._generation = 0
@@ -181,8 +183,7 @@ class ProcessActor(pykka.ThreadingActor):
                 )
             )
             return
-        if definition != self._definition:
-            self._restarts = 0
+        self._restarts = 0
         self._store_definition(definition)
         self._forget_pending_restart()
         self._start_and_reply(reply, "start_process", lambda: self._record())

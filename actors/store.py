@@ -132,7 +132,7 @@ class StoredState(msgspec.Struct, frozen=True, kw_only=True):
     definitions: list[StoredDefinition]
     last_runs: dict[int, StoredRun]
     """The latest run of each process that has run, by process id."""
-    run_counts: dict[int, int]
+    restart_counts: dict[int, int]
     """How many runs each process that has run has had, by process id."""
     open_runs: list[StoredRun]
     """Runs never closed: a daemon died under them. Their process groups may still be alive."""
@@ -190,7 +190,7 @@ def load_stored_state(connection: apsw.Connection) -> StoredState:
         state = StoredState(
             definitions=_stored_definitions(connection),
             last_runs=_last_runs(connection),
-            run_counts=_run_counts(connection),
+            restart_counts=_restart_counts(connection),
             open_runs=_runs_where(connection, "ended_at IS NULL"),
             next_process_id=_next_process_id(connection),
             next_run_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM runs"),
@@ -237,8 +237,13 @@ def _last_runs(connection: apsw.Connection) -> dict[int, StoredRun]:
     return {run.process_id: run for run in latest}
 
 
-def _run_counts(connection: apsw.Connection) -> dict[int, int]:
-    rows = connection.execute("SELECT process_id, count(*) FROM runs GROUP BY process_id")
+def _restart_counts(connection: apsw.Connection) -> dict[int, int]:
+    """Per process, the runs since its latest start_process: its restarts, kept across daemons."""
+    rows = connection.execute(
+        "SELECT process_id, count(*) FROM runs AS run WHERE requested_by != 'start_process' AND id > "
+        "coalesce((SELECT max(id) FROM runs AS start WHERE start.process_id = run.process_id"
+        " AND start.requested_by = 'start_process'), 0) GROUP BY process_id"
+    )
     return {process_id: count for process_id, count in rows}
 
 

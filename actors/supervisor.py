@@ -124,7 +124,8 @@ class SupervisorActor(pykka.ThreadingActor):
         for stored in self._stored.definitions:
             last_run = self._stored.last_runs.get(stored.process_id)
             outcome, state = _restored_outcome(last_run)
-            self._add(stored.process_id, stored.definition, state, outcome)
+            restarts = self._stored.restart_counts.get(stored.process_id, 0)
+            self._add(stored.process_id, stored.definition, state, outcome, restarts)
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
 
     def on_stop(self) -> None:
@@ -255,9 +256,14 @@ class SupervisorActor(pykka.ThreadingActor):
             )
 
     def _add(
-        self, process_id: int, definition: ProcessDefinition, state: ProcessState, outcome: RunOutcome
+        self,
+        process_id: int,
+        definition: ProcessDefinition,
+        state: ProcessState,
+        outcome: RunOutcome,
+        restarts: int = 0,
     ) -> ManagedProcess:
-        actor = ProcessActor.start(process_id, definition, self._context, state, outcome)
+        actor = ProcessActor.start(process_id, definition, self._context, state, outcome, restarts)
         managed = ManagedProcess(process_id, actor)
         self._processes[definition.name] = managed
         return managed

@@ -87,7 +87,6 @@ class ErrorFrame(Frame, frozen=True, tag="error"):
     message: str
 
 
-ClientFrame = Hello | RequestFrame
 ServerFrame = Welcome | ResponseFrame | ErrorFrame
 IncomingClientFrame = Hello | IncomingRequestFrame
 

@@ -167,6 +167,7 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
     SystemClient(system).start("keep", "print('kept')")
     SystemClient(system).wait_for_state("keep", ProcessState.EXITED)
     SystemClient(system).start("server", "import time\ntime.sleep(60)")
+    SystemClient(system).call(RestartProcess(name="server"))
     system.shutdown()
     system = make_system(pm_environment)
     try:
@@ -177,6 +178,7 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
         stopped = client.record("server")
         assert stopped.state is ProcessState.STOPPED and stopped.exit_signal == "SIGTERM"
         assert stopped.end_reason == "stopped because the daemon is shutting down"
+        assert stopped.restarts == 1, "the restart count outlives the daemon"
     finally:
         system.shutdown()
 

@@ -52,11 +52,17 @@ def add_process(connection: apsw.Connection, process_id: int, name: str) -> None
     )
 
 
-def add_run(connection: apsw.Connection, run_id: int, process_id: int, exit_code: int | None = 0) -> None:
+def add_run(
+    connection: apsw.Connection,
+    run_id: int,
+    process_id: int,
+    exit_code: int | None = 0,
+    requested_by: str = "start_process",
+) -> None:
     ended_at = None if exit_code is None else 20.0 + run_id
     connection.execute(
-        "INSERT INTO runs(id, process_id, pid, started_at, ended_at, exit_code, end_reason)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs(id, process_id, pid, started_at, ended_at, exit_code, end_reason, requested_by)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
         (
             run_id,
             process_id,
@@ -65,6 +71,7 @@ def add_run(connection: apsw.Connection, run_id: int, process_id: int, exit_code
             ended_at,
             exit_code,
             "exited" if ended_at else None,
+            requested_by,
         ),
     )
 
@@ -159,12 +166,12 @@ def test_ids_continue_after_the_largest_stored_ones_when_the_database_is_reopene
     assert (state.next_process_id, state.next_run_id, state.next_log_id) == (6, 8, 43)
 
 
-def test_stored_state_gives_each_definition_its_latest_run_and_run_count(writer: apsw.Connection) -> None:
+def test_stored_state_gives_each_definition_its_latest_run_and_restart_count(writer: apsw.Connection) -> None:
     add_process(writer, 1, "web")
     add_process(writer, 2, "worker")
     add_run(writer, 1, process_id=1, exit_code=0)
     add_run(writer, 2, process_id=2, exit_code=3)
-    add_run(writer, 3, process_id=1, exit_code=1)
+    add_run(writer, 3, process_id=1, exit_code=1, requested_by="automatic restart")
 
     state = load_stored_state(writer)
 
@@ -174,7 +181,7 @@ def test_stored_state_gives_each_definition_its_latest_run_and_run_count(writer:
     ]
     assert state.last_runs[1].run_id == 3 and state.last_runs[1].exit_code == 1
     assert state.last_runs[2].pid == 1002 and state.last_runs[2].end_reason == "exited"
-    assert state.run_counts == {1: 2, 2: 1}
+    assert state.restart_counts == {1: 1}
 
 
 def test_runs_a_dead_daemon_left_open_are_reported(writer: apsw.Connection) -> None:
