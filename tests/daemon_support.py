@@ -26,7 +26,7 @@ import psutil
 from pm_actors.api import GetLogs, RequestUnion
 from pm_actors.config import Config
 from pm_actors.ipc import DaemonClient
-from tests.helpers import PYTHON, wait_until
+from tests.helpers import PYTHON, group_is_gone, wait_until
 from tests.ipc.support import make_config
 
 T = TypeVar("T")
@@ -208,33 +208,6 @@ def all_lines(client: SyncClient, name: str, page_size: int = 10_000) -> list[st
         after_id = page.next_after_id
         if not page.has_more:
             return texts
-
-
-def process_is_gone(pid: int) -> bool:
-    """No such process, or only its zombie: it ended and runs nothing. (PID 1 in some
-    containers reaps orphans only every few seconds, so an ended orphan lingers as a zombie.)"""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def group_is_gone(process_group: int) -> bool:
-    """No process left in the group but zombies (see `process_is_gone`)."""
-    try:
-        os.killpg(process_group, 0)
-    except ProcessLookupError:
-        return True
-    return all(process_is_gone(pid) for pid in group_members(process_group))
-
-
-def group_members(process_group: int) -> list[int]:
-    members = []
-    for pid in psutil.pids():
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(pid) == process_group:
-                members.append(pid)
-    return members
 
 
 def wait_gone(pids: Sequence[int], what: str, check: Callable[[int], bool] = group_is_gone) -> None:

@@ -5,11 +5,14 @@ Tests never sleep to wait for an effect: they poll a condition with a deadline h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import psutil
 
 T = TypeVar("T")
 
@@ -43,3 +46,30 @@ def wait_until(
 def python_child(code: str) -> tuple[str, list[str]]:
     """The (command, args) of a short Python child running `code`, unbuffered."""
     return PYTHON, ["-u", "-c", code]
+
+
+def process_is_gone(pid: int) -> bool:
+    """No such process, or only its zombie: it ended and runs nothing. (PID 1 in some
+    containers reaps orphans only every few seconds, so an ended orphan lingers as a zombie.)"""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def group_is_gone(process_group: int) -> bool:
+    """No process left in the group but zombies (see `process_is_gone`)."""
+    try:
+        os.killpg(process_group, 0)
+    except ProcessLookupError:
+        return True
+    return all(process_is_gone(pid) for pid in group_members(process_group))
+
+
+def group_members(process_group: int) -> list[int]:
+    members = []
+    for pid in psutil.pids():
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == process_group:
+                members.append(pid)
+    return members

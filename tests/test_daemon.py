@@ -48,10 +48,9 @@ from tests.daemon_support import (
     accepts_connections,
     all_lines,
     free_tcp_port,
-    process_is_gone,
     wait_gone,
 )
-from tests.helpers import PYTHON, python_child, wait_until
+from tests.helpers import PYTHON, process_is_gone, python_child, wait_until
 from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 

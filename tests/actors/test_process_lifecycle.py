@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pm_actors.api import (
@@ -18,15 +16,7 @@ from pm_actors.api import (
 from pm_actors.errors import AlreadyRunning, ForbiddenCommand, LimitReached, NotRunning, ProcessNotFound
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, make_system
-from tests.helpers import wait_until
-
-
-def group_is_gone(process_group: int) -> bool:
-    try:
-        os.killpg(process_group, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from tests.helpers import group_is_gone, wait_until
 
 
 @pytest.mark.timeout(30)

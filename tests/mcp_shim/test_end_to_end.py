@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from pm_actors.config import load_config
-from tests.helpers import PYTHON, wait_until
+from tests.helpers import PYTHON, process_is_gone, wait_until
 
 T = TypeVar("T")
 
@@ -116,21 +116,14 @@ def daemon_pid(environment: dict[str, str]) -> int | None:
 
 def stop_daemon_if_any(environment: dict[str, str]) -> None:
     pid = daemon_pid(environment)
-    if pid is None or not alive(pid):
+    if pid is None or process_is_gone(pid):
         return
     daemon = psutil.Process(pid)
     if "pm_actors" not in " ".join(daemon.cmdline()):
         return
     daemon.send_signal(signal.SIGTERM)
     # A daemon the shim started stays the shim's zombie until the shim reaps it: ended all the same.
-    wait_until(lambda: not alive(pid), timeout=30, message=f"daemon {pid} to exit")
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    wait_until(lambda: process_is_gone(pid), timeout=30, message=f"daemon {pid} to exit")
 
 
 @pytest.mark.timeout(90)
@@ -166,7 +159,7 @@ def test_an_mcp_session_runs_the_whole_lifecycle_of_a_process(shim: Shim) -> Non
             )
             stopped = structured(await client.call_tool("stop_process", {"name": "sleeper"}))
             assert stopped["state"] == "stopped" and stopped["pid"] is None
-            wait_until(lambda: not alive(sleeper["pid"]), message="the stopped child to be reaped")
+            wait_until(lambda: process_is_gone(sleeper["pid"]), message="the stopped child to be reaped")
 
             deleted = structured(await client.call_tool("delete_process", {"name": "printer"}))
             assert deleted == {"name": "printer", "deleted": True}
@@ -236,11 +229,11 @@ def test_processes_outlive_the_session_with_a_daemon_and_die_with_the_shim_witho
 
     pid = run(start_sleeper)
     if daemon_mode == "disabled":
-        wait_until(lambda: not alive(pid), message="the child to die with the in-process shim")
+        wait_until(lambda: process_is_gone(pid), message="the child to die with the in-process shim")
         return
-    assert alive(pid), "the child must outlive the MCP session"
+    assert not process_is_gone(pid), "the child must outlive the MCP session"
     first_daemon = daemon_pid(shim.parameters.env or {})
-    assert first_daemon is not None and alive(first_daemon)
+    assert first_daemon is not None and not process_is_gone(first_daemon)
 
     async def list_again() -> dict[str, Any]:
         async with shim.session() as client:
@@ -251,7 +244,7 @@ def test_processes_outlive_the_session_with_a_daemon_and_die_with_the_shim_witho
     assert record["state"] == "running" and record["pid"] == pid
     assert daemon_pid(shim.parameters.env or {}) == first_daemon, "the second session reused the daemon"
     stop_daemon_if_any(shim.parameters.env or {})
-    assert not alive(pid), "stopping the daemon stops its children"
+    assert process_is_gone(pid), "stopping the daemon stops its children"
 
 
 @pytest.mark.timeout(90)
