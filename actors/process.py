@@ -220,11 +220,15 @@ class ProcessActor(pykka.ThreadingActor):
         """New supervision settings, stored, and applied to the live run where they watch it."""
         definition, changed = with_configuration(self._definition, request)
         self._store_definition(definition)
-        if self._run is not None and {"health_check", "limits"} & changed:
+        if self._run is None:
+            return
+        if "limits" in changed:
+            self._track(self._run.run_id, self._run.child.pid)
+        if "health_check" in changed:
             self._context.health.tell(UnwatchHealth(self._name))
             self._health = Health.UNKNOWN
             self._publish()
-            self._monitor(self._run.run_id, self._run.child.pid)
+            self._watch_health(self._run.run_id)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run
@@ -302,11 +306,14 @@ class ProcessActor(pykka.ThreadingActor):
         self._run = LiveRun(watch)
         self._context.pipe_reader.watch(watch)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
-        self._monitor(run_id, child.pid)
+        self._track(run_id, child.pid)
+        self._watch_health(run_id)
 
-    def _monitor(self, run_id: int, pid: int) -> None:
-        """Hand the new run to the metrics and health actors."""
+    def _track(self, run_id: int, pid: int) -> None:
+        """Have the MetricsActor sample the run against the limits (replacing an earlier tracking)."""
         self._context.metrics.tell(TrackProcess(self._name, run_id, pid, self._limits(), self.actor_ref))
+
+    def _watch_health(self, run_id: int) -> None:
         check = self._definition.health_check
         if check is not None:
             interval_ms = check.interval_ms or self._context.config.health_check_interval_ms
