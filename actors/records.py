@@ -3,13 +3,10 @@
 `RecordBoard` holds the latest `ProcessRecord` of every process. Each ProcessActor publishes
 its own record on every change; the supervisor reads the board to list processes, check
 limits and answer without a round trip per actor (50 asks would cost milliseconds).
-`IdAllocator` hands out run and process ids without asking the database, so a start never
-waits behind a log batch being committed.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 from pm_actors.results import ProcessRecord
@@ -40,15 +37,3 @@ class RecordBoard:
     def active_count(self) -> int:
         with self._lock:
             return sum(1 for record in self._records.values() if record.state in ACTIVE_STATES)
-
-
-class IdAllocator:
-    """Increasing ids from `first` on, safe to call from any thread."""
-
-    def __init__(self, first: int) -> None:
-        self._counter = itertools.count(first)
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            return next(self._counter)

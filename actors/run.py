@@ -15,8 +15,9 @@ import pykka
 from pm_actors.actors.child import SpawnedChild, signal_name
 from pm_actors.actors.messages import Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
-from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.sequences import IdSequence
 from pm_actors.config import Config
 from pm_actors.results import RunSummary, iso_utc
 from pm_actors.states import ProcessState
@@ -41,7 +42,8 @@ class ProcessContext:
     metrics: pykka.ActorRef[Any]
     pipe_reader: PipeReader
     scheduler: Scheduler
-    run_ids: IdAllocator
+    run_ids: IdSequence
+    process_ids: IdSequence
     board: RecordBoard
 
 

@@ -4,10 +4,10 @@ The daemon and the in-process backend both run exactly this. `submit()` is the o
 it hands a public request to the supervisor and returns a `concurrent.futures.Future` that
 resolves to the result struct or fails with a `PmError`.
 
-Start order: database (migrated) -> LogWriterActor -> LogReaderActor -> scheduler thread ->
-HealthActor, MetricsActor, WaitActor -> IO thread -> SupervisorActor (which restores the
-stored definitions). Shutdown runs it backwards, after stopping every child in parallel and
-so storing all their output.
+Start order: database (migrated; first blocks of run and process ids reserved) -> scheduler
+thread -> LogWriterActor -> LogReaderActor -> HealthActor, MetricsActor, WaitActor -> IO thread
+-> SupervisorActor (which restores the stored definitions). Shutdown runs it backwards, after
+stopping every child in parallel and so storing all their output.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call
 from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
-from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.records import RecordBoard
+from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.sequences import reserved_sequence
 from pm_actors.actors.store import load_stored_state, open_write_connection
 from pm_actors.actors.supervisor import StopAll, SupervisorActor
 from pm_actors.actors.waiter import WaitActor
@@ -43,15 +45,20 @@ MAX_STOP_TIMEOUT_S = 3600.0
 class ActorSystem:
     def __init__(self, config: Config) -> None:
         self.config = config
-        connection = open_write_connection(config.database_path)
+        connection = open_write_connection(config.database_path)  # migrated before any actor opens it
         try:
             stored = load_stored_state(connection)
+            run_ids = reserved_sequence(connection, "runs", lambda: self._writer)
+            process_ids = reserved_sequence(connection, "processes", lambda: self._writer)
         finally:
             connection.close()
-        self._writer: pykka.ActorRef[Any] = LogWriterActor.start(config.database_path, stored.next_log_id)
-        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
         self._scheduler = Scheduler()
         self._scheduler.start()
+        retention = RetentionPolicy.from_config(config)
+        self._writer: pykka.ActorRef[Any] = LogWriterActor.start(
+            config.database_path, retention, self._scheduler
+        )
+        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
         board = RecordBoard()
         self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
@@ -67,7 +74,8 @@ class ActorSystem:
             metrics=self._metrics,
             pipe_reader=self._pipe_reader,
             scheduler=self._scheduler,
-            run_ids=IdAllocator(stored.next_run_id),
+            run_ids=run_ids,
+            process_ids=process_ids,
             board=board,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
