@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -27,6 +27,9 @@ STREAM_NAMES = ("stdout", "stderr")
 
 LogEntry = tuple[int, float, str]
 """(stream, seconds since the epoch, text) of one output line."""
+
+SequenceName = Literal["processes", "runs", "logs"]
+"""The id sequences of the database, named after the table whose ids they hand out."""
 
 
 class Call(msgspec.Struct, frozen=True):
@@ -76,9 +79,28 @@ class SaveDefinition(msgspec.Struct, frozen=True):
 
 
 class DeleteProcessData(msgspec.Struct, frozen=True):
-    """Remove a process's definition, runs and output lines (with their index entries)."""
+    """Remove a process's definition and runs at once, then its output lines (with their index
+    entries) in chunks; `done` gets the number of lines deleted once every chunk is committed,
+    or the error that stopped it."""
 
     process_id: int
+    done: Reply
+
+
+class DeleteLines(msgspec.Struct, frozen=True):
+    """clear_logs: delete stored lines (every process's, or one's; all, or those stamped before
+    `before_ts`) with their index entries, in chunks; `done` gets how many went, once all did."""
+
+    process_id: int | None
+    before_ts: float | None
+    done: Reply
+
+
+class ReserveIds(msgspec.Struct, frozen=True):
+    """Store that every id of `sequence` below `up_to` is taken (see `actors/sequences.py`)."""
+
+    sequence: SequenceName
+    up_to: int
 
 
 class RecordRunStart(msgspec.Struct, frozen=True):
@@ -106,8 +128,14 @@ class Flush(msgspec.Struct, frozen=True):
     index_budget_s: float | None = None
 
 
-class IndexMore(msgspec.Struct, frozen=True):
-    """The LogWriterActor's note to itself: index the next id range when nothing else waits."""
+class IdleWork(msgspec.Struct, frozen=True):
+    """The LogWriterActor's note to itself: do the next chunk of deleting (a client waits, or a
+    process is over its size limit), or, when nothing else waits, of indexing."""
+
+
+class Housekeeping(msgspec.Struct, frozen=True):
+    """Told to the LogWriterActor on a schedule: trim lines past the age limit, give free pages
+    back to the file system, and let SQLite refresh its query planner statistics."""
 
 
 class RecordHealthCheck(msgspec.Struct, frozen=True):

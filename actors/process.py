@@ -30,7 +30,6 @@ from pm_actors.actors.definition_changes import effective_limits, with_configura
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
-    DeleteProcessData,
     DrainTimeout,
     HealthObserved,
     Launch,
@@ -58,6 +57,7 @@ from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, Restart
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import (
     Breach,
+    ConfiguredProcess,
     HealthReport,
     ProcessInfo,
     ProcessRecord,
@@ -144,8 +144,8 @@ class ProcessActor(pykka.ThreadingActor):
             case Call(GetProcessInfo(), reply):
                 reply.set_result(self._info())
             case Call(ConfigureProcess() as request, reply):
-                self._configure(request)
-                reply.set_result(self._info())
+                changed = self._configure(request)
+                reply.set_result(ConfiguredProcess(**msgspec.structs.asdict(self._info()), changed=changed))
             case Retire():
                 return self._retire()
             case ChildExited(run_id, status):
@@ -216,12 +216,13 @@ class ProcessActor(pykka.ThreadingActor):
         self._definition = definition
         self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
 
-    def _configure(self, request: ConfigureProcess) -> None:
-        """New supervision settings, stored, and applied to the live run where they watch it."""
+    def _configure(self, request: ConfigureProcess) -> list[str]:
+        """New supervision settings, stored, and applied to the live run where they watch it;
+        returns the names of the settings that changed."""
         definition, changed = with_configuration(self._definition, request)
         self._store_definition(definition)
         if self._run is None:
-            return
+            return changed
         if "limits" in changed:
             self._track(self._run.run_id, self._run.child.pid)
         if "health_check" in changed:
@@ -229,6 +230,7 @@ class ProcessActor(pykka.ThreadingActor):
             self._health = Health.UNKNOWN
             self._publish()
             self._watch_health(self._run.run_id)
+        return changed
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run
@@ -248,7 +250,6 @@ class ProcessActor(pykka.ThreadingActor):
             return False
         self._forget_pending_restart()
         self._retired = True
-        self._context.writer.tell(DeleteProcessData(self._process_id))
         self._context.board.remove(self._name)
         self.stop()
         return True

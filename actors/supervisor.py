@@ -25,9 +25,12 @@ import psutil
 import pykka
 
 from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
+from pm_actors.actors.delivery import relay
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
+    DeleteLines,
+    DeleteProcessData,
     Launch,
     ProcessDefinition,
     ProcessStatsQuery,
@@ -39,12 +42,13 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.records import IdAllocator
 from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
+from pm_actors.actors.time_bounds import parse_time
 from pm_actors.actors.waiter import StartWait
 from pm_actors.api import (
     CheckProcessHealth,
+    ClearLogs,
     ConfigureProcess,
     DeleteProcess,
     GetLogs,
@@ -62,7 +66,8 @@ from pm_actors.api import (
 )
 from pm_actors.config import Config
 from pm_actors.errors import AlreadyRunning, InternalError, LimitReached, PmError, ProcessNotFound
-from pm_actors.results import DeletedProcess, ProcessList
+from pm_actors.log_results import ClearedLogs
+from pm_actors.results import DeletedProcess, ProcessList, iso_utc
 from pm_actors.specs import CommandCheck, HealthCheck
 from pm_actors.states import ACTIVE_STATES, ProcessState
 
@@ -98,7 +103,6 @@ class SupervisorActor(pykka.ThreadingActor):
         self._reader = reader
         self._waiter = waiter
         self._stored = stored
-        self._process_ids = IdAllocator(stored.next_process_id)
         self._processes: dict[str, ManagedProcess] = {}
         self._handlers: dict[type, Callable[[Any, Reply], None]] = {
             StartProcess: self._start_process,
@@ -110,6 +114,7 @@ class SupervisorActor(pykka.ThreadingActor):
             GetLogs: self._read_logs,
             TailLogs: self._read_logs,
             SearchLogs: self._read_logs,
+            ClearLogs: self._clear_logs,
             GetProcessInfo: self._forward,
             ConfigureProcess: self._configure_process,
             GetProcessStats: self._process_stats,
@@ -169,7 +174,9 @@ class SupervisorActor(pykka.ThreadingActor):
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
         if managed is None:
-            managed = self._add(self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome())
+            managed = self._add(
+                self._context.process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
+            )
         managed.actor.tell(Launch(definition, reply))
 
     def _restart_process(self, request: RestartProcess, reply: Reply) -> None:
@@ -214,11 +221,28 @@ class SupervisorActor(pykka.ThreadingActor):
         self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))
 
     def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
+        """Answered once the writer has committed the deletion (or with why it could not)."""
         managed = self._managed(request.name)
         if not managed.actor.ask(Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
-        reply.set_result(DeletedProcess(name=request.name, deleted=True))
+        written: Reply = concurrent.futures.Future()
+        relay(
+            written, reply, lambda lines: DeletedProcess(name=request.name, deleted=True, lines_deleted=lines)
+        )
+        self._context.writer.tell(DeleteProcessData(managed.process_id, written))
+
+    def _clear_logs(self, request: ClearLogs, reply: Reply) -> None:
+        """Answered once the writer has committed every deleted line (or with why it could not)."""
+        process_id = None if request.name is None else self._managed(request.name).process_id
+        before_ts = None if request.before is None else parse_time(request.before, time.time(), "before")
+        written: Reply = concurrent.futures.Future()
+        relay(
+            written,
+            reply,
+            lambda lines: ClearedLogs(name=request.name, before=iso_utc(before_ts), lines_deleted=lines),
+        )
+        self._context.writer.tell(DeleteLines(process_id, before_ts, written))
 
     def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
         reply.set_result(ProcessList(processes=self._context.board.all()))

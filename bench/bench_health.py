@@ -35,6 +35,7 @@ from pm_actors.actors.health import HealthActor
 from pm_actors.actors.health_checks import run_check
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import CheckHealthNow, WatchHealth
+from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_write_connection
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
@@ -42,6 +43,8 @@ from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 TARGET_OVERHEAD_MS = 5.0
 REPLY_TIMEOUT_S = 10.0
 WARMUP_RUNS = 3
+KEEP_EVERYTHING = RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=1 << 40)
+"""The bench writes health checks only: nothing to trim."""
 HTTP_SERVER = """
 import http.server
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -150,7 +153,7 @@ def main() -> None:
     try:
         with http_server_child() as port:
             open_write_connection(folder / "pm.db").close()
-            writer = LogWriterActor.start(folder / "pm.db", 1)
+            writer = LogWriterActor.start(folder / "pm.db", KEEP_EVERYTHING)
             health = HealthActor.start(scheduler, writer)
             sink = Sink.start()
             print(f"health check p50 over {arguments.runs} runs (ms)")

@@ -21,7 +21,7 @@ import pytest
 
 from pm_actors.actors.health import OVERDUE_GRACE_S, HealthActor, next_health
 from pm_actors.actors.health_checks import OUTPUT_CAP_BYTES, run_check
-from pm_actors.actors.log_writer import HEALTH_HISTORY_PER_PROCESS, LogWriterActor
+from pm_actors.actors.log_writes import HEALTH_HISTORY_PER_PROCESS
 from pm_actors.actors.messages import (
     CheckHealthNow,
     DeleteProcessData,
@@ -38,6 +38,7 @@ from pm_actors.results import HealthReport
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 from pm_actors.states import Health
 from tests.helpers import PYTHON, wait_until
+from tests.log_store_support import start_writer
 
 WAIT_S = 10.0
 FAST_S = 0.05
@@ -106,7 +107,7 @@ class Listener:
 
 @pytest.fixture
 def writer(database: Path) -> Iterator[pykka.ActorRef[Any]]:
-    ref = LogWriterActor.start(database, 1)
+    ref = start_writer(database)
     yield ref
     ref.stop(block=True)
 
@@ -506,8 +507,9 @@ def test_stored_checks_are_bounded_per_process_and_deleted_with_the_process(
     assert kept == (HEALTH_HISTORY_PER_PROCESS, 5.0)
     assert len(stored(reader, 2)) == 3
 
-    writer.tell(DeleteProcessData(1))
-    writer.ask(Flush())
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    writer.tell(DeleteProcessData(1, done))
+    done.result(timeout=WAIT_S)
     assert stored(reader, 1) == []
     assert len(stored(reader, 2)) == 3
 
