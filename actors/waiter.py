@@ -22,14 +22,16 @@ import apsw
 import msgspec
 import pykka
 
-from pm_actors.actors.log_reader import LogQueries, log_line_from_row
+from pm_actors.actors.line_budget import CharBudget
+from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from_row
 from pm_actors.actors.messages import ListeningPorts, Reply
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
-from pm_actors.api import WaitFor
+from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InvalidArgument, ProcessNotFound
-from pm_actors.results import LogLine, ProcessRecord, WaitResult
+from pm_actors.log_results import LogLine
+from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.states import ENDED_STATES, Health
 
 logger = logging.getLogger(__name__)
@@ -156,14 +158,18 @@ class WaitActor(pykka.ThreadingActor):
             wait.run_id = record.run_id
             wait.after_id = self._last_id_before_run(wait.process_id, record.run_id)
         rows = self._connection.execute(
-            "SELECT id, stream, ts, line FROM logs WHERE process_id = ? AND id > ? AND run_id = ? "
-            "ORDER BY id LIMIT ?",
+            f"SELECT {LINE_COLUMNS} FROM logs l WHERE l.process_id = ? AND l.id > ? AND l.run_id = ? "
+            "ORDER BY l.id LIMIT ?",
             (wait.process_id, wait.after_id, record.run_id, LINES_PER_LOOK),
         )
         for row in rows:
             wait.after_id = row[0]
-            if wait.pattern.search(row[3]):
-                return log_line_from_row(row)
+            if wait.pattern.search(row[4]):
+                # Sized like a line of get_logs: a match in a huge line is cut, and says so.
+                budget = CharBudget(DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS)
+                return log_line_from_row(
+                    row, *(budget.take(row[4], wait.request.name, row[0]) or (row[4], 0))
+                )
         return None
 
     def _last_id_before_run(self, process_id: int, run_id: int) -> int:
@@ -198,7 +204,7 @@ class WaitActor(pykka.ThreadingActor):
         matched_line: LogLine | None = None,
         port: int | None = None,
     ) -> bool:
-        last_lines = [] if satisfied else self._last_lines(wait.process_id)
+        last_lines = [] if satisfied else self._last_lines(wait.request.name, wait.process_id)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -213,10 +219,14 @@ class WaitActor(pykka.ThreadingActor):
             wait.reply.set_result(result)
         return True
 
-    def _last_lines(self, process_id: int) -> list[LogLine]:
+    def _last_lines(self, name: str, process_id: int) -> list[LogLine]:
         if self._connection is None:
             return []
-        return LogQueries(self._connection).tail_logs(process_id, LAST_LINES_ON_TIMEOUT).lines
+        return (
+            LogQueries(self._connection)
+            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id)
+            .lines
+        )
 
 
 def _compiled(request: WaitFor) -> re.Pattern[str] | None:

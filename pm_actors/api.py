@@ -12,17 +12,16 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
+from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
+    ConfiguredProcess,
     DeletedProcess,
     HealthReport,
-    LogLines,
     ProcessInfo,
     ProcessList,
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
-    SearchResult,
-    Stream,
     SystemStats,
     WaitResult,
 )
@@ -31,6 +30,17 @@ from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+DEFAULT_MAX_CHARS = 16_000
+"""Characters of line text an answer carries unless asked for more: about 4,000 tokens, which a
+model can afford on every call."""
+MAX_CHARS = 1_000_000
+"""The hard cap of `max_chars` (about 1 MB of text): no answer is ever larger."""
+DEFAULT_MAX_LINE_CHARS = 2_000
+"""Longer lines are cut to this unless asked otherwise: one minified bundle or base64 blob
+must not take the whole budget."""
+MAX_QUERY_CHARS = 1_000
+"""A search query longer than this is not a search any index could help with."""
+MAX_CONTEXT_LINES = 20
 
 ProcessName = Annotated[
     str,
@@ -46,7 +56,36 @@ Limit = Annotated[
 SignalName = Literal[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
 ]
-SearchMode = Literal["words", "phrase", "fts5", "substring"]
+SearchMode = Literal["words", "phrase", "fts5", "substring", "regex"]
+Level = Literal["trace", "debug", "info", "warning", "error", "fatal"]
+"""Severities from the least to the most severe."""
+MaxChars = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1_000,
+        le=MAX_CHARS,
+        description=f"Characters of line text this answer may carry (default {DEFAULT_MAX_CHARS:,}, at most "
+        f"{MAX_CHARS:,}); past it the answer ends early and says how to continue.",
+    ),
+]
+MaxLineChars = Annotated[
+    int,
+    msgspec.Meta(
+        ge=100,
+        le=MAX_CHARS,
+        description=f"Longer lines are cut to this many characters (default {DEFAULT_MAX_LINE_CHARS:,}), "
+        "marked with how much was cut and how to read the whole line.",
+    ),
+]
+TimeSpec = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="An ISO 8601 time (2024-05-01T12:00:00Z; UTC if no offset) or a duration back "
+        "from now (30s, 15m, 2h, 7d, 1h30m).",
+    ),
+]
 
 
 class ToolAnnotations(msgspec.Struct, frozen=True):
@@ -189,35 +228,95 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
     ] = 0
     limit: Limit = DEFAULT_LIMIT
     stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
 
 class TailLogs(Request, frozen=True, tag="tail_logs"):
-    """Return the newest output lines of a process, oldest of them first."""
+    """Return the newest output lines of a process, oldest of them first; page back to older
+    lines with before_id."""
 
-    result_type = LogLines
+    result_type = LogTail
     annotations = READ_ONLY
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
     stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    before_id: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
+    ] = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
 
 class SearchLogs(Request, frozen=True, tag="search_logs"):
     """Search stored output, newest match first.
 
-    Modes: words (every word must occur, in any order), phrase (the words in this order),
-    fts5 (raw SQLite FTS5 query syntax), substring (exact text anywhere in a line)."""
+    Modes: words (the default: every word must occur, in any order, case-insensitively, also
+    inside identifiers: Error finds TypeError and ConnectionRefusedError, user finds user_id),
+    phrase (the words in this order), fts5 (raw SQLite FTS5 query syntax), substring (exact
+    text anywhere in a line, case-sensitive), regex (a Python regular expression, scanning a
+    bounded window of lines per call). Filters: name, since/until, stream, run, level. Each
+    match can carry context lines; continue a long search with cursor."""
 
     result_type = SearchResult
     annotations = READ_ONLY
 
-    query: Annotated[str, msgspec.Meta(min_length=1, description="What to look for.")]
+    query: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
+    ]
     name: Annotated[
         Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
         msgspec.Meta(description="Only this process; all processes by default."),
     ] = None
     mode: SearchMode = "words"
     limit: Limit = DEFAULT_LIMIT
+    since: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped at or after this.")] = None
+    until: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    run: Annotated[
+        Literal["current"] | Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description='Only this run: a run id, or "current" (the latest run of `name`).'),
+    ] = None
+    level: Annotated[
+        Level | None,
+        msgspec.Meta(
+            description="Only lines that carry this level or a more severe one (ERROR, level=warn, "
+            "[info], ValueError: ...); lines without a level are left out."
+        ),
+    ] = None
+    context: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_CONTEXT_LINES,
+            description="Lines of the same process shown before and after each match.",
+        ),
+    ] = 0
+    order: Annotated[
+        Literal["newest", "oldest"], msgspec.Meta(description="Newest matches first, or oldest.")
+    ] = "newest"
+    cursor: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="The next_cursor of a previous answer: continue after it."),
+    ] = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
+
+
+class ClearLogs(Request, frozen=True, tag="clear_logs"):
+    """Delete stored output lines, with their search index entries: every process's, or one
+    process's (name), all of them or only those older than `before`. Returns how many went."""
+
+    result_type = ClearedLogs
+    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=True)
+
+    name: Annotated[
+        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
+        msgspec.Meta(description="Only this process's lines; every process's by default."),
+    ] = None
+    before: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
 
 
 class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
@@ -233,9 +332,10 @@ class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
 class ConfigureProcess(Request, frozen=True, tag="configure_process"):
     """Change how a process is supervised without restarting it: restart policy, backoff,
     health check, resource limits, stop timeout. Omitted fields keep their value; a new health
-    check or new limits apply to the running process at once. Returns the process info."""
+    check or new limits apply to the running process at once. Returns the process info and
+    which settings changed."""
 
-    result_type = ProcessInfo
+    result_type = ConfiguredProcess
     annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
 
     name: ProcessName
@@ -303,6 +403,7 @@ RequestUnion = (
     | GetLogs
     | TailLogs
     | SearchLogs
+    | ClearLogs
     | GetProcessInfo
     | ConfigureProcess
     | GetProcessStats
@@ -321,6 +422,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     GetLogs,
     TailLogs,
     SearchLogs,
+    ClearLogs,
     GetProcessInfo,
     ConfigureProcess,
     GetProcessStats,

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from pm_actors.api import (
+    MAX_CHARS,
     GetLogs,
     KillProcess,
     ListProcesses,
@@ -490,7 +491,7 @@ def test_a_child_that_prints_and_exits_at_once_has_all_its_output_stored_when_fi
     with daemon.client() as client:
         start(client, "burst", code)
         record = wait_for_state(client, "burst", ProcessState.EXITED)
-        lines = client.call(GetLogs(name="burst", limit=10_000))
+        lines = client.call(GetLogs(name="burst", limit=10_000, max_chars=MAX_CHARS))
     assert record.exit_code == 0 and record.pid is None
     assert [line.text for line in lines.lines] == [f"burst {i}" for i in range(3000)] + ["bye"]
     assert lines.lines[-1].stream == "stderr" and not lines.has_more

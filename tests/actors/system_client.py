@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pm_actors.actors.system import ActorSystem
-from pm_actors.api import GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
+from pm_actors.api import MAX_CHARS, GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
 from pm_actors.config import load_config
 from pm_actors.results import ProcessInfo, ProcessRecord
 from pm_actors.states import ProcessState
@@ -52,7 +52,11 @@ class SystemClient:
         lines: list[str] = []
         after_id = 0
         while True:
-            page = self.call(GetLogs(name=name, after_id=after_id, limit=10_000))
+            page = self.call(
+                GetLogs(
+                    name=name, after_id=after_id, limit=10_000, max_chars=MAX_CHARS, max_line_chars=MAX_CHARS
+                )
+            )
             lines.extend(line.text for line in page.lines)
             after_id = page.next_after_id
             if not page.has_more:

@@ -41,7 +41,8 @@ from pm_actors.ipc.protocol import (
     read_frame_body,
 )
 from pm_actors.ipc.server import IpcServer
-from pm_actors.results import LogLine, LogLines, ProcessList
+from pm_actors.log_results import LogLine, LogTail
+from pm_actors.results import ProcessList
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ HELD_REQUEST_TIMEOUT_S = 20.0
 the thread pool."""
 
 HELD = "held"
-HELD_LINE = LogLine(id=1, stream="stdout", ts="2024-01-01T00:00:00.000Z", text="released")
+HELD_LINE = LogLine(id=1, run_id=1, stream="stdout", ts="2024-01-01T00:00:00.000Z", text="released")
 
 
 def run(scenario: Coroutine[Any, Any, T]) -> T:
@@ -99,7 +100,7 @@ class FakeActors:
                 raise ProcessNotFound(f"no process named {name!r}: list_processes shows the known ones")
             case TailLogs(name=name) if name == HELD:
                 self.gate.wait(HELD_REQUEST_TIMEOUT_S)
-                return LogLines(lines=[HELD_LINE], next_after_id=1, has_more=False)
+                return LogTail(lines=[HELD_LINE], next_after_id=1, has_more=False)
             case KillProcess():
                 raise RuntimeError("a bug in an actor")
             case DeleteProcess():

@@ -162,7 +162,7 @@ def test_an_mcp_session_runs_the_whole_lifecycle_of_a_process(shim: Shim) -> Non
             wait_until(lambda: process_is_gone(sleeper["pid"]), message="the stopped child to be reaped")
 
             deleted = structured(await client.call_tool("delete_process", {"name": "printer"}))
-            assert deleted == {"name": "printer", "deleted": True}
+            assert deleted == {"name": "printer", "deleted": True, "lines_deleted": LINE_COUNT + 1}
 
     run(scenario)
 

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api, results
+from pm_actors import api, log_results, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, ErrorCode, RemoteError
 from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server, resolve_cwd
 from pm_actors.mcp_shim.tools import TOOLS
@@ -228,7 +228,7 @@ def test_an_unexpected_exception_is_internal_without_traceback(
 
 
 def test_a_backend_answering_with_the_wrong_type_is_internal(mode: str) -> None:
-    backend = FakeBackend(lambda request: sample_result(results.LogLines))
+    backend = FakeBackend(lambda request: sample_result(log_results.LogLines))
     result = call(backend, mode, "list_processes", {})
     assert result.is_error is True
     assert text_of(result).startswith("internal: ")
