@@ -17,12 +17,20 @@ import apsw
 from pm_actors.actors.delivery import settle
 from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import Reply
-from pm_actors.actors.retention import rows_covering, rows_older_than
+from pm_actors.actors.retention import rows_older_than, rows_to_trim
 from pm_actors.errors import PmError
 
 DELETE_CHUNK_ROWS = 2_000
-"""Rows deleted per transaction: ~15 ms when they are indexed, the longest that new lines wait
-behind a deletion. Rows not indexed yet go several times faster."""
+"""Indexed rows deleted per transaction: ~15 ms (FTS5 is told each line again), the longest
+that new lines wait behind a deletion."""
+UNINDEXED_CHUNK_ROWS = 20_000
+"""Rows not indexed yet deleted per transaction: a plain delete, about as fast as the insert,
+so a trim keeps pace with a flood (the writer flushes up to 10,000 new lines at a time)."""
+
+
+def chunk_rows(first_id: int, indexed_up_to: int) -> int:
+    """How many rows a chunk beginning at `first_id` may hold."""
+    return DELETE_CHUNK_ROWS if first_id <= indexed_up_to else UNINDEXED_CHUNK_ROWS
 
 
 @dataclass(frozen=True)
@@ -43,13 +51,16 @@ class ClientDeletion:
     after_id: int = 0
     deleted: int = 0
 
-    def next_chunk(self, connection: apsw.Connection, usage: Mapping[int, LineUsage]) -> Chunk | None:
+    def next_chunk(
+        self, connection: apsw.Connection, usage: Mapping[int, LineUsage], indexed_up_to: int
+    ) -> Chunk | None:
         if self.after_id >= self.up_to_id:
             return None
         where, args = self._condition(self.up_to_id)
         # The id that ends a full chunk; past the last match the rest of the range is one chunk.
+        rows = chunk_rows(self.after_id + 1, indexed_up_to)
         end = connection.execute(
-            f"SELECT id FROM logs WHERE {where} ORDER BY id LIMIT 1 OFFSET ?", (*args, DELETE_CHUNK_ROWS - 1)
+            f"SELECT id FROM logs WHERE {where} ORDER BY id LIMIT 1 OFFSET ?", (*args, rows - 1)
         ).fetchone()
         end_id = self.up_to_id if end is None else int(end[0])
         chunk = Chunk(*self._condition(end_id))
@@ -84,21 +95,20 @@ class SizeTrim:
     process_id: int
     target_chars: int
 
-    def next_chunk(self, connection: apsw.Connection, usage: Mapping[int, LineUsage]) -> Chunk | None:
-        excess = usage.get(self.process_id, (0, 0))[1] - self.target_chars
-        if excess <= 0:
+    def next_chunk(
+        self, connection: apsw.Connection, usage: Mapping[int, LineUsage], indexed_up_to: int
+    ) -> Chunk | None:
+        lines, chars = usage.get(self.process_id, (0, 0))
+        count = rows_to_trim(lines, chars, self.target_chars)
+        oldest = connection.execute("SELECT min(id) FROM logs WHERE process_id = ?", (self.process_id,)).get
+        if count == 0 or oldest is None:
             return None
-        rows = cast(
-            list[tuple[int, int]],
-            connection.execute(
-                "SELECT id, length(line) FROM logs WHERE process_id = ? ORDER BY id LIMIT ?",
-                (self.process_id, DELETE_CHUNK_ROWS),
-            ).fetchall(),
-        )
-        if not rows:
-            return None
-        last_id = rows[rows_covering([size for _, size in rows], excess) - 1][0]
-        return Chunk("process_id = ? AND id <= ?", (self.process_id, last_id))
+        count = min(count, chunk_rows(int(str(oldest)), indexed_up_to))
+        last = connection.execute(
+            "SELECT id FROM logs WHERE process_id = ? ORDER BY id LIMIT 1 OFFSET ?",
+            (self.process_id, count - 1),
+        ).get
+        return Chunk("process_id = ? AND id <= ?", (self.process_id, last))
 
     def on_deleted(self, lines: int) -> None:
         """Nothing to count: the writer's usage figures are what the next chunk is decided on."""
@@ -113,11 +123,16 @@ class AgeTrim:
 
     cutoff: float
 
-    def next_chunk(self, connection: apsw.Connection, usage: Mapping[int, LineUsage]) -> Chunk | None:
+    def next_chunk(
+        self, connection: apsw.Connection, usage: Mapping[int, LineUsage], indexed_up_to: int
+    ) -> Chunk | None:
+        oldest = connection.execute("SELECT min(id) FROM logs").get
+        if oldest is None:
+            return None
         rows = cast(
             list[tuple[int, float]],
             connection.execute(
-                "SELECT id, ts FROM logs ORDER BY id LIMIT ?", (DELETE_CHUNK_ROWS,)
+                "SELECT id, ts FROM logs ORDER BY id LIMIT ?", (chunk_rows(int(str(oldest)), indexed_up_to),)
             ).fetchall(),
         )
         count = rows_older_than([ts for _, ts in rows], self.cutoff)

@@ -52,7 +52,7 @@ from pm_actors.actors.messages import (
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import advance_sequence, indexed_up_to, next_id, open_write_connection
-from pm_actors.errors import DaemonUnavailable, InternalError
+from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +214,10 @@ class LogWriterActor(pykka.ThreadingActor):
             errors = _write_in_order(self._connection, operations)
         for operation, error in zip(operations, errors, strict=True):
             self._after_write(operation, error)
+        # A process these lines took past its size limit gives back a chunk now, not when its
+        # turn comes: a flood stays near its limit instead of outrunning the trim.
+        for job in [job for job in self._jobs if isinstance(job, SizeTrim)]:
+            self._delete_chunk(job)
 
     def _after_write(self, operation: Operation, error: Exception | None) -> None:
         if isinstance(operation, LineBlock):
@@ -265,17 +269,16 @@ class LogWriterActor(pykka.ThreadingActor):
         self._vacuum_due = True
         settle(message.done, sum(lines for lines, _ in removed.values()))
 
-    def _delete_chunk(self) -> None:
-        """The next chunk of the oldest deletion job, in its own transaction."""
-        job = self._jobs[0]
+    def _delete_chunk(self, job: Job) -> None:
+        """The next chunk of a deletion job, in its own transaction; a job done (or failed)
+        leaves the queue and is answered."""
         if self._connection is None:
-            self._jobs.popleft().finish(InternalError("the database is closed"))
+            self._end_job(job, InternalError("the database is closed"))
             return
         try:
-            chunk = job.next_chunk(self._connection, self._usage)
+            chunk = job.next_chunk(self._connection, self._usage, self._indexed_up_to)
             if chunk is None:
-                self._jobs.popleft().finish(None)
-                self._vacuum_due = True
+                self._end_job(job, None)
                 return
             with self._connection:
                 removed = log_writes.delete_lines(
@@ -283,10 +286,15 @@ class LogWriterActor(pykka.ThreadingActor):
                 )
         except apsw.Error as error:
             logger.exception("deleting lines (%r) failed", job)
-            self._jobs.popleft().finish(InternalError(f"the database refused to delete lines: {error}"))
+            self._end_job(job, InternalError(f"the database refused to delete lines: {error}"))
             return
         self._uncount(removed)
         job.on_deleted(sum(lines for lines, _ in removed.values()))
+
+    def _end_job(self, job: Job, error: PmError | None) -> None:
+        self._jobs.remove(job)
+        job.finish(error)
+        self._vacuum_due = True
 
     def _uncount(self, removed: dict[int, LineUsage]) -> None:
         for process_id, (lines, chars) in removed.items():
@@ -310,15 +318,15 @@ class LogWriterActor(pykka.ThreadingActor):
         """A deletion chunk in any case (someone waits, or a process is too large); indexing and
         vacuuming only if nothing else waits. Then to the back of the queue again."""
         self._idle_work_scheduled = False
+        if not self._jobs and not self.actor_inbox.empty():
+            return  # indexing and vacuuming wait until nothing else does
+        self._flush()
         if self._jobs:
-            self._flush()
-            self._delete_chunk()
-        elif self.actor_inbox.empty():
-            self._flush()
-            if self._lines_to_index() and not self._indexing_failed:
-                self._index_chunk()
-            elif self._vacuum_due:
-                self._vacuum_step()
+            self._delete_chunk(self._jobs[0])
+        elif self._lines_to_index() and not self._indexing_failed:
+            self._index_chunk()
+        elif self._vacuum_due:
+            self._vacuum_step()
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""

@@ -8,6 +8,7 @@ so that ingest never waits long behind retention.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -46,15 +47,13 @@ def trim_target(policy: RetentionPolicy) -> int:
     return int(policy.max_chars_per_process * TRIM_TO_FRACTION)
 
 
-def rows_covering(sizes: Sequence[int], excess: int) -> int:
-    """How many of the oldest rows (their sizes, oldest first) to delete so that at least
-    `excess` characters go; all of them if they do not add up to it."""
-    total = 0
-    for count, size in enumerate(sizes, start=1):
-        total += size
-        if total >= excess:
-            return count
-    return len(sizes)
+def rows_to_trim(lines: int, chars: int, target_chars: int) -> int:
+    """How many of a process's oldest lines to delete to bring `chars` (in `lines`) down to
+    `target_chars`, judged by their average length: no line is read to decide. The trim looks
+    again after each chunk, with what really went, so a wrong guess costs one more chunk."""
+    if chars <= target_chars or lines == 0:
+        return 0
+    return min(lines, math.ceil((chars - target_chars) * lines / chars))
 
 
 def rows_older_than(timestamps: Sequence[float], cutoff: float) -> int:

@@ -57,9 +57,9 @@ class IdSequence:
 
 
 def reserved_sequence(
-    connection: apsw.Connection, name: SequenceName, writer: pykka.ActorRef[Any]
+    connection: apsw.Connection, name: SequenceName, writer: Callable[[], pykka.ActorRef[Any]]
 ) -> IdSequence:
     """A sequence whose first block is reserved now (on `connection`, at start-up) and whose next
-    blocks are reserved through the writer."""
+    blocks are reserved through the writer (`writer()`: it may be started after this)."""
     first = reserve_ids(connection, name, ID_BLOCK)
-    return IdSequence(name, first, lambda sequence, up_to: writer.tell(ReserveIds(sequence, up_to)))
+    return IdSequence(name, first, lambda sequence, up_to: writer().tell(ReserveIds(sequence, up_to)))

@@ -4,8 +4,8 @@ from pm_actors.actors.retention import (
     RetentionPolicy,
     age_cutoff,
     over_size_limit,
-    rows_covering,
     rows_older_than,
+    rows_to_trim,
     trim_target,
 )
 from pm_actors.config import load_config
@@ -25,11 +25,12 @@ def test_only_processes_past_the_limit_are_trimmed_and_down_to_below_it() -> Non
     assert trim_target(POLICY) == 900
 
 
-def test_the_oldest_rows_that_cover_the_excess() -> None:
-    assert rows_covering([10, 10, 10, 10], 15) == 2
-    assert rows_covering([10, 10], 20) == 2
-    assert rows_covering([10, 10], 500) == 2
-    assert rows_covering([], 5) == 0
+def test_the_oldest_lines_to_trim_are_judged_by_their_average_length() -> None:
+    assert rows_to_trim(lines=100, chars=1_000, target_chars=900) == 10
+    assert rows_to_trim(lines=3, chars=1_000, target_chars=900) == 1  # rounded up: never short
+    assert rows_to_trim(lines=100, chars=1_000, target_chars=1_000) == 0
+    assert rows_to_trim(lines=0, chars=0, target_chars=0) == 0
+    assert rows_to_trim(lines=10, chars=1_000, target_chars=-5) == 10
 
 
 def test_rows_are_trimmed_by_age_only_while_they_are_old() -> None:
