@@ -21,10 +21,8 @@ for a deletion is answered only once it is committed, or with the error that sto
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ from pm_actors.actors import log_writes
 from pm_actors.actors.delivery import settle
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
 from pm_actors.actors.log_text import clean_line
-from pm_actors.actors.log_writes import LineUsage, LogRow
+from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import (
     DeleteLines,
     DeleteProcessData,
@@ -43,15 +41,18 @@ from pm_actors.actors.messages import (
     Housekeeping,
     IdleWork,
     LogBatch,
-    RecordHealthCheck,
-    RecordRunEnd,
-    RecordRunStart,
-    ReserveIds,
-    SaveDefinition,
+)
+from pm_actors.actors.pending_writes import (
+    STATEMENT_TYPES,
+    LineBlock,
+    Operation,
+    describe,
+    run_callbacks,
+    write_in_order,
 )
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import advance_sequence, indexed_up_to, next_id, open_write_connection
+from pm_actors.actors.store import indexed_up_to, next_id, open_write_connection
 from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)
@@ -74,33 +75,6 @@ VACUUM_STEP_PAGES = 1024
 milliseconds, so a shrinking file never holds up new lines for long."""
 VACUUM_MIN_FREE_PAGES = 256
 """Below this much free space (1 MiB) the file is left as it is: new lines will reuse it."""
-
-Statement = (
-    SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | RecordHealthCheck | ReserveIds
-)
-STATEMENT_TYPES = (
-    SaveDefinition,
-    DeleteProcessData,
-    RecordRunStart,
-    RecordRunEnd,
-    RecordHealthCheck,
-    ReserveIds,
-)
-
-
-@dataclasses.dataclass
-class LineBlock:
-    """Lines of consecutive LogBatches, written with one statement. Their ids are contiguous
-    because the writer hands them out in arrival order."""
-
-    rows: list[LogRow] = dataclasses.field(default_factory=list)
-    callbacks: list[Callable[[], None]] = dataclasses.field(default_factory=list)
-    lines: collections.Counter[int] = dataclasses.field(default_factory=collections.Counter)
-    chars: collections.Counter[int] = dataclasses.field(default_factory=collections.Counter)
-    """Lines and characters by process id: added to the stored usage once committed."""
-
-
-Operation = LineBlock | Statement
 
 
 class LogWriterActor(pykka.ThreadingActor):
@@ -208,10 +182,10 @@ class LogWriterActor(pykka.ThreadingActor):
             return
         operations, self._pending, self._pending_lines = self._pending, [], 0
         if self._connection is None:
-            logger.error("no open database; lost %s", "; ".join(map(_describe, operations)))
+            logger.error("no open database; lost %s", "; ".join(map(describe, operations)))
             errors: list[Exception | None] = [InternalError("the database is closed")] * len(operations)
         else:
-            errors = _write_in_order(self._connection, operations)
+            errors = write_in_order(self._connection, operations)
         for operation, error in zip(operations, errors, strict=True):
             self._after_write(operation, error)
         # A process these lines took past its size limit gives back a chunk now, not when its
@@ -223,7 +197,7 @@ class LogWriterActor(pykka.ThreadingActor):
         if isinstance(operation, LineBlock):
             if error is None:
                 self._count(operation)
-            _run_callbacks(operation.callbacks)
+            run_callbacks(operation.callbacks)
         elif isinstance(operation, DeleteProcessData):
             if error is not None:
                 settle(
@@ -389,71 +363,3 @@ class LogWriterActor(pykka.ThreadingActor):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _write_in_order(connection: apsw.Connection, operations: list[Operation]) -> list[Exception | None]:
-    """Write the operations in one transaction. If it fails, retry each in its own, in order,
-    so one bad operation costs only itself; returns the error of each (None: written)."""
-    try:
-        with connection:
-            for operation in operations:
-                _apply_operation(connection, operation)
-        return [None] * len(operations)
-    except apsw.Error:
-        logger.exception(
-            "writing %d operations to %s failed; retrying each in its own transaction",
-            len(operations),
-            connection.filename,
-        )
-    errors: list[Exception | None] = []
-    for operation in operations:
-        try:
-            with connection:
-                _apply_operation(connection, operation)
-        except apsw.Error as error:
-            logger.exception("lost %s: it could not be written", _describe(operation))
-            errors.append(error)
-        else:
-            errors.append(None)
-    return errors
-
-
-def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
-    """Run the SQL of one operation inside the caller's transaction."""
-    if isinstance(operation, LineBlock):
-        log_writes.insert_lines(connection, operation.rows)
-    elif isinstance(operation, SaveDefinition):
-        log_writes.save_definition(connection, operation)
-    elif isinstance(operation, RecordRunStart):
-        log_writes.record_run_start(connection, operation)
-    elif isinstance(operation, RecordRunEnd):
-        log_writes.record_run_end(connection, operation)
-    elif isinstance(operation, RecordHealthCheck):
-        log_writes.record_health_check(connection, operation)
-    elif isinstance(operation, ReserveIds):
-        advance_sequence(connection, operation.sequence, operation.up_to)
-    else:
-        log_writes.delete_process_rows(connection, operation.process_id)
-
-
-def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
-    """Tell each batch's sender its lines are written (or, after an error, logged as lost):
-    a sender that waits for this must never wait forever, and no callback may stop the writer."""
-    for callback in callbacks:
-        try:
-            callback()
-        except Exception:
-            logger.exception("on_committed callback %r failed", callback)
-
-
-def _describe(operation: Operation) -> str:
-    """Enough to find the lost data in a log, without a definition's env (it may hold secrets)."""
-    if isinstance(operation, LineBlock):
-        if not operation.rows:
-            return "an empty batch of lines"
-        rows = operation.rows
-        process_ids = sorted({row[1] for row in rows})
-        return f"{len(rows)} lines (ids {rows[0][0]}..{rows[-1][0]}) of processes {process_ids}"
-    if isinstance(operation, SaveDefinition):
-        return f"the definition of {operation.definition.name!r} (process {operation.process_id})"
-    return repr(operation)
