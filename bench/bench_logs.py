@@ -21,24 +21,24 @@ import argparse
 import asyncio
 import functools
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 import apsw
-import psutil
 from bench_daemon import (
     FLOOD_DEADLINE_S,
+    FLOOD_LINE,
+    FLOOD_LOOP,
     POLL_INTERVAL_S,
     SEARCH_RUNS,
     Latency,
     Measurements,
     connect_when_ready,
     end_process,
-    pm_environment,
     private_folder,
+    start_daemon,
     time_async,
 )
 
@@ -47,27 +47,18 @@ from pm_actors.actors.retention import CHARS_PER_MB
 from pm_actors.ipc.client import DaemonClient
 from pm_actors.states import ENDED_STATES, ProcessState
 
-FLOOD_SCRIPT = """\
-import sys
-
-WORDS = ("alpha", "beta", "gamma", "delta", "cache", "queue", "upstream", "session")
-
-
+FLOOD_SCRIPT = (
+    FLOOD_LINE.replace("def line(i):", "def plain_line(i):")
+    + """
 def line(i):
     if i % 97 == 0:
         return f"{i:07d} ERROR ConnectionRefusedError: [Errno 111] db-{i % 7}:5432 refused\\n"
     if i % 89 == 0:
         return f"{i:07d} ERROR TypeError: unsupported operand in handler_{i % 13}\\n"
-    status = 500 if i % 50 == 0 else 200
-    return f"{i:07d} INFO worker-{i % 16} {WORDS[i % 8]} request id={i} status={status} took {i % 97}ms\\n"
-
-
-total = int(sys.argv[1])
-out = sys.stdout.buffer
-for start in range(0, total, 1000):
-    out.write("".join(line(i) for i in range(start, min(start + 1000, total))).encode())
-out.flush()
+    return plain_line(i)
 """
+    + FLOOD_LOOP
+)
 """N log-like lines as fast as Python prints them; one in about fifty names an exception."""
 
 SEARCH_TARGET_MS = 5.0
@@ -146,22 +137,8 @@ def file_mb(path: Path) -> float:
     return path.stat().st_size / (1024 * 1024) if path.exists() else 0.0
 
 
-def start_daemon(folder: Path, overrides: dict[str, str], log: Any) -> tuple[dict[str, str], psutil.Popen]:
-    """A daemon of its own (HOME, database, socket, token in `folder`), not waited for."""
-    environment = pm_environment(folder) | overrides
-    daemon = psutil.Popen(
-        [sys.executable, "-m", "pm_actors", "daemon"],
-        env=environment,
-        cwd=folder,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-    )
-    return environment, daemon
-
-
-async def without_retention(folder: Path, script: Path, lines: int, log: Any, out: Measurements) -> float:
-    environment, daemon = start_daemon(folder, {}, log)
+async def without_retention(folder: Path, script: Path, lines: int, log: TextIO, out: Measurements) -> float:
+    environment, daemon = start_daemon(folder, log)
     try:
         async with await connect_when_ready(environment, folder, daemon) as client:
             started = time.perf_counter()
@@ -176,9 +153,9 @@ async def without_retention(folder: Path, script: Path, lines: int, log: Any, ou
 
 
 async def with_retention(
-    folder: Path, script: Path, lines: int, cap_mb: int, log: Any, out: Measurements
+    folder: Path, script: Path, lines: int, cap_mb: int, log: TextIO, out: Measurements
 ) -> float:
-    environment, daemon = start_daemon(folder, {"PM_MAX_LOG_SIZE_MB": str(cap_mb)}, log)
+    environment, daemon = start_daemon(folder, log, PM_MAX_LOG_SIZE_MB=str(cap_mb))
     database = Path(environment["PM_DATABASE_PATH"])
     try:
         async with await connect_when_ready(environment, folder, daemon) as client:

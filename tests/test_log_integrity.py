@@ -7,9 +7,6 @@ a deleted definition back after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from pm_actors.api import DeleteProcess, GetProcessInfo, ListProcesses, SearchLogs, StartProcess, TailLogs
@@ -20,15 +17,6 @@ from tests.helpers import python_child, wait_until
 from tests.log_store_support import check_index_matches_rows
 
 PRINT_2000 = "for number in range(2000): print('p1 line', number)"
-
-
-@pytest.fixture
-def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonLauncher]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher
-    finally:
-        launcher.stop_all()  # fails if a daemon logged a traceback
 
 
 def run_to_the_end(client: SyncClient, name: str, code: str) -> ProcessRecord:
