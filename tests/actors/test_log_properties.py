@@ -5,7 +5,6 @@ scan of the stored lines finds, the index agrees with the rows, and no id is eve
 from __future__ import annotations
 
 import concurrent.futures
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,44 +18,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pm_actors.actors.log_queries import LogQueries
-from pm_actors.actors.log_text import identifier_parts
 from pm_actors.actors.messages import STDOUT, DeleteLines, DeleteProcessData, Flush, LogBatch
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection
-from pm_actors.api import MAX_CHARS, MAX_LIMIT, SearchLogs, SearchMode
+from pm_actors.api import MAX_CHARS, MAX_LIMIT, SearchLogs
 from tests.helpers import wait_until
-from tests.log_store_support import KEEP_EVERYTHING, check_index_matches_rows, start_writer
+from tests.log_store_support import (
+    KEEP_EVERYTHING,
+    PIECES,
+    QUERIES,
+    check_index_matches_rows,
+    scan_matches,
+    start_writer,
+)
 
-PIECES = (
-    "alpha",
-    "beta",
-    "ok",
-    "42",
-    "error",
-    "Error:",
-    "refused",
-    "connection refused",
-    "ConnectionRefusedError",
-    "TypeError",
-    "getHTTPResponse",
-    "user_id",
-    "os.path",
-    "\x1b[31mred\x1b[0m",
-    "10%\rdone",
-    "ERROR",
-)
-QUERIES: tuple[tuple[str, SearchMode], ...] = (
-    ("error", "words"),
-    ("refused", "words"),
-    ("alpha beta", "words"),
-    ("connection refused", "phrase"),
-    ("refused error", "phrase"),
-    ("alpha OR red", "fts5"),
-    ("Error", "substring"),
-    ("d o", "substring"),
-    (r"Err\w+", "regex"),
-    (r"^\S+$", "regex"),
-)
 TS = 1_000_000.0
 WAIT_S = 20.0
 
@@ -142,28 +117,6 @@ def rows(reader: apsw.Connection) -> list[tuple[int, int, str]]:
         (int(i), int(p), str(t))
         for i, p, t in reader.execute("SELECT id, process_id, line FROM logs ORDER BY id")
     ]
-
-
-def words_of(text: str) -> list[str]:
-    return [word.lower() for word in re.findall(r"[A-Za-z0-9]+", text)]
-
-
-def holds_phrase(words: list[str], phrase: list[str]) -> bool:
-    return any(words[start : start + len(phrase)] == phrase for start in range(len(words)))
-
-
-def scan_matches(text: str, query: str, mode: SearchMode) -> bool:
-    """What each mode means, decided by reading the stored line itself."""
-    if mode == "substring":
-        return query in text
-    if mode == "regex":
-        return re.search(query, text) is not None
-    columns = (words_of(text), words_of(identifier_parts(text) or ""))
-    if mode == "phrase":
-        return any(holds_phrase(column, words_of(query)) for column in columns)
-    if mode == "fts5":
-        return any(scan_matches(text, word, "words") for word in query.split(" OR "))
-    return all(any(word in column for column in columns) for word in words_of(query))
 
 
 def check_store(store: Store, reader: apsw.Connection) -> None:

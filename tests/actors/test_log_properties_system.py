@@ -30,8 +30,7 @@ from pm_actors.api import (
 from pm_actors.errors import ProcessNotFound
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, make_system
-from tests.actors.test_log_properties import PIECES, QUERIES, scan_matches
-from tests.log_store_support import check_index_matches_rows
+from tests.log_store_support import PIECES, QUERIES, check_index_matches_rows, scan_matches
 
 PRINTF = "/usr/bin/printf"
 """Prints each argument as a line (`printf '%s\\n' a b`) and exits: a real child, spawned in a

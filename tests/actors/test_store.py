@@ -9,7 +9,7 @@ import apsw
 import msgspec
 import pytest
 
-from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.actors.messages import Flush, ProcessDefinition
 from pm_actors.actors.store import (
     INCREMENTAL_AUTO_VACUUM,
     JOURNAL_SIZE_LIMIT_BYTES,
@@ -26,6 +26,7 @@ from pm_actors.actors.store import (
     schema_version,
 )
 from pm_actors.errors import InternalError
+from tests.log_store_support import check_index_matches_rows, start_writer
 
 
 @pytest.fixture
@@ -274,3 +275,7 @@ def test_version_4_repairs_a_database_whose_ids_were_handed_out_again(short_tmp:
         assert connection.execute("PRAGMA auto_vacuum").get == INCREMENTAL_AUTO_VACUUM
     finally:
         connection.close()
+    writer = start_writer(path)  # re-indexes every line from the start
+    writer.ask(Flush(index_budget_s=None))
+    check_index_matches_rows(path)
+    writer.stop(block=True)
