@@ -10,9 +10,10 @@ sized by a `CharBudget`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
@@ -119,7 +120,7 @@ class LogQueries:
         budget = CharBudget(request.max_chars, request.max_line_chars)
         with self._connection, self._time_budget():  # one read transaction: matches and unindexed agree
             where, args = self._filters(request, process_id, now)
-            rows = self._candidates(request, level, where, args)
+            rows = functools.partial(self._candidates, request, level, where, args)
             found = self._collect(rows, request, level, pattern, budget)
             unindexed = 0 if request.mode in ("substring", "regex") else self._unindexed_count(process_id)
         if request.mode == "regex" and not found.has_more and found.scanned >= REGEX_ROW_WINDOW:
@@ -197,7 +198,7 @@ class LogQueries:
 
     def _collect(
         self,
-        rows: Iterable[Row],
+        rows: Callable[[], Iterable[Row]],
         request: SearchLogs,
         level: int | None,
         pattern: re.Pattern[str] | None,
@@ -206,7 +207,7 @@ class LogQueries:
         found = Found()
         deadline = time.monotonic() + READ_TIME_BUDGET_S
         try:
-            for row in rows:
+            for row in rows():  # started here: its first step may use up the time budget too
                 found.scanned += 1
                 found.last_scanned = row[0]
                 if found.scanned % CLOCK_EVERY_ROWS == 0 and time.monotonic() > deadline:

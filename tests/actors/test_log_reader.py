@@ -511,6 +511,23 @@ def test_a_search_that_runs_out_of_time_answers_with_what_it_found(
     assert result.next_cursor is not None and "time budget" in result.summary()
 
 
+def test_a_scan_out_of_time_before_its_first_row_says_to_narrow_the_search(
+    writer: Any, queries: LogQueries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(writer, WEB, [f"line {number}" for number in range(2_000)])
+    monkeypatch.setattr(log_queries, "READ_TIME_BUDGET_S", 0.0)
+
+    result = search(queries, "no such line", mode="substring")
+
+    assert (result.matches, result.stopped, result.has_more, result.next_cursor) == (
+        [],
+        "time_budget",
+        True,
+        None,
+    )
+    assert "narrow with name or since" in result.summary()
+
+
 def test_an_invalid_regex_is_refused_with_the_reason(queries: LogQueries) -> None:
     with pytest.raises(InvalidArgument, match="not a regular expression"):
         search(queries, "(unclosed", mode="regex")
