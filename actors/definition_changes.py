@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
-from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.api import ConfigureProcess, RestartProcess
 from pm_actors.config import Config
+from pm_actors.definition import ProcessDefinition
 from pm_actors.specs import Limits
 
 SUPERVISION_FIELDS = ("restart", "max_restarts", "backoff", "health_check", "limits", "stop_timeout_s")

@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 
 from pm_actors.api import RequestUnion
+from pm_actors.definition import ProcessDefinition
 from pm_actors.results import Breach, HealthReport
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState
 
 Reply = concurrent.futures.Future[Any]
@@ -34,25 +35,6 @@ class Call(msgspec.Struct, frozen=True):
 
     request: RequestUnion
     reply: Reply
-
-
-class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
-    """What is stored of a process so a restarted daemon can start it again."""
-
-    name: str
-    command: str
-    executable: str
-    args: list[str]
-    cwd: str
-    env: dict[str, str] = {}
-    stop_timeout_s: float = 10.0
-    restart: RestartPolicy = "never"
-    max_restarts: int = 10
-    backoff: Backoff = msgspec.field(default_factory=Backoff)
-    health_check: HealthCheck | None = None
-    """With the command of a command check already resolved and allowed."""
-    limits: Limits | None = None
-    """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
 
 
 # Messages to the LogWriterActor; it applies them in the order received.

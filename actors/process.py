@@ -37,7 +37,6 @@ from pm_actors.actors.messages import (
     LimitBreached,
     ListeningPorts,
     OutputComplete,
-    ProcessDefinition,
     RecordRunEnd,
     RecordRunStart,
     Reply,
@@ -55,6 +54,7 @@ from pm_actors.actors.messages import (
 from pm_actors.actors.pipe_reader import RunWatch
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of, run_summary
 from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import (
     Breach,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
 
 

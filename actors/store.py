@@ -16,7 +16,7 @@ from pathlib import Path
 import apsw
 import msgspec
 
-from pm_actors.actors.messages import ProcessDefinition
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError
 
 logger = logging.getLogger(__name__)

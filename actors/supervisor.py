@@ -29,7 +29,6 @@ from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
     Launch,
-    ProcessDefinition,
     ProcessStatsQuery,
     ReadLogs,
     RecordRunEnd,
@@ -61,7 +60,15 @@ from pm_actors.api import (
     WaitFor,
 )
 from pm_actors.config import Config
-from pm_actors.errors import AlreadyRunning, InternalError, LimitReached, PmError, ProcessNotFound
+from pm_actors.definition import ProcessDefinition
+from pm_actors.errors import (
+    AlreadyRunning,
+    InternalError,
+    InvalidArgument,
+    LimitReached,
+    PmError,
+    ProcessNotFound,
+)
 from pm_actors.results import DeletedProcess, ProcessList
 from pm_actors.specs import CommandCheck, HealthCheck
 from pm_actors.states import ACTIVE_STATES, ProcessState
@@ -150,21 +157,19 @@ class SupervisorActor(pykka.ThreadingActor):
     # Handlers ------------------------------------------------------------------------------
 
     def _start_process(self, request: StartProcess, reply: Reply) -> None:
-        cwd = resolve_working_directory(request.cwd or os.getcwd())
+        if request.cwd is None:
+            raise InvalidArgument(
+                "invalid argument `cwd`: the client must give the working directory (the MCP shim "
+                "and the CLI fill in their own); the daemon never guesses it"
+            )
+        cwd = resolve_working_directory(request.cwd)
         check_environment(request.env)
-        definition = ProcessDefinition(
-            name=request.name,
-            command=request.command,
+        definition = ProcessDefinition.of(
+            request,
             executable=resolve_executable(request.command, cwd, self._config),
-            args=list(request.args),
             cwd=cwd,
-            env=dict(request.env),
-            stop_timeout_s=request.stop_timeout_s,
-            restart=request.restart or ("on-failure" if self._config.auto_restart_enabled else "never"),
-            max_restarts=request.max_restarts,
-            backoff=request.backoff,
             health_check=self._allowed_check(request.health_check, cwd),
-            limits=request.limits,
+            default_restart="on-failure" if self._config.auto_restart_enabled else "never",
         )
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
@@ -191,9 +196,10 @@ class SupervisorActor(pykka.ThreadingActor):
     def _configure_process(self, request: ConfigureProcess, reply: Reply) -> None:
         managed = self._managed(request.name)
         record = self._context.board.get(request.name)
-        cwd = record.cwd if record is not None else os.getcwd()
+        if record is None:
+            raise ProcessNotFound(f"process {request.name!r} was deleted meanwhile")
         allowed = msgspec.structs.replace(
-            request, health_check=self._allowed_check(request.health_check, cwd)
+            request, health_check=self._allowed_check(request.health_check, record.cwd)
         )
         managed.actor.tell(Call(allowed, reply))
 

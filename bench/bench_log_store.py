@@ -35,12 +35,12 @@ from pm_actors.actors.messages import (
     Flush,
     LogBatch,
     LogEntry,
-    ProcessDefinition,
     ReadLogs,
     SaveDefinition,
 )
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.api import SearchLogs, SearchMode
+from pm_actors.definition import ProcessDefinition
 
 BATCH_LINES = 1000
 """Lines per LogBatch, about what the IO thread hands over from a chatty child."""

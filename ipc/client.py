@@ -2,8 +2,9 @@
 
 One connection carries any number of concurrent calls: each request gets a fresh id, a
 background task reads responses as they come and hands each to the call waiting for its id.
-Errors come back as our own classes: a `PmError` the daemon reported is a `RemoteError` with
-its code and message; a connection that cannot be made or is lost is `DaemonUnavailable`.
+Errors come back as our own classes: a `PmError` the daemon reported is rebuilt as the class of
+its code (`NotFound`, `AlreadyRunning`, ...) with its message; a connection that cannot be made
+or is lost is `DaemonUnavailable`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ from pm_actors.api import RequestUnion
 from pm_actors.config import Config
 from pm_actors.errors import (
     DaemonUnavailable,
-    ErrorCode,
     InternalError,
     PmError,
     ProtocolError,
-    RemoteError,
-    Unauthorized,
+    error_from_wire,
 )
 
 from .auth import read_token
@@ -37,10 +36,10 @@ from .protocol import (
     RequestFrame,
     ResponseFrame,
     Welcome,
+    check_protocol_version,
     decode_result,
     decode_server_frame,
     encode_frame,
-    error_code_from_wire,
     read_frame_body,
 )
 
@@ -56,13 +55,6 @@ CLOSE_TIMEOUT_S = 1.0
 class NoDaemonListening(DaemonUnavailable):
     """Nothing accepts connections at the configured address (no socket file, a stale one left
     by a dead daemon, a closed port): the one case where starting a daemon can help."""
-
-
-def daemon_address(config: Config) -> str:
-    """Where clients look for the daemon, as people read it."""
-    if config.daemon_transport == "unix":
-        return str(config.daemon_socket_path)
-    return f"{config.daemon_tcp_bind}:{config.daemon_tcp_port}"
 
 
 class DaemonClient:
@@ -88,7 +80,7 @@ class DaemonClient:
     ) -> DaemonClient:
         """Connect and say hello. Without `token`, it is read (PM_DAEMON_TOKEN or the daemon's
         token file) once the socket answers, so a missing daemon is reported as such."""
-        address = daemon_address(config)
+        address = config.daemon_address
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await _open_stream(config, address)
@@ -112,7 +104,7 @@ class DaemonClient:
     async def call(self, request: RequestUnion) -> Any:
         """Send `request` and return its result struct (`type(request).result_type`).
 
-        Raises `RemoteError` with the daemon's code and message when the request failed, and
+        Raises the error class of the daemon's code, with its message, when the request failed, and
         `DaemonUnavailable` when the connection is lost before the answer came."""
         if self._failure is not None:
             raise _copy_of(self._failure)
@@ -125,7 +117,7 @@ class DaemonClient:
         finally:
             self._pending.pop(request_id, None)
         if response.error is not None:
-            raise RemoteError(error_code_from_wire(response.error.code), response.error.message)
+            raise error_from_wire(response.error.code, response.error.message)
         return decode_result(request, response.result)
 
     async def close(self) -> None:
@@ -223,22 +215,13 @@ async def _say_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         raise _refusal(frame)
     if not isinstance(frame, Welcome):
         raise ProtocolError("the daemon answered hello with something other than a welcome")
-    if frame.protocol_version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"the daemon speaks protocol version {frame.protocol_version}, this client "
-            f"{PROTOCOL_VERSION}: restart the daemon so that both come from the same pm-actors"
-        )
+    check_protocol_version(frame.protocol_version, "daemon")
     return frame
 
 
 def _refusal(frame: ErrorFrame) -> PmError:
     """The error for a protocol-level refusal from the daemon."""
-    code = error_code_from_wire(frame.code)
-    if code is ErrorCode.UNAUTHORIZED:
-        return Unauthorized(frame.message)
-    if code is ErrorCode.PROTOCOL_ERROR:
-        return ProtocolError(frame.message)
-    return RemoteError(code, frame.message)
+    return error_from_wire(frame.code, frame.message)
 
 
 def _cut_off(error: PmError) -> PmError:
@@ -252,9 +235,7 @@ def _cut_off(error: PmError) -> PmError:
 
 def _copy_of(error: PmError) -> PmError:
     """A fresh exception like `error`, so raising it again does not grow one traceback."""
-    if isinstance(error, RemoteError):
-        return RemoteError(error.remote_code, error.message)
-    return type(error)(error.message)
+    return error_from_wire(error.code, error.message)
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -266,7 +247,3 @@ async def _close_writer(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
     except ConnectionError:
         pass
-
-
-DaemonBackend = DaemonClient
-"""The name `pm_actors.backend` gives the daemon-backed `Backend`."""

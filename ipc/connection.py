@@ -10,6 +10,7 @@ an error response on its id, and an unexpected failure is logged and answered as
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -19,19 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from pm_actors.api import RequestUnion, tool_name
-from pm_actors.backend import Submit
 from pm_actors.errors import (
     DaemonUnavailable,
     ErrorCode,
     PmError,
     ProtocolError,
     Unauthorized,
-    error_code_of,
 )
 
 from .auth import check_peer_uid, tokens_match
 from .protocol import (
-    PROTOCOL_VERSION,
     ErrorFrame,
     ErrorInfo,
     Frame,
@@ -39,6 +37,7 @@ from .protocol import (
     IncomingRequestFrame,
     ResponseFrame,
     Welcome,
+    check_protocol_version,
     decode_client_frame,
     decode_request,
     encode_frame,
@@ -47,6 +46,10 @@ from .protocol import (
 )
 
 logger = logging.getLogger(__name__)
+
+Submit = Callable[[RequestUnion], concurrent.futures.Future[Any]]
+"""How the daemon hands a request to the actors (`ActorSystem.submit`): the future resolves
+to the result struct, or fails with a `PmError`."""
 
 HELLO_TIMEOUT_S = 5.0
 """A real client says hello as soon as it connects; a silent connection only holds resources."""
@@ -96,7 +99,7 @@ class Connection:
             await self._serve_requests()
         except (ProtocolError, Unauthorized) as refusal:
             logger.warning("refused %s: %s", self._peer, refusal.message)
-            await self._send_quietly(ErrorFrame(code=error_code_of(refusal).value, message=refusal.message))
+            await self._send_quietly(ErrorFrame(code=refusal.code.value, message=refusal.message))
         except ConnectionError as error:
             logger.debug("%s went away: %s", self._peer, error)
         except Exception:
@@ -124,11 +127,7 @@ class Connection:
         frame = decode_client_frame(body)
         if not isinstance(frame, Hello):
             raise ProtocolError("the first frame must be a hello with the protocol version and token")
-        if frame.protocol_version != PROTOCOL_VERSION:
-            raise ProtocolError(
-                f"the client speaks protocol version {frame.protocol_version}, this daemon speaks "
-                f"{PROTOCOL_VERSION}: restart the daemon so that both come from the same pm-actors"
-            )
+        check_protocol_version(frame.protocol_version, "client")
         if not tokens_match(frame.token, self._context.token):
             raise Unauthorized(
                 "wrong token: the client must present the daemon's token (PM_DAEMON_TOKEN, or the "
@@ -166,7 +165,7 @@ class Connection:
             result = await self._outcome_of(request)
             return ResponseFrame(id=frame.id, result=encode_result(request, result))
         except PmError as error:
-            info = ErrorInfo(code=error_code_of(error).value, message=error.message)
+            info = ErrorInfo(code=error.code.value, message=error.message)
             return ResponseFrame(id=frame.id, error=info)
         except Exception:
             logger.exception("request %d of %s failed unexpectedly", frame.id, self._peer)

@@ -17,15 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from pm_actors.api import REQUEST_TYPES, RequestUnion, tool_name
-from pm_actors.errors import ErrorCode, InternalError, InvalidArgument, ProtocolError
+from pm_actors.errors import InternalError, InvalidArgument, ProtocolError
 
 PROTOCOL_VERSION = 1
 """Bumped on any change an older peer would misread; both sides refuse a different version."""
+
+
+def check_protocol_version(peer_version: int, peer: Literal["client", "daemon"]) -> None:
+    """Refuse a peer that speaks another protocol version than ours."""
+    if peer_version != PROTOCOL_VERSION:
+        us = "daemon" if peer == "client" else "client"
+        raise ProtocolError(
+            f"the {peer} speaks protocol version {peer_version}, this {us} speaks {PROTOCOL_VERSION}: "
+            "restart the daemon so that both come from the same pm-actors"
+        )
+
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 """A result holds at most about 1 MiB of log text and a request is small, so anything near
@@ -195,11 +206,3 @@ def decode_result(request: RequestUnion, raw: msgspec.Raw) -> Any:
         raise ProtocolError(
             f"the daemon's result for {tool_name(type(request))} is not a {result_type.__name__}: {error}"
         ) from None
-
-
-def error_code_from_wire(code: str) -> ErrorCode:
-    """Our code for a wire code; one this client does not know (a newer daemon's) is internal."""
-    try:
-        return ErrorCode(code)
-    except ValueError:
-        return ErrorCode.INTERNAL

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from pm_actors import __version__
-from pm_actors.backend import Submit
 from pm_actors.config import MAX_UNIX_SOCKET_PATH_BYTES, Config, ConfigError
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
 
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
-from .connection import HELLO_TIMEOUT_S, Connection, ServerContext
+from .connection import HELLO_TIMEOUT_S, Connection, ServerContext, Submit
 from .protocol import PROTOCOL_VERSION, Welcome
 
 logger = logging.getLogger(__name__)

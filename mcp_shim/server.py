@@ -1,16 +1,15 @@
 """The MCP server: lists the tools, forwards each call to a backend, translates every error once.
 
-The shim holds no state of its own. A call is decoded into its request struct, completed with
-what only the shim knows (its working directory, the default `cwd` of `start_process`), handed
-to the `Backend` (the daemon over its socket, or the in-process actors), and the result struct
-returned as structured content plus its text summary. Every failure of a tool becomes an
+The shim holds no state of its own. A call is decoded into its request struct, handed to the
+client session (`ipc.session.ClientSession`, which fills in the caller's working directory and
+reaches the daemon over its socket, or the in-process actors), and the result struct returned
+as structured content plus its text summary. Every failure of a tool becomes an
 `isError` result in `error_result`, the one place where our errors meet the client.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import mcp_types as types
@@ -19,9 +18,9 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from pm_actors import __version__
-from pm_actors.api import RequestUnion, StartProcess, tool_name
-from pm_actors.backend import Backend
-from pm_actors.errors import ErrorCode, PmError, error_code_of
+from pm_actors.api import RequestUnion, tool_name
+from pm_actors.errors import ErrorCode, PmError
+from pm_actors.ipc.session import Backend
 
 from .tools import TOOLS, decode_arguments, tool_input_schema
 
@@ -40,9 +39,8 @@ INTERNAL_ERROR_MESSAGE = (
 )
 
 
-def build_server(backend: Backend, working_directory: str) -> Server[Any]:
-    """An MCP server whose tools all go to `backend`; `working_directory` is the shim's own,
-    the default working directory of a process started through it."""
+def build_server(backend: Backend) -> Server[Any]:
+    """An MCP server whose tools all go to `backend` (a `ClientSession` in the shim)."""
     tools = list(TOOLS)
 
     async def list_tools(
@@ -53,7 +51,7 @@ def build_server(backend: Backend, working_directory: str) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        return await call_tool_result(backend, working_directory, params.name, params.arguments)
+        return await call_tool_result(backend, params.name, params.arguments)
 
     return Server(
         SERVER_NAME,
@@ -65,11 +63,11 @@ def build_server(backend: Backend, working_directory: str) -> Server[Any]:
 
 
 async def call_tool_result(
-    backend: Backend, working_directory: str, name: str, arguments: dict[str, Any] | None
+    backend: Backend, name: str, arguments: dict[str, Any] | None
 ) -> types.CallToolResult:
     """Carry out one tool call; raises only `MCPError` (an unknown tool is a protocol error)."""
     try:
-        request = with_caller_defaults(decode_arguments(name, arguments), working_directory)
+        request = decode_arguments(name, arguments)
         result = await backend.call(request)
         _check_result_type(request, result)
     except MCPError:
@@ -77,25 +75,6 @@ async def call_tool_result(
     except Exception as error:  # the top-level edge: every tool failure becomes an isError result
         return error_result(error)
     return success_result(result)
-
-
-def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:
-    """Fill in what only the shim knows: a process starts, by default, where its caller works."""
-    if isinstance(request, StartProcess):
-        return msgspec.structs.replace(request, cwd=resolve_cwd(request.cwd, working_directory))
-    return request
-
-
-def resolve_cwd(cwd: str | None, working_directory: str) -> str:
-    """`cwd` made absolute against the shim's working directory (the default when absent).
-
-    The daemon runs elsewhere, so a relative path must be anchored here, where the client meant
-    it. `~` is expanded because no shell will ever do it. Not normalised: `link/..` is not
-    lexically reducible when `link` is a symlink.
-    """
-    if not cwd:
-        return working_directory
-    return os.path.join(working_directory, os.path.expanduser(cwd))
 
 
 def _check_result_type(request: RequestUnion, result: object) -> None:
@@ -127,7 +106,7 @@ def error_result(error: Exception) -> types.CallToolResult:
     `internal` with a short message, never the traceback.
     """
     if isinstance(error, PmError):
-        code, message = error_code_of(error), error.message
+        code, message = error.code, error.message
         logger.debug("tool call failed: %s: %s", code, message)
     else:
         logger.error("tool call failed unexpectedly", exc_info=error)

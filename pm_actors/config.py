@@ -63,6 +63,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return self.daemon_socket_path.parent
 
     @property
+    def daemon_address(self) -> str:
+        """Where the daemon listens and clients look for it, as people read it."""
+        if self.daemon_transport == "unix":
+            return str(self.daemon_socket_path)
+        return f"{self.daemon_tcp_bind}:{self.daemon_tcp_port}"
+
+    @property
     def token_path(self) -> Path:
         return self.state_dir / "daemon.token"
 

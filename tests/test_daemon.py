@@ -27,7 +27,7 @@ from pm_actors.api import (
     StopProcess,
     TailLogs,
 )
-from pm_actors.errors import ErrorCode, RemoteError
+from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
     MAX_FRAME_BYTES,
@@ -123,12 +123,12 @@ MCP_PACKAGES = ("mcp", "mcp_types")
 
 IMPORT_EVERY_DAEMON_MODULE = f"""
 import importlib, json, pkgutil, sys
-import pm_actors, pm_actors.actors, pm_actors.ipc
+import pm_actors, pm_actors.actors, pm_actors.app, pm_actors.ipc
 imported = []
-for package in (pm_actors, pm_actors.actors, pm_actors.ipc):
+for package in (pm_actors, pm_actors.actors, pm_actors.app, pm_actors.ipc):
     for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
         if module.ispkg or module.name.endswith(".__main__"):
-            continue  # subpackages: the two above are walked, mcp_shim is the MCP side
+            continue  # subpackages: the three above are walked, mcp_shim is the MCP side
         importlib.import_module(module.name)
         imported.append(module.name)
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in {MCP_PACKAGES!r})
@@ -138,7 +138,7 @@ print(json.dumps({{"imported": imported, "mcp": loaded}}))
 
 @pytest.mark.timeout(30)
 def test_no_module_of_the_daemon_side_imports_mcp(short_tmp: Path, pm_environment: dict[str, str]) -> None:
-    """Every module of `pm_actors`, `pm_actors.actors` and `pm_actors.ipc` (all but the
+    """Every module of `pm_actors`, `pm_actors.actors`, `pm_actors.app` and `pm_actors.ipc` (all but the
     `mcp_shim` subpackage and `__main__`, which runs the CLI) is imported in a fresh
     interpreter, which then lists the `mcp` / `mcp_types` modules it has loaded: none."""
     finished = subprocess.run(
@@ -151,9 +151,12 @@ def test_no_module_of_the_daemon_side_imports_mcp(short_tmp: Path, pm_environmen
         check=True,
     )
     report = json.loads(finished.stdout)
-    assert {"pm_actors.daemon", "pm_actors.cli", "pm_actors.actors.system", "pm_actors.ipc.server"} <= set(
-        report["imported"]
-    )
+    assert {
+        "pm_actors.app.daemon",
+        "pm_actors.app.cli",
+        "pm_actors.actors.system",
+        "pm_actors.ipc.server",
+    } <= set(report["imported"])
     assert report["mcp"] == []
 
 
@@ -192,7 +195,7 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
         client.call(KillProcess(name="victim"))
     assert daemon.terminate() == 0
     report = json.loads(report_path.read_text())
-    assert {"pm_actors.daemon", "pm_actors.ipc.server", "pm_actors.actors.supervisor"} <= set(
+    assert {"pm_actors.app.daemon", "pm_actors.ipc.server", "pm_actors.actors.supervisor"} <= set(
         report["modules"]
     )
     assert report["mcp"] == []
@@ -548,10 +551,11 @@ def test_refused_requests_come_back_with_their_error_code_and_the_daemon_keeps_s
     ]
     with daemon.client() as client:
         for request, code, fragments in refused:
-            with pytest.raises(RemoteError) as raised:
+            with pytest.raises(PmError) as raised:
                 client.call(request)
             error = raised.value
-            assert error.remote_code is code, (request, error.message)
+            assert error.code is code, (request, error.message)
+            assert type(error) is WIRE_CLASSES[code], "the client rebuilds the class of the code"
             for fragment in fragments:
                 assert fragment in error.message, (request, error.message)
 

@@ -17,12 +17,12 @@ from pm_actors.actors.messages import (
     STDOUT,
     Flush,
     LogBatch,
-    ProcessDefinition,
     ReadLogs,
     SaveDefinition,
 )
 from pm_actors.actors.store import load_stored_state, open_read_connection, open_write_connection
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError, InvalidArgument
 from pm_actors.results import SearchResult
 

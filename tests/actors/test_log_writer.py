@@ -20,12 +20,12 @@ from pm_actors.actors.messages import (
     Flush,
     LogBatch,
     LogEntry,
-    ProcessDefinition,
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
 )
 from pm_actors.actors.store import load_stored_state, open_write_connection
+from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
 from tests.helpers import wait_until
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.actors.restart_policy import decide
+from pm_actors.definition import ProcessDefinition
 from pm_actors.specs import Backoff, RestartPolicy
 from pm_actors.states import ProcessState
 

@@ -9,7 +9,6 @@ import apsw
 import msgspec
 import pytest
 
-from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.actors.store import (
     JOURNAL_SIZE_LIMIT_BYTES,
     MIGRATIONS,
@@ -21,6 +20,7 @@ from pm_actors.actors.store import (
     open_write_connection,
     schema_version,
 )
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError
 
 

@@ -6,7 +6,15 @@ import msgspec
 import pytest
 
 from pm_actors.api import ListProcesses, StartProcess
-from pm_actors.errors import ErrorCode, InternalError, InvalidArgument, ProtocolError
+from pm_actors.errors import (
+    WIRE_CLASSES,
+    ErrorCode,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+    ProtocolError,
+    error_from_wire,
+)
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
     MAX_FRAME_BYTES,
@@ -25,7 +33,6 @@ from pm_actors.ipc.protocol import (
     decode_server_frame,
     encode_frame,
     encode_result,
-    error_code_from_wire,
     read_frame_body,
 )
 from pm_actors.results import DeletedProcess, ProcessList
@@ -148,6 +155,13 @@ def test_a_connection_closing_inside_a_frame_is_a_protocol_error() -> None:
         run(read_from(LENGTH_PREFIX.pack(10) + b"ab"))
 
 
-def test_a_wire_code_this_client_does_not_know_reads_as_internal() -> None:
-    assert error_code_from_wire("not_found") is ErrorCode.NOT_FOUND
-    assert error_code_from_wire("from_the_future") is ErrorCode.INTERNAL
+def test_a_wire_code_is_rebuilt_as_its_class_and_an_unknown_one_reads_as_internal() -> None:
+    for code, error_class in WIRE_CLASSES.items():
+        error = error_from_wire(code.value, "what happened")
+        assert type(error) is error_class and error.code is code and error.message == "what happened"
+    assert isinstance(error_from_wire("not_found", "gone"), NotFound)
+    unknown = error_from_wire("from_the_future", "news")
+    assert isinstance(unknown, InternalError)
+    assert unknown.code is ErrorCode.INTERNAL
+    assert unknown.message == "from_the_future: news"
+    assert set(WIRE_CLASSES) == set(ErrorCode), "every code has a class to rebuild"

@@ -19,8 +19,9 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from pm_actors import api, results
-from pm_actors.errors import AlreadyRunning, DaemonUnavailable, ErrorCode, RemoteError
-from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server, resolve_cwd
+from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
+from pm_actors.ipc.session import Backend, ClientSession, resolve_cwd
+from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server
 from pm_actors.mcp_shim.tools import TOOLS
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, sample_result
 
@@ -73,10 +74,19 @@ def with_client(backend: FakeBackend, mode: str, scenario: Callable[[Client], Aw
 
     async def main() -> T:
         with anyio.fail_after(CALL_DEADLINE_S):
-            async with Client(build_server(backend, SHIM_CWD), mode=mode) as client:
+            async with Client(build_server(session_over(backend)), mode=mode) as client:
                 return await scenario(client)
 
     return anyio.run(main)
+
+
+def session_over(backend: FakeBackend) -> ClientSession:
+    """The shim's client session, in the shim's working directory, over the fake backend."""
+
+    async def open_backend() -> Backend:
+        return backend
+
+    return ClientSession(open_backend, SHIM_CWD)
 
 
 def call(backend: FakeBackend, mode: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -199,7 +209,8 @@ def test_a_backend_error_keeps_its_code_and_message(mode: str) -> None:
 
 
 def test_an_error_that_came_over_the_wire_keeps_the_remote_code(mode: str) -> None:
-    error = RemoteError(ErrorCode.LIMIT_REACHED, "50 processes are managed already")
+    error = error_from_wire("limit_reached", "50 processes are managed already")
+    assert isinstance(error, LimitReached)
     result = call(FakeBackend(raising(error)), mode, "list_processes", {})
     assert text_of(result) == "limit_reached: 50 processes are managed already"
 

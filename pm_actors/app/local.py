@@ -13,8 +13,8 @@ from typing import Any
 
 from pm_actors.actors.system import ActorSystem
 from pm_actors.api import RequestUnion
+from pm_actors.app.instance_lock import single_instance_lock
 from pm_actors.config import Config
-from pm_actors.instance_lock import single_instance_lock
 
 
 class InProcessBackend:

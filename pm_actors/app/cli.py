@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _daemon(config: Config) -> int:
-    from pm_actors.daemon import run_daemon
+    from pm_actors.app.daemon import run_daemon
 
     configure_logging(config)
     try:
@@ -51,8 +51,9 @@ def _daemon(config: Config) -> int:
 
 
 def _mcp(config: Config) -> int:
+    from pm_actors.app.backends import backend_opener
     from pm_actors.mcp_shim.main import run_shim
 
     configure_logging(config)
-    run_shim(config)
+    run_shim(config, backend_opener(config))
     return 0

@@ -1,0 +1,113 @@
+"""The one client session every front end uses: the MCP shim and the CLI alike.
+
+A `Backend` carries requests to the actors, wherever they run: `DaemonClient` over the
+socket, or the in-process actor system (`PM_DAEMON_MODE=disabled`). `ClientSession` wraps the
+backend a front end opened and adds what every front end needs: it fills in what only the
+caller knows (its working directory, the default `cwd` of `start_process`), connects on first
+use, and connects again after the daemon went away, retrying an idempotent request once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from pm_actors.api import RequestUnion, StartProcess
+from pm_actors.errors import DaemonUnavailable, PmError
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    async def call(self, request: RequestUnion) -> Any:
+        """Carry out one request; return its result struct (`type(request).result_type`)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+BackendOpener = Callable[[], Awaitable[Backend]]
+
+
+class ClientSession:
+    """A `Backend` that opens the real one, and opens it again on the next call after a failure.
+
+    Attempts never overlap: calls that arrive while one is under way wait for it, so a burst of
+    calls cannot start a burst of daemons. A connection that breaks later (the daemon was
+    restarted) is dropped, so the next call connects again, starting a daemon if need be; an
+    idempotent request is retried at once on the new connection, since repeating it is harmless.
+    """
+
+    def __init__(self, open_backend: BackendOpener, working_directory: str) -> None:
+        self._open_backend = open_backend
+        self._working_directory = working_directory
+        self._backend: Backend | None = None
+        self._lock = asyncio.Lock()
+
+    async def try_connect(self) -> None:
+        """Connect now if possible; a failure is only logged, and the next call retries."""
+        try:
+            await self._connected()
+        except PmError as error:
+            logger.warning(
+                "backend unavailable at start (%s); serving anyway, each call will report this and try again",
+                error.message,
+            )
+
+    async def call(self, request: RequestUnion) -> Any:
+        request = with_caller_defaults(request, self._working_directory)
+        backend = await self._connected()
+        try:
+            return await backend.call(request)
+        except DaemonUnavailable:
+            await self._discard(backend)
+            if not type(request).annotations.idempotent:
+                raise
+        logger.info("the daemon connection broke; retrying %s on a new one", type(request).__name__)
+        return await (await self._connected()).call(request)
+
+    async def close(self) -> None:
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            await backend.close()
+
+    async def _discard(self, broken: Backend) -> None:
+        async with self._lock:
+            if self._backend is broken:
+                self._backend = None
+        with contextlib.suppress(PmError):
+            await broken.close()
+
+    async def _connected(self) -> Backend:
+        async with self._lock:
+            if self._backend is None:
+                self._backend = await self._open_backend()
+            return self._backend
+
+
+def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:
+    """Fill in what only the caller knows: a process starts, by default, where its caller works.
+
+    This is the one place the working directory is decided; the daemon runs elsewhere (in `/`)
+    and never guesses it."""
+    if isinstance(request, StartProcess):
+        return msgspec.structs.replace(request, cwd=resolve_cwd(request.cwd, working_directory))
+    return request
+
+
+def resolve_cwd(cwd: str | None, working_directory: str) -> str:
+    """`cwd` made absolute against the caller's working directory (the default when absent).
+
+    A relative path must be anchored where the client meant it. `~` is expanded because no
+    shell will ever do it. Not normalised: `link/..` is not lexically reducible when `link` is
+    a symlink.
+    """
+    if not cwd:
+        return working_directory
+    return os.path.join(working_directory, os.path.expanduser(cwd))

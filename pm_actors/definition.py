@@ -1,0 +1,60 @@
+"""A process definition: what is stored of a process so that it can be started again.
+
+`start_process` declares one; the supervisor builds it once, with `ProcessDefinition.of`, after
+resolving and checking what the request names (the executable, a command health check, the
+working directory). The store keeps it, a restarted daemon starts from it, and
+`restart_process` / `configure_process` change it through pure functions.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from pm_actors.api import StartProcess
+from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+
+
+class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """What is stored of a process so a restarted daemon can start it again."""
+
+    name: str
+    command: str
+    executable: str
+    args: list[str]
+    cwd: str
+    env: dict[str, str] = {}
+    stop_timeout_s: float = 10.0
+    restart: RestartPolicy = "never"
+    max_restarts: int = 10
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
+    health_check: HealthCheck | None = None
+    """With the command of a command check already resolved and allowed."""
+    limits: Limits | None = None
+    """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
+
+    @classmethod
+    def of(
+        cls,
+        request: StartProcess,
+        *,
+        executable: str,
+        cwd: str,
+        health_check: HealthCheck | None,
+        default_restart: RestartPolicy,
+    ) -> ProcessDefinition:
+        """The definition a `start_process` request declares, with what the caller checked:
+        the resolved `executable`, the existing `cwd`, the allowed `health_check`."""
+        return cls(
+            name=request.name,
+            command=request.command,
+            executable=executable,
+            args=list(request.args),
+            cwd=cwd,
+            env=dict(request.env),
+            stop_timeout_s=request.stop_timeout_s,
+            restart=request.restart or default_restart,
+            max_restarts=request.max_restarts,
+            backoff=request.backoff,
+            health_check=health_check,
+            limits=request.limits,
+        )
