@@ -22,12 +22,11 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-import msgspec
-
 if TYPE_CHECKING:
     import http.client
 
 from pm_actors.actors.commands import child_environment
+from pm_actors.actors.messages import CheckOutcome
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 
 logger = logging.getLogger(__name__)
@@ -42,16 +41,6 @@ USER_AGENT = "pm-actors-health-check"
 
 CheckResult = tuple[bool, str]
 """(passed, detail) of one check."""
-
-
-class CheckOutcome(msgspec.Struct, frozen=True):
-    """One finished check as measured by the worker that ran it."""
-
-    passed: bool
-    detail: str
-    duration_ms: float
-    finished_at: float
-    """Seconds since the epoch."""
 
 
 class Cancellation:

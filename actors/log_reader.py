@@ -7,7 +7,6 @@ asks the writer to flush, so a client sees every line the daemon had received wh
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import re
 from collections.abc import Iterable
@@ -17,10 +16,11 @@ from typing import Any, TypeVar, cast, get_args
 import apsw
 import pykka
 
-from pm_actors.actors.messages import STREAM_NAMES, Flush, ReadLogs, Reply
+from pm_actors.actors.base import DaemonActor, answer
+from pm_actors.actors.messages import STREAM_NAMES, Flush, ReadLogs
 from pm_actors.actors.store import open_read_connection
 from pm_actors.api import DEFAULT_LIMIT, MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
-from pm_actors.errors import InternalError, InvalidArgument, PmError
+from pm_actors.errors import InternalError, InvalidArgument
 from pm_actors.results import LogLine, LogLines, SearchMatch, SearchResult, Stream, iso_utc
 
 logger = logging.getLogger(__name__)
@@ -28,11 +28,9 @@ logger = logging.getLogger(__name__)
 MAX_RESULT_TEXT_BYTES = 1024 * 1024
 """Text (UTF-8) one result may carry: a model's context is small, and one page of huge lines
 must not become a multi-megabyte message. Reaching it is reported, never silent."""
-FLUSH_TIMEOUT_S = 30.0
 SEARCH_INDEX_WAIT_S = 0.2
 """How long a words/phrase/fts5 search lets the index catch up (~40,000 lines); lines still
 unindexed after it are reported in the result's `unindexed`."""
-"""Far above a flush of 10,000 lines (~0.1 s): reaching it means the writer is stuck."""
 
 WORD = re.compile(r"\w+")
 """A word as a search sees it. Quoted, FTS5's unicode61 tokenizer reads it as the same word (or,
@@ -243,8 +241,10 @@ def _take_within_cap(items: Iterable[Item], limit: int) -> tuple[list[Item], boo
     return taken, False, False
 
 
-class LogReaderActor(pykka.ThreadingActor):
+class LogReaderActor(DaemonActor):
     """Answers `ReadLogs` on its own read-only connection, beside the writer (WAL)."""
+
+    may_ask = frozenset({"LogWriterActor"})
 
     def __init__(self, database_path: Path, writer: pykka.ActorRef[Any]) -> None:
         """Runs in the thread that creates the actor; the connection is opened in `on_start`."""
@@ -265,22 +265,15 @@ class LogReaderActor(pykka.ThreadingActor):
             self._connection.close()
             self._connection = None
             self._queries = None
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
-        """Runs in the actor's thread. Every ReadLogs gets an answer: a caller never hangs."""
+    def handle(self, message: Any) -> Any:
+        """Runs in the actor's thread, one ReadLogs at a time."""
         if not isinstance(message, ReadLogs):
-            return super().on_receive(message)
-        try:
-            # The writer may hold lines received before this read: they must be in the answer.
-            self._writer.ask(Flush(index_budget_s=_index_budget(message.request)), timeout=FLUSH_TIMEOUT_S)
-            result = self._answer(message)
-        except PmError as error:
-            _deliver(message.reply, error=error)
-        except Exception as error:
-            logger.exception("log read %r failed", message.request)
-            _deliver(message.reply, error=InternalError(f"reading the logs failed: {error!r}"))
-        else:
-            _deliver(message.reply, result=result)
+            raise InternalError(f"the log reader cannot handle {type(message).__name__}")
+        # The writer may hold lines received before this read: they must be in the answer.
+        self.ask(self._writer, Flush(index_budget_s=_index_budget(message.request)))
+        answer(message.reply, self._answer(message))
         return None
 
     def _answer(self, message: ReadLogs) -> LogLines | SearchResult:
@@ -304,14 +297,3 @@ def _index_budget(request: GetLogs | TailLogs | SearchLogs) -> float:
     if isinstance(request, SearchLogs) and request.mode != "substring":
         return SEARCH_INDEX_WAIT_S
     return 0.0
-
-
-def _deliver(reply: Reply, result: Any = None, error: PmError | None = None) -> None:
-    """Set the answer; a caller that stopped waiting (cancelled) must not break the reader."""
-    try:
-        if error is None:
-            reply.set_result(result)
-        else:
-            reply.set_exception(error)
-    except concurrent.futures.InvalidStateError:
-        logger.debug("the caller of a log read stopped waiting before its answer")

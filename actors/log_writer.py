@@ -24,8 +24,8 @@ from typing import Any
 
 import apsw
 import msgspec
-import pykka
 
+from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.messages import (
     DeleteProcessData,
     Flush,
@@ -37,6 +37,7 @@ from pm_actors.actors.messages import (
     SaveDefinition,
 )
 from pm_actors.actors.store import indexed_up_to, open_write_connection
+from pm_actors.errors import InternalError
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ class LineBlock:
 Operation = LineBlock | Statement
 
 
-class LogWriterActor(pykka.ThreadingActor):
-    """Owns the only write connection; applies writer messages in the order received.
+class LogWriterActor(DaemonActor):
+    """Owns the only write connection; applies writer messages in the order received. It
+    never asks another actor: every reader may block on it, so it must never wait in turn.
 
     `next_log_id` must be larger than every id in the logs table (see
     `store.load_stored_state`): the writer assigns ids itself so that a line's row and its
@@ -101,14 +103,9 @@ class LogWriterActor(pykka.ThreadingActor):
         """Runs in the actor's thread after the messages sent before the stop: none is lost."""
         self._flush()
         self._close()
+        super().on_stop()
 
-    def on_failure(self, *exc_info: Any) -> None:
-        """Runs in the actor's thread after an unexpected error (pykka has logged it): keep what
-        was pending, since those messages were well formed, then close."""
-        self._flush()
-        self._close()
-
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         """Runs in the actor's thread, one message at a time, in the order they arrived."""
         if isinstance(message, Flush):
             self._flush()
@@ -122,7 +119,7 @@ class LogWriterActor(pykka.ThreadingActor):
         elif isinstance(message, STATEMENT_TYPES):
             self._pending.append(message)
         else:
-            return super().on_receive(message)
+            raise InternalError(f"the writer cannot handle {type(message).__name__}")
         if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
             self._flush()
             self._schedule_indexing()

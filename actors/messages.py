@@ -2,22 +2,32 @@
 
 Public requests reach the actors unchanged, wrapped in a `Call` that carries the future the
 answer goes to: an actor may answer at once, or much later (a stop answers when the child has
-ended), without any thread blocking in between.
+ended), without any thread blocking in between. The few messages that are asked (the sender
+blocks on the answer) derive from `Asked`; ARCHITECTURE.md lists who may ask whom.
+
+Every message between actors is declared here, including the ticks an actor's timers send it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from pm_actors.api import RequestUnion
+from pm_actors.api import GetLogs, RequestUnion, SearchLogs, TailLogs, WaitFor
 from pm_actors.definition import ProcessDefinition
 from pm_actors.results import Breach, HealthReport
 from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState
+
+if TYPE_CHECKING:
+    import pykka
+
+    ActorRef = pykka.ActorRef[Any]
+else:
+    ActorRef = Any  # messages are never encoded: the annotation is for readers and mypy
 
 Reply = concurrent.futures.Future[Any]
 """Where an answer goes; `concurrent.futures` so that asyncio code can await it (wrap_future)."""
@@ -28,6 +38,10 @@ STREAM_NAMES = ("stdout", "stderr")
 
 LogEntry = tuple[int, float, str]
 """(stream, seconds since the epoch, text) of one output line."""
+
+
+class Asked(msgspec.Struct, frozen=True):
+    """Base of the messages sent with `ask`: the sender blocks until the answer comes."""
 
 
 class Call(msgspec.Struct, frozen=True):
@@ -81,7 +95,7 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
     """The state the run ended in, so a restarted daemon shows the same."""
 
 
-class Flush(msgspec.Struct, frozen=True):
+class Flush(Asked, frozen=True):
     """Asked (not told) by a reader that must see every line received so far: commit them, then
     bring the full-text index up to them for at most `index_budget_s` (None: all the way)."""
 
@@ -108,8 +122,7 @@ class RecordHealthCheck(msgspec.Struct, frozen=True):
 class ReadLogs(msgspec.Struct, frozen=True):
     """A log read for the LogReaderActor: the supervisor has resolved the name to an id."""
 
-    request: Any
-    """A GetLogs, TailLogs or SearchLogs request."""
+    request: GetLogs | TailLogs | SearchLogs
     process_id: int | None
     reply: Reply
 
@@ -132,7 +145,7 @@ class Stop(msgspec.Struct, frozen=True):
     timeout_s: float | None = None
 
 
-class Retire(msgspec.Struct, frozen=True):
+class Retire(Asked, frozen=True):
     """Asked by the supervisor before deleting: True (and the actor stops) unless active."""
 
 
@@ -198,7 +211,7 @@ class WatchHealth(msgspec.Struct, frozen=True):
     run_id: int
     check: HealthCheck
     interval_s: float
-    process: Any
+    process: ActorRef
     """The ProcessActor's ref, told `HealthObserved` after each check."""
 
 
@@ -223,7 +236,8 @@ class TrackProcess(msgspec.Struct, frozen=True):
     run_id: int
     pid: int
     limits: Limits
-    process: Any
+    process: ActorRef
+    """The ProcessActor's ref, told `LimitBreached`."""
 
 
 class UntrackProcess(msgspec.Struct, frozen=True):
@@ -243,7 +257,74 @@ class SystemStatsQuery(msgspec.Struct, frozen=True):
     running_processes: int
 
 
-class ListeningPorts(msgspec.Struct, frozen=True):
+class ListeningPorts(Asked, frozen=True):
     """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
 
     name: str
+
+
+class SampleTick(msgspec.Struct, frozen=True):
+    """Scheduler -> MetricsActor: time for a sampling pass."""
+
+
+# Messages to the HealthActor from its own timers and worker threads.
+
+
+class CheckOutcome(msgspec.Struct, frozen=True):
+    """One finished check as measured by the worker that ran it."""
+
+    passed: bool
+    detail: str
+    duration_ms: float
+    finished_at: float
+    """Seconds since the epoch."""
+
+
+class CheckKey(msgspec.Struct, frozen=True):
+    """Which check of which watch a result or guard belongs to."""
+
+    name: str
+    generation: int
+    sequence: int
+
+
+class CheckDue(msgspec.Struct, frozen=True):
+    """Scheduler -> HealthActor: time for the next periodic check of this watch."""
+
+    name: str
+    generation: int
+
+
+class CheckFinished(msgspec.Struct, frozen=True):
+    """Worker thread -> HealthActor: a check returned."""
+
+    key: CheckKey
+    outcome: CheckOutcome
+
+
+class CheckOverdue(msgspec.Struct, frozen=True):
+    """Scheduler -> HealthActor: a check has not returned by its timeout plus the grace."""
+
+    key: CheckKey
+
+
+# Messages to the WaitActor.
+
+
+class StartWait(msgspec.Struct, frozen=True):
+    """wait_for, with the process resolved to its id; the reply gets a WaitResult."""
+
+    request: WaitFor
+    process_id: int
+    reply: Reply
+
+
+class WaitTick(msgspec.Struct, frozen=True):
+    """Scheduler -> WaitActor: look at every pending wait again."""
+
+
+# Messages to the SupervisorActor, beside the public requests.
+
+
+class StopAll(Asked, frozen=True):
+    """Asked by the actor system at shutdown: stop every process; returns their reply futures."""

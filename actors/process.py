@@ -12,18 +12,13 @@ Every hook and handler below runs on this actor's own thread.
 
 from __future__ import annotations
 
-import collections
 import logging
-import random
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-import pykka
-
-from pm_actors.actors import restart_policy
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.child import signal_name, spawn
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.definition_changes import effective_limits, with_configuration, with_restart_changes
@@ -52,19 +47,13 @@ from pm_actors.actors.messages import (
     WatchHealth,
 )
 from pm_actors.actors.pipe_reader import RunWatch
-from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of, run_summary
+from pm_actors.actors.process_view import ProcessView, restarted_record
+from pm_actors.actors.restart_schedule import RestartSchedule
+from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
 from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
-from pm_actors.results import (
-    Breach,
-    HealthReport,
-    ProcessInfo,
-    ProcessRecord,
-    RestartedProcess,
-    RunSummary,
-    iso_utc,
-)
+from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord
 from pm_actors.specs import Limits
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState, check_transition
 
@@ -76,13 +65,11 @@ behind) before we kill its group and close them: long enough for a slow flush, s
 that a client is not kept waiting for the end."""
 KILL_REPLY_WAIT_S = 1.0
 """kill_process answers when the process has ended, or after this if the signal did not end it."""
-BREACHES_KEPT = 20
-"""Recent limit breaches shown by get_process_info; older ones are in the daemon log."""
-RUNS_SHOWN = 10
-"""Recent runs shown by get_process_info; every run stays in the database's runs table."""
 
 
-class ProcessActor(pykka.ThreadingActor):
+class ProcessActor(DaemonActor):
+    may_ask = frozenset({"MetricsActor"})
+
     def __init__(
         self,
         process_id: int,
@@ -99,37 +86,15 @@ class ProcessActor(pykka.ThreadingActor):
         self._state = state
         self._outcome = outcome or RunOutcome()
         self._run: LiveRun | None = None
-        self._restarts = restarts
-        """Restarts since the latest start_process (automatic ones and restart_process)."""
-        self._failures = 0
-        """Automatic restarts in a row; reset by a stable run or a start asked for by a client."""
-        self._generation = 0
-        """Bumped whenever a pending automatic restart must be forgotten."""
-        self._next_restart_at: float | None = None
-        self._health = Health.UNKNOWN
-        self._last_health: HealthReport | None = None
-        self._breaches: collections.deque[Breach] = collections.deque(maxlen=BREACHES_KEPT)
-        self._recent_runs: collections.deque[RunSummary] = collections.deque(maxlen=RUNS_SHOWN)
-        self._remember_run()
+        self._schedule = RestartSchedule(context.scheduler, self.actor_ref, restarts)
+        self._view = ProcessView()
+        self._view.remember_run(self._outcome)
         self._retired = False
 
     def on_start(self) -> None:
         self._publish()
 
-    def on_receive(self, message: Any) -> Any:
-        try:
-            return self._dispatch(message)
-        except Exception as error:
-            # The top-level handler: a bug must not kill the actor and strand waiting callers.
-            logger.exception("process %r: failed to handle %s", self._name, type(message).__name__)
-            reply = getattr(message, "reply", None)
-            if reply is not None and not reply.done():
-                reply.set_exception(
-                    InternalError(f"internal error handling {type(message).__name__}: {error}")
-                )
-            return None
-
-    def _dispatch(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         match message:
             case Launch(definition, reply):
                 self._launch(definition, reply)
@@ -142,10 +107,10 @@ class ProcessActor(pykka.ThreadingActor):
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
             case Call(GetProcessInfo(), reply):
-                reply.set_result(self._info())
+                answer(reply, self._info())
             case Call(ConfigureProcess() as request, reply):
                 self._configure(request)
-                reply.set_result(self._info())
+                answer(reply, self._info())
             case Retire():
                 return self._retire()
             case ChildExited(run_id, status):
@@ -163,7 +128,7 @@ class ProcessActor(pykka.ThreadingActor):
             case LimitBreached(run_id, breach):
                 self._on_limit_breached(run_id, breach)
             case ReplyDeadline(reply):
-                self._resolve(reply, self._record())
+                answer(reply, self._record())
             case _:
                 logger.error("process %r: unexpected message %r", self._name, message)
         return None
@@ -176,16 +141,13 @@ class ProcessActor(pykka.ThreadingActor):
 
     def _launch(self, definition: ProcessDefinition, reply: Reply) -> None:
         if self._state in ACTIVE_STATES:
-            reply.set_exception(
-                AlreadyRunning(
-                    f"process {definition.name!r} is already {self._state.value}; "
-                    "use restart_process, or stop_process first"
-                )
+            raise AlreadyRunning(
+                f"process {definition.name!r} is already {self._state.value}; "
+                "use restart_process, or stop_process first"
             )
-            return
-        self._restarts = 0
+        self._schedule.restarts = 0
         self._store_definition(definition)
-        self._forget_pending_restart()
+        self._schedule.forget_pending()
         self._start_and_reply(reply, "start_process", lambda: self._record())
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
@@ -193,8 +155,8 @@ class ProcessActor(pykka.ThreadingActor):
         if run is None:
             if self._state is ProcessState.BACKOFF:
                 self._change_state(ProcessState.STOPPED, f"{reason} while waiting to restart")
-            self._forget_pending_restart()
-            reply.set_result(self._record())
+            self._schedule.forget_pending()
+            answer(reply, self._record())
             return
         run.end_waiters.append(reply)
         self._begin_stop(run, reason, timeout_s, "end")
@@ -205,9 +167,9 @@ class ProcessActor(pykka.ThreadingActor):
             self._store_definition(definition)
         run = self._run
         if run is None:
-            self._forget_pending_restart()
-            self._restarts += 1
-            self._start_and_reply(reply, "restart_process", lambda: self._restarted_record(changed))
+            self._schedule.forget_pending()
+            self._schedule.restarts += 1
+            self._start_and_reply(reply, "restart_process", lambda: restarted_record(self._record(), changed))
             return
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
@@ -226,17 +188,14 @@ class ProcessActor(pykka.ThreadingActor):
             self._track(self._run.run_id, self._run.child.pid)
         if "health_check" in changed:
             self._context.health.tell(UnwatchHealth(self._name))
-            self._health = Health.UNKNOWN
+            self._view.health = Health.UNKNOWN
             self._publish()
             self._watch_health(self._run.run_id)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run
         if run is None or run.exit_status is not None:
-            reply.set_exception(
-                NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
-            )
-            return
+            raise NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
         logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
         run.child.signal_group(signal_number)
@@ -246,7 +205,7 @@ class ProcessActor(pykka.ThreadingActor):
     def _retire(self) -> bool:
         if self._state in ACTIVE_STATES:
             return False
-        self._forget_pending_restart()
+        self._schedule.forget_pending()
         self._retired = True
         self._context.writer.tell(DeleteProcessData(self._process_id))
         self._context.board.remove(self._name)
@@ -256,12 +215,8 @@ class ProcessActor(pykka.ThreadingActor):
     # Runs ----------------------------------------------------------------------------------
 
     def _start_and_reply(self, reply: Reply, requested_by: str, result: Callable[[], ProcessRecord]) -> None:
-        try:
-            self._start_run(requested_by)
-        except PmError as error:
-            reply.set_exception(error)
-            return
-        reply.set_result(result())
+        self._start_run(requested_by)
+        answer(reply, result())
 
     def _start_run(self, requested_by: str) -> None:
         definition = self._definition
@@ -286,7 +241,7 @@ class ProcessActor(pykka.ThreadingActor):
                 end_reason=reason,
                 requested_by=requested_by,
             )
-            self._remember_run()
+            self._view.remember_run(self._outcome)
             writer.tell(RecordRunStart(run_id, self._process_id, None, started_at, requested_by))
             writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED))
             self._change_state(ProcessState.CRASHED, reason)
@@ -394,12 +349,12 @@ class ProcessActor(pykka.ThreadingActor):
             RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
-        self._remember_run()
-        self._health = Health.UNKNOWN
+        self._view.remember_run(outcome)
+        self._view.health = Health.UNKNOWN
         self._change_state(state, reason)
         record = self._record()
         for waiter in run.end_waiters:
-            self._resolve(waiter, record)
+            answer(waiter, record)
         if run.after_stop == "restart":
             self._restart_after_stop(run)
         elif run.after_stop == "backoff" or state is not ProcessState.STOPPED:
@@ -407,51 +362,38 @@ class ProcessActor(pykka.ThreadingActor):
 
     def _restart_after_stop(self, run: LiveRun) -> None:
         """restart_process asked for it: start at once, and answer every asker."""
-        self._restarts += 1
+        self._schedule.restarts += 1
         try:
             self._start_run("restart_process")
         except PmError as error:
             for reply, _ in run.restart_waiters:
-                reply.set_exception(error)
+                fail(reply, error)
             return
         for reply, changed in run.restart_waiters:
-            reply.set_result(self._restarted_record(changed))
+            answer(reply, restarted_record(self._record(), changed))
 
     # Supervision ---------------------------------------------------------------------------
 
     def _apply_restart_policy(self, ended_state: ProcessState, reason: str) -> None:
-        decision = restart_policy.decide(
-            self._definition, ended_state, reason, self._outcome.duration_s(), self._failures, random.random()
-        )
-        self._failures = decision.failures
+        decision = self._schedule.decide(self._definition, ended_state, reason, self._outcome.duration_s())
         if decision.action == "backoff":
             self._change_state(ProcessState.BACKOFF, decision.reason)
-            self._schedule_restart(decision.delay_s)
+            self._schedule.schedule(decision.delay_s)
         elif decision.action == "fatal":
             self._outcome.end_reason = decision.reason
             self._change_state(ProcessState.FATAL, decision.reason)
             retry_s = self._definition.backoff.fatal_retry_s
             if retry_s is not None:
-                self._schedule_restart(retry_s)
-
-    def _schedule_restart(self, delay_s: float) -> None:
-        self._generation += 1
-        generation = self._generation
-        self._next_restart_at = time.time() + delay_s
-        self._context.scheduler.tell_later(delay_s, self.actor_ref, RestartDue(generation))
-
-    def _forget_pending_restart(self) -> None:
-        self._generation += 1
-        self._next_restart_at = None
-        self._failures = 0
+                self._schedule.schedule(retry_s)
 
     def _on_restart_due(self, generation: int) -> None:
-        if generation != self._generation or self._state not in (ProcessState.BACKOFF, ProcessState.FATAL):
+        if self._state not in (ProcessState.BACKOFF, ProcessState.FATAL) or not self._schedule.take_due(
+            generation
+        ):
             return
         if self._state is ProcessState.FATAL:
-            self._failures = 0  # the slow retry out of fatal starts a fresh series
-        self._next_restart_at = None
-        self._restarts += 1
+            self._schedule.failures = 0  # the slow retry out of fatal starts a fresh series
+        self._schedule.restarts += 1
         try:
             self._start_run("automatic restart")
         except PmError as error:
@@ -461,7 +403,8 @@ class ProcessActor(pykka.ThreadingActor):
         run = self._current(run_id)
         if run is None:
             return
-        previous, self._health, self._last_health = self._health, report.health, report
+        view = self._view
+        previous, view.health, view.last_health = view.health, report.health, report
         if report.health is previous:
             return
         self._publish()
@@ -484,7 +427,7 @@ class ProcessActor(pykka.ThreadingActor):
         run = self._current(run_id)
         if run is None:
             return
-        self._breaches.append(breach)
+        self._view.breaches.append(breach)
         if breach.enforced and self._state is ProcessState.RUNNING:
             # Through the backoff like a crash: a child that always overshoots is not restarted in a storm.
             self._begin_stop(run, f"restarted because {breach.detail}", None, "backoff")
@@ -502,56 +445,11 @@ class ProcessActor(pykka.ThreadingActor):
             self._context.board.publish(self._record())
 
     def _record(self) -> ProcessRecord:
-        definition = self._definition
-        outcome = self._outcome
-        return ProcessRecord(
-            name=definition.name,
-            state=self._state,
-            pid=self._run.child.pid if self._run is not None else None,
-            command=definition.command,
-            args=list(definition.args),
-            cwd=definition.cwd,
-            restarts=self._restarts,
-            exit_code=outcome.exit_code,
-            started_at=iso_utc(outcome.started_at),
-            ended_at=iso_utc(outcome.ended_at) if self._run is None else None,
-            health=self._health,
-            exit_signal=outcome.exit_signal,
-            end_reason=outcome.end_reason,
-            run_id=outcome.run_id,
-        )
-
-    def _remember_run(self) -> None:
-        """Keep the latest run, once ended, for get_process_info."""
-        summary = run_summary(self._outcome)
-        if summary is not None and summary.ended_at is not None:
-            self._recent_runs.appendleft(summary)
-
-    def _restarted_record(self, changed: list[str]) -> RestartedProcess:
-        return RestartedProcess(**msgspec.structs.asdict(self._record()), changed=changed)
+        pid = self._run.child.pid if self._run is not None else None
+        return self._view.record(self._definition, self._state, self._outcome, pid, self._schedule.restarts)
 
     def _info(self) -> ProcessInfo:
-        definition = self._definition
-        ports: list[int] = (
-            self._context.metrics.ask(ListeningPorts(self._name), block=True) if self._run else []
+        ports: list[int] = self.ask(self._context.metrics, ListeningPorts(self._name)) if self._run else []
+        return self._view.info(
+            self._record(), self._definition, self._limits(), ports, self._schedule.next_restart_at
         )
-        return ProcessInfo(
-            **msgspec.structs.asdict(self._record()),
-            env=dict(definition.env),
-            restart=definition.restart,
-            max_restarts=definition.max_restarts,
-            backoff=definition.backoff,
-            health_check=definition.health_check,
-            limits=self._limits(),
-            stop_timeout_s=definition.stop_timeout_s,
-            listening_ports=ports,
-            last_health_check=self._last_health,
-            breaches=list(self._breaches),
-            next_restart_at=iso_utc(self._next_restart_at),
-            recent_runs=list(self._recent_runs),
-        )
-
-    @staticmethod
-    def _resolve(reply: Reply, record: ProcessRecord) -> None:
-        if not reply.done():
-            reply.set_result(record)

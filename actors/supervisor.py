@@ -24,6 +24,7 @@ import msgspec
 import psutil
 import pykka
 
+from pm_actors.actors.base import DaemonActor, answer
 from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
 from pm_actors.actors.messages import (
     Call,
@@ -34,14 +35,15 @@ from pm_actors.actors.messages import (
     RecordRunEnd,
     Reply,
     Retire,
+    StartWait,
     Stop,
+    StopAll,
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.records import IdAllocator
 from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
-from pm_actors.actors.waiter import StartWait
 from pm_actors.api import (
     CheckProcessHealth,
     ConfigureProcess,
@@ -66,7 +68,6 @@ from pm_actors.errors import (
     InternalError,
     InvalidArgument,
     LimitReached,
-    PmError,
     ProcessNotFound,
 )
 from pm_actors.results import DeletedProcess, ProcessList
@@ -86,11 +87,9 @@ class ManagedProcess:
     actor: pykka.ActorRef[Any]
 
 
-class StopAll:
-    """Asked by the actor system at shutdown: stop every process; returns their reply futures."""
+class SupervisorActor(DaemonActor):
+    may_ask = frozenset({"ProcessActor"})
 
-
-class SupervisorActor(pykka.ThreadingActor):
     def __init__(
         self,
         config: Config,
@@ -138,20 +137,14 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         for managed in self._processes.values():
             managed.actor.stop()
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, StopAll):
             return self._stop_all()
         if not isinstance(message, Call):
-            logger.error("supervisor: unexpected message %r", message)
-            return None
-        try:
-            self._handlers[type(message.request)](message.request, message.reply)
-        except PmError as error:
-            message.reply.set_exception(error)
-        except Exception as error:
-            logger.exception("supervisor: failed to handle %s", type(message.request).__name__)
-            message.reply.set_exception(InternalError(f"internal error: {error}"))
+            raise InternalError(f"the supervisor cannot handle {type(message).__name__}")
+        self._handlers[type(message.request)](message.request, message.reply)
         return None
 
     # Handlers ------------------------------------------------------------------------------
@@ -221,13 +214,13 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
         managed = self._managed(request.name)
-        if not managed.actor.ask(Retire()):
+        if not self.ask(managed.actor, Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
-        reply.set_result(DeletedProcess(name=request.name, deleted=True))
+        answer(reply, DeletedProcess(name=request.name, deleted=True))
 
     def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
-        reply.set_result(ProcessList(processes=self._context.board.all()))
+        answer(reply, ProcessList(processes=self._context.board.all()))
 
     def _read_logs(self, request: GetLogs | TailLogs | SearchLogs, reply: Reply) -> None:
         process_id = None if request.name is None else self._managed(request.name).process_id

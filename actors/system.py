@@ -21,14 +21,14 @@ import pykka
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
-from pm_actors.actors.messages import Call
+from pm_actors.actors.messages import Call, StopAll
 from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
 from pm_actors.actors.records import IdAllocator, RecordBoard
 from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import load_stored_state, open_write_connection
-from pm_actors.actors.supervisor import StopAll, SupervisorActor
+from pm_actors.actors.supervisor import SupervisorActor
 from pm_actors.actors.waiter import WaitActor
 from pm_actors.api import RequestUnion
 from pm_actors.config import Config

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import msgspec
 import pykka
 
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.log_reader import LogQueries, log_line_from_row
-from pm_actors.actors.messages import ListeningPorts, Reply
+from pm_actors.actors.messages import ListeningPorts, Reply, StartWait, WaitTick
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
 from pm_actors.api import WaitFor
-from pm_actors.errors import DaemonUnavailable, InvalidArgument, ProcessNotFound
+from pm_actors.errors import DaemonUnavailable, InternalError, InvalidArgument, ProcessNotFound
 from pm_actors.results import LogLine, ProcessRecord, WaitResult
 from pm_actors.states import ENDED_STATES, Health
 
@@ -41,16 +41,6 @@ PORT_CHECK_EVERY_S = 0.05
 LINES_PER_LOOK = 50_000
 """Lines examined per wait and tick at most, so one flood cannot stall every other wait."""
 LAST_LINES_ON_TIMEOUT = 20
-
-
-class StartWait(msgspec.Struct, frozen=True):
-    request: WaitFor
-    process_id: int
-    reply: Reply
-
-
-class WaitTick(msgspec.Struct, frozen=True):
-    pass
 
 
 @dataclass
@@ -66,7 +56,9 @@ class PendingWait:
     next_port_check: float = 0.0
 
 
-class WaitActor(pykka.ThreadingActor):
+class WaitActor(DaemonActor):
+    may_ask = frozenset({"MetricsActor"})
+
     def __init__(
         self, database_path: Path, scheduler: Scheduler, board: RecordBoard, metrics: pykka.ActorRef[Any]
     ) -> None:
@@ -84,25 +76,24 @@ class WaitActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         for wait in self._waits:
-            wait.reply.set_exception(DaemonUnavailable("the daemon is shutting down; the wait was abandoned"))
+            fail(wait.reply, DaemonUnavailable("the daemon is shutting down; the wait was abandoned"))
         if self._connection is not None:
             self._connection.close()
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, StartWait):
             self._start(message)
         elif isinstance(message, WaitTick):
             self._tick_scheduled = False
             self._evaluate_all()
+        else:
+            raise InternalError(f"the wait actor cannot handle {type(message).__name__}")
         return None
 
     def _start(self, message: StartWait) -> None:
         request = message.request
-        try:
-            pattern = _compiled(request)
-        except InvalidArgument as error:
-            message.reply.set_exception(error)
-            return
+        pattern = _compiled(request)
         now = time.monotonic()
         wait = PendingWait(request, message.process_id, message.reply, pattern, now, now + request.timeout_s)
         self._waits.append(wait)
@@ -114,8 +105,8 @@ class WaitActor(pykka.ThreadingActor):
             try:
                 done = self._evaluate(wait)
             except Exception as error:
-                logger.exception("wait_for %r failed", wait.request.name)
-                wait.reply.set_exception(error)
+                # One broken wait is answered and dropped; the others and the ticks go on.
+                fail(wait.reply, self.failure_of(f"wait_for {wait.request.name!r}", error))
                 done = True
             if not done:
                 still_pending.append(wait)
@@ -128,10 +119,7 @@ class WaitActor(pykka.ThreadingActor):
         """True when the wait is answered (either way)."""
         record = self._board.get(wait.request.name)
         if record is None:
-            wait.reply.set_exception(
-                ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
-            )
-            return True
+            raise ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
         until = wait.request.until
         if until == "log_line":
             line = self._matching_line(wait, record)
@@ -184,7 +172,7 @@ class WaitActor(pykka.ThreadingActor):
         if now < wait.next_port_check:
             return None
         wait.next_port_check = now + PORT_CHECK_EVERY_S
-        ports: list[int] = self._metrics.ask(ListeningPorts(wait.request.name), block=True)
+        ports: list[int] = self.ask(self._metrics, ListeningPorts(wait.request.name))
         wanted = wait.request.port
         if wanted is None:
             return ports[0] if ports else None
@@ -209,8 +197,7 @@ class WaitActor(pykka.ThreadingActor):
             port=port,
             last_lines=last_lines,
         )
-        if not wait.reply.done():
-            wait.reply.set_result(result)
+        answer(wait.reply, result)
         return True
 
     def _last_lines(self, process_id: int) -> list[LogLine]:

@@ -317,7 +317,7 @@ def test_a_reader_whose_writer_is_gone_answers_with_an_internal_error(writer: An
     reader = LogReaderActor.start(database, writer)
     writer.stop(block=True)
 
-    with pytest.raises(InternalError, match="reading the logs failed"):
+    with pytest.raises(InternalError, match="LogWriterActor has stopped before answering Flush"):
         read(reader, TailLogs(name="web"), WEB)
     assert reader.is_alive()
 
