@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
+from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
-from pm_actors.actors.child import signal_name, spawn
+from pm_actors.actors.child import spawn
 from pm_actors.actors.commands import child_environment
-from pm_actors.actors.definition_changes import effective_limits, with_configuration, with_restart_changes
+from pm_actors.actors.definition_changes import with_configuration, with_restart_changes
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
@@ -41,20 +41,15 @@ from pm_actors.actors.messages import (
     SaveDefinition,
     Stop,
     StopTimeout,
-    TrackProcess,
-    UntrackProcess,
-    UnwatchHealth,
-    WatchHealth,
 )
-from pm_actors.actors.pipe_reader import RunWatch
 from pm_actors.actors.process_view import ProcessView, restarted_record
 from pm_actors.actors.restart_schedule import RestartSchedule
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
+from pm_actors.actors.run_observers import RunObservers
 from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord
-from pm_actors.specs import Limits
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState, check_transition
 
 logger = logging.getLogger(__name__)
@@ -87,6 +82,7 @@ class ProcessActor(DaemonActor):
         self._outcome = outcome or RunOutcome()
         self._run: LiveRun | None = None
         self._schedule = RestartSchedule(context.scheduler, self.actor_ref, restarts)
+        self._observers = RunObservers(context, definition.name, process_id, self.actor_ref)
         self._view = ProcessView()
         self._view.remember_run(self._outcome)
         self._retired = False
@@ -145,10 +141,10 @@ class ProcessActor(DaemonActor):
                 f"process {definition.name!r} is already {self._state.value}; "
                 "use restart_process, or stop_process first"
             )
-        self._schedule.restarts = 0
+        self._schedule.start_over()
         self._store_definition(definition)
-        self._schedule.forget_pending()
-        self._start_and_reply(reply, "start_process", lambda: self._record())
+        self._start_run("start_process")
+        answer(reply, self._record())
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run
@@ -169,7 +165,8 @@ class ProcessActor(DaemonActor):
         if run is None:
             self._schedule.forget_pending()
             self._schedule.restarts += 1
-            self._start_and_reply(reply, "restart_process", lambda: restarted_record(self._record(), changed))
+            self._start_run("restart_process")
+            answer(reply, restarted_record(self._record(), changed))
             return
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
@@ -185,12 +182,11 @@ class ProcessActor(DaemonActor):
         if self._run is None:
             return
         if "limits" in changed:
-            self._track(self._run.run_id, self._run.child.pid)
+            self._observers.track(definition, self._run.run_id, self._run.child.pid)
         if "health_check" in changed:
-            self._context.health.tell(UnwatchHealth(self._name))
             self._view.health = Health.UNKNOWN
             self._publish()
-            self._watch_health(self._run.run_id)
+            self._observers.watch_health(definition, self._run.run_id)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
         run = self._run
@@ -214,16 +210,12 @@ class ProcessActor(DaemonActor):
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_and_reply(self, reply: Reply, requested_by: str, result: Callable[[], ProcessRecord]) -> None:
-        self._start_run(requested_by)
-        answer(reply, result())
-
     def _start_run(self, requested_by: str) -> None:
         definition = self._definition
         self._change_state(ProcessState.STARTING, f"{requested_by} asked for a run")
         run_id = self._context.run_ids.next()
         started_at = time.time()
-        writer = self._context.writer
+        self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
             child = spawn(
                 definition.executable,
@@ -232,58 +224,38 @@ class ProcessActor(DaemonActor):
                 definition.cwd,
                 child_environment(definition.env),
             )
-        except OSError as error:
-            reason = f"could not start {definition.executable}: {error.strerror or error}"
-            self._outcome = RunOutcome(
-                run_id=run_id,
-                started_at=started_at,
-                ended_at=time.time(),
-                end_reason=reason,
-                requested_by=requested_by,
-            )
-            self._view.remember_run(self._outcome)
-            writer.tell(RecordRunStart(run_id, self._process_id, None, started_at, requested_by))
-            writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED))
-            self._change_state(ProcessState.CRASHED, reason)
-            raise SpawnFailed(reason) from None
-        self._outcome = RunOutcome(
-            run_id=run_id, pid=child.pid, started_at=started_at, requested_by=requested_by
+        except Exception as error:
+            # Whatever went wrong, the run is over and the process can be started, stopped or
+            # deleted again: never left in `starting`.
+            raise self._spawn_failed(
+                RecordRunStart(run_id, self._process_id, None, started_at, requested_by), error
+            ) from None
+        self._outcome.pid = child.pid
+        self._context.writer.tell(
+            RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by)
         )
-        writer.tell(RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by))
-        actor = self.actor_ref
-        watch = RunWatch(
-            process_id=self._process_id,
-            run_id=run_id,
-            child=child,
-            on_exit=lambda status: actor.tell(ChildExited(run_id, status)),
-            on_output_complete=lambda: actor.tell(OutputComplete(run_id)),
-        )
-        self._run = LiveRun(watch)
-        self._context.pipe_reader.watch(watch)
+        self._run = LiveRun.watching(self._process_id, run_id, child, self.actor_ref)
+        self._context.pipe_reader.watch(self._run.watch)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
-        self._track(run_id, child.pid)
-        self._watch_health(run_id)
+        self._observers.observe(definition, run_id, child.pid)
 
-    def _track(self, run_id: int, pid: int) -> None:
-        """Have the MetricsActor sample the run against the limits (replacing an earlier tracking)."""
-        self._context.metrics.tell(TrackProcess(self._name, run_id, pid, self._limits(), self.actor_ref))
-
-    def _watch_health(self, run_id: int) -> None:
-        check = self._definition.health_check
-        if check is not None:
-            interval_ms = check.interval_ms or self._context.config.health_check_interval_ms
-            self._context.health.tell(
-                WatchHealth(self._name, self._process_id, run_id, check, interval_ms / 1000, self.actor_ref)
-            )
-
-    def _limits(self) -> Limits:
-        return effective_limits(self._definition, self._context.config)
+    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> SpawnFailed:
+        """Record a run that never started, end in `crashed`, and say why."""
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        reason = f"could not start {self._definition.executable}: {detail}"
+        self._outcome.ended_at = time.time()
+        self._outcome.end_reason = reason
+        self._view.remember_run(self._outcome)
+        self._context.writer.tell(start)
+        self._context.writer.tell(
+            RecordRunEnd(start.run_id, self._outcome.ended_at, None, None, reason, ProcessState.CRASHED)
+        )
+        self._change_state(ProcessState.CRASHED, reason)
+        return SpawnFailed(reason)
 
     def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
-        run.after_stop = after_stop  # the latest request decides: a client's stop cancels a restart
-        if run.stop_reason is not None or run.exit_status is not None:
-            return  # already stopping, or already ended and only draining its output
-        run.stop_reason = reason
+        if not run.ask_to_stop(reason, after_stop):
+            return
         self._change_state(ProcessState.STOPPING, reason)
         run.child.signal_group(signal.SIGTERM)
         timeout = self._definition.stop_timeout_s if timeout_s is None else timeout_s
@@ -308,19 +280,15 @@ class ProcessActor(DaemonActor):
         run = self._current(run_id)
         if run is None:
             return
-        run.exit_status = status
         self._outcome.ended_at = time.time()
-        if run.output_complete:
+        if run.note_exit(status):
             self._finish_run(run)
         else:
             self._context.scheduler.tell_later(DRAIN_GRACE_S, self.actor_ref, DrainTimeout(run_id))
 
     def _on_output_complete(self, run_id: int) -> None:
         run = self._current(run_id)
-        if run is None:
-            return
-        run.output_complete = True
-        if run.exit_status is not None:
+        if run is not None and run.note_output_complete():
             self._finish_run(run)
 
     def _on_drain_timeout(self, run_id: int) -> None:
@@ -337,16 +305,12 @@ class ProcessActor(DaemonActor):
             raise InternalError("finishing a run whose child has not exited")
         # Whatever is left of the group would be an orphan of ours (zombies ignore it).
         run.child.signal_group(signal.SIGKILL)
-        self._context.metrics.tell(UntrackProcess(self._name))
-        self._context.health.tell(UnwatchHealth(self._name))
+        self._observers.forget()
         state, reason = ending_of(run, status)
         outcome = self._outcome
-        outcome.exit_code = status if status >= 0 else None
-        outcome.exit_signal = signal_name(-status) if status < 0 else None
-        outcome.end_reason = reason
-        outcome.ended_at = outcome.ended_at or time.time()
+        ended_at = outcome.record_end(status, reason)
         self._context.writer.tell(
-            RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
+            RecordRunEnd(run.run_id, ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
         self._view.remember_run(outcome)
@@ -375,25 +339,17 @@ class ProcessActor(DaemonActor):
     # Supervision ---------------------------------------------------------------------------
 
     def _apply_restart_policy(self, ended_state: ProcessState, reason: str) -> None:
-        decision = self._schedule.decide(self._definition, ended_state, reason, self._outcome.duration_s())
+        decision = self._schedule.after_run(self._definition, ended_state, reason, self._outcome.duration_s())
         if decision.action == "backoff":
             self._change_state(ProcessState.BACKOFF, decision.reason)
-            self._schedule.schedule(decision.delay_s)
         elif decision.action == "fatal":
             self._outcome.end_reason = decision.reason
             self._change_state(ProcessState.FATAL, decision.reason)
-            retry_s = self._definition.backoff.fatal_retry_s
-            if retry_s is not None:
-                self._schedule.schedule(retry_s)
 
     def _on_restart_due(self, generation: int) -> None:
-        if self._state not in (ProcessState.BACKOFF, ProcessState.FATAL) or not self._schedule.take_due(
-            generation
-        ):
+        waiting = self._state in (ProcessState.BACKOFF, ProcessState.FATAL)
+        if not waiting or not self._schedule.take_due(generation, self._state is ProcessState.FATAL):
             return
-        if self._state is ProcessState.FATAL:
-            self._schedule.failures = 0  # the slow retry out of fatal starts a fresh series
-        self._schedule.restarts += 1
         try:
             self._start_run("automatic restart")
         except PmError as error:
@@ -403,25 +359,23 @@ class ProcessActor(DaemonActor):
         run = self._current(run_id)
         if run is None:
             return
-        view = self._view
-        previous, view.health, view.last_health = view.health, report.health, report
+        previous = self._view.observe_health(report)
         if report.health is previous:
             return
         self._publish()
         logger.info(
             "process %r: health %s -> %s (%s)", self._name, previous.value, report.health.value, report.detail
         )
-        if report.health is Health.UNHEALTHY and self._restarts_when_unhealthy():
+        check = self._definition.health_check
+        auto_restart = self._context.config.auto_restart_enabled
+        running = self._state is ProcessState.RUNNING
+        if (
+            report.health is Health.UNHEALTHY
+            and running
+            and restart_policy.restarts_when_unhealthy(check, auto_restart)
+        ):
             reason = f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
             self._begin_stop(run, reason, None, "backoff")
-
-    def _restarts_when_unhealthy(self) -> bool:
-        check = self._definition.health_check
-        if check is None or self._state is not ProcessState.RUNNING:
-            return False
-        if check.restart_when_unhealthy is not None:
-            return check.restart_when_unhealthy
-        return self._context.config.auto_restart_enabled
 
     def _on_limit_breached(self, run_id: int, breach: Breach) -> None:
         run = self._current(run_id)
@@ -450,6 +404,7 @@ class ProcessActor(DaemonActor):
 
     def _info(self) -> ProcessInfo:
         ports: list[int] = self.ask(self._context.metrics, ListeningPorts(self._name)) if self._run else []
+        limits = self._observers.limits(self._definition)
         return self._view.info(
-            self._record(), self._definition, self._limits(), ports, self._schedule.next_restart_at
+            self._record(), self._definition, limits, ports, self._schedule.next_restart_at
         )

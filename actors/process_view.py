@@ -38,6 +38,11 @@ class ProcessView:
         self.breaches: collections.deque[Breach] = collections.deque(maxlen=BREACHES_KEPT)
         self._recent_runs: collections.deque[RunSummary] = collections.deque(maxlen=RUNS_SHOWN)
 
+    def observe_health(self, report: HealthReport) -> Health:
+        """Take the outcome of a health check; returns the health before it."""
+        previous, self.health, self.last_health = self.health, report.health, report
+        return previous
+
     def remember_run(self, outcome: RunOutcome) -> None:
         """Keep the latest run, once ended, for get_process_info."""
         summary = run_summary(outcome)

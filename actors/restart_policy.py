@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pm_actors.definition import ProcessDefinition
+from pm_actors.specs import HealthCheck
 from pm_actors.states import ProcessState
 
 
@@ -55,3 +56,13 @@ def _policy_restarts(definition: ProcessDefinition, ended_state: ProcessState) -
     if definition.restart == "always":
         return True
     return definition.restart == "on-failure" and ended_state is ProcessState.CRASHED
+
+
+def restarts_when_unhealthy(check: HealthCheck | None, auto_restart_enabled: bool) -> bool:
+    """Whether a run that became unhealthy is stopped and restarted through the backoff: as its
+    check says, else as PM_AUTO_RESTART_ENABLED says."""
+    if check is None:
+        return False
+    if check.restart_when_unhealthy is not None:
+        return check.restart_when_unhealthy
+    return auto_restart_enabled

@@ -34,14 +34,19 @@ class RestartSchedule:
         """When the pending automatic restart is due (seconds since the epoch), if one is."""
         self._generation = 0
 
-    def decide(
+    def after_run(
         self, definition: ProcessDefinition, ended_state: ProcessState, reason: str, duration_s: float
     ) -> restart_policy.RestartDecision:
-        """What the restart policy says after a run ended; the failure count follows it."""
+        """What the restart policy says after a run ended, with the restart it asks for (after
+        the backoff delay, or the slow retry out of fatal) scheduled."""
         decision = restart_policy.decide(
             definition, ended_state, reason, duration_s, self.failures, random.random()
         )
         self.failures = decision.failures
+        if decision.action == "backoff":
+            self.schedule(decision.delay_s)
+        elif decision.action == "fatal" and definition.backoff.fatal_retry_s is not None:
+            self.schedule(definition.backoff.fatal_retry_s)
         return decision
 
     def schedule(self, delay_s: float) -> None:
@@ -50,6 +55,11 @@ class RestartSchedule:
         self.next_restart_at = time.time() + delay_s
         self._scheduler.tell_later(delay_s, self._actor, RestartDue(self._generation))
 
+    def start_over(self) -> None:
+        """start_process: a new series, with no restart counted and none pending."""
+        self.restarts = 0
+        self.forget_pending()
+
     def forget_pending(self) -> None:
         """A client took over (start, stop, restart): no automatic restart is due, and the
         failure count starts again."""
@@ -57,9 +67,13 @@ class RestartSchedule:
         self.next_restart_at = None
         self.failures = 0
 
-    def take_due(self, generation: int) -> bool:
-        """Whether a `RestartDue` is the pending restart (then it is no longer pending)."""
+    def take_due(self, generation: int, out_of_fatal: bool) -> bool:
+        """Whether a `RestartDue` is the pending restart; then it is no longer pending and
+        counts as a restart. The slow retry out of fatal starts a fresh series of failures."""
         if generation != self._generation:
             return False
         self.next_restart_at = None
+        self.restarts += 1
+        if out_of_fatal:
+            self.failures = 0
         return True
