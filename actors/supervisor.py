@@ -54,6 +54,7 @@ from pm_actors.api import (
     GetSystemStats,
     KillProcess,
     ListProcesses,
+    Request,
     RestartProcess,
     SearchLogs,
     StartProcess,
@@ -106,23 +107,6 @@ class SupervisorActor(DaemonActor):
         self._stored = stored
         self._process_ids = IdAllocator(stored.next_process_id)
         self._processes: dict[str, ManagedProcess] = {}
-        self._handlers: dict[type, Callable[[Any, Reply], None]] = {
-            StartProcess: self._start_process,
-            StopProcess: self._forward,
-            RestartProcess: self._restart_process,
-            KillProcess: self._forward,
-            DeleteProcess: self._delete_process,
-            ListProcesses: self._list_processes,
-            GetLogs: self._read_logs,
-            TailLogs: self._read_logs,
-            SearchLogs: self._read_logs,
-            GetProcessInfo: self._forward,
-            ConfigureProcess: self._configure_process,
-            GetProcessStats: self._process_stats,
-            CheckProcessHealth: self._check_health,
-            GetSystemStats: self._system_stats,
-            WaitFor: self._wait_for,
-        }
 
     def on_start(self) -> None:
         """Bring back the stored definitions; end what a dead daemon left running."""
@@ -144,7 +128,7 @@ class SupervisorActor(DaemonActor):
             return self._stop_all()
         if not isinstance(message, Call):
             raise InternalError(f"the supervisor cannot handle {type(message).__name__}")
-        self._handlers[type(message.request)](message.request, message.reply)
+        HANDLERS[type(message.request)](self, message.request, message.reply)
         return None
 
     # Handlers ------------------------------------------------------------------------------
@@ -277,6 +261,28 @@ class SupervisorActor(DaemonActor):
             self._context.writer.tell(
                 RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
+
+
+Handler = Callable[[SupervisorActor, Any, Reply], None]
+
+HANDLERS: dict[type[Request], Handler] = {
+    StartProcess: SupervisorActor._start_process,
+    StopProcess: SupervisorActor._forward,
+    RestartProcess: SupervisorActor._restart_process,
+    KillProcess: SupervisorActor._forward,
+    DeleteProcess: SupervisorActor._delete_process,
+    ListProcesses: SupervisorActor._list_processes,
+    GetLogs: SupervisorActor._read_logs,
+    TailLogs: SupervisorActor._read_logs,
+    SearchLogs: SupervisorActor._read_logs,
+    GetProcessInfo: SupervisorActor._forward,
+    ConfigureProcess: SupervisorActor._configure_process,
+    GetProcessStats: SupervisorActor._process_stats,
+    CheckProcessHealth: SupervisorActor._check_health,
+    GetSystemStats: SupervisorActor._system_stats,
+    WaitFor: SupervisorActor._wait_for,
+}
+"""The supervisor's handler of each public request type (a test checks that none is missing)."""
 
 
 def _is_same_process(pid: int, started_at: float) -> bool:

@@ -8,6 +8,7 @@ receive. Adding a tool is one request struct, one result struct and one handler.
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -311,23 +312,8 @@ RequestUnion = (
     | WaitFor
 )
 
-REQUEST_TYPES: tuple[type[Request], ...] = (
-    StartProcess,
-    StopProcess,
-    RestartProcess,
-    KillProcess,
-    DeleteProcess,
-    ListProcesses,
-    GetLogs,
-    TailLogs,
-    SearchLogs,
-    GetProcessInfo,
-    ConfigureProcess,
-    GetProcessStats,
-    CheckProcessHealth,
-    GetSystemStats,
-    WaitFor,
-)
+REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
+"""Every request type, in the order of `RequestUnion` (the order tools are listed in)."""
 
 
 def tool_name(request_type: type[Request]) -> str:

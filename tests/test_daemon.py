@@ -6,6 +6,7 @@ teardown (SIGKILL past a bound); tests that kill a daemon themselves also end wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -26,6 +27,7 @@ from pm_actors.api import (
     StartProcess,
     StopProcess,
     TailLogs,
+    WaitFor,
 )
 from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
 from pm_actors.ipc.protocol import (
@@ -34,6 +36,7 @@ from pm_actors.ipc.protocol import (
     PROTOCOL_VERSION,
     ErrorFrame,
     Hello,
+    RequestFrame,
     Welcome,
     encode_frame,
 )
@@ -277,6 +280,30 @@ def test_a_child_keeps_running_after_the_client_that_started_it_disconnects(daem
 
 
 # SIGTERM to the daemon ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+def test_a_shutdown_with_a_wait_whose_client_was_killed_logs_no_traceback(daemon: Daemon) -> None:
+    """The client of a pending wait_for vanishes; at shutdown the abandoned wait is answered
+    into a future nobody awaits any more: quietly, with no InvalidStateError in the log."""
+    with daemon.client() as client:
+        start(client, "quiet", SLEEPER)
+
+    async def wait_then_vanish() -> None:
+        peer = await RawPeer.open(daemon.config)
+        assert isinstance(await peer.hello(daemon.environment["PM_DAEMON_TOKEN"]), Welcome)
+        request = WaitFor(name="quiet", until="log_line", pattern="never printed", timeout_s=600)
+        await peer.send(RequestFrame(id=1, request=request))
+        await asyncio.to_thread(
+            wait_until, lambda: "wait_for" in daemon.log_text(), message="the daemon to take the wait"
+        )
+        peer.writer.transport.abort()
+
+    run_bounded(wait_then_vanish())
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert "InvalidStateError" not in log
+    assert "Traceback" not in log
 
 
 @pytest.mark.timeout(40)
