@@ -9,7 +9,7 @@ For each kind of check, the median (p50) over N runs of:
 - actor: `CheckHealthNow` told to a live HealthActor until its reply holds the report (pool
   thread, message back, report built, told to a stand-in process actor and to the writer).
 The three are interleaved run by run, so drift hits them alike. Overhead = actor - direct.
-Design target (DESIGN.md section 9): overhead < 5 ms over the check itself.
+Target (bench/README.md): overhead < 5 ms over the check itself.
 """
 
 from __future__ import annotations

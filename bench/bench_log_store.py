@@ -7,7 +7,7 @@ against baselines measured in the same run: plain executemany of the same rows i
 table without the index and without the actor, and the same with the writer's FTS5 insert.
 Then, on the database the writer built, the median (p50) time of searches in each mode through
 `LogQueries`, and of one search through the LogReaderActor (which first asks the writer to
-flush). Design targets (DESIGN.md section 9): >= 150,000 lines/s FTS-indexed; on 1M rows,
+flush). Targets (bench/README.md): >= 150,000 lines/s FTS-indexed; on 1M rows,
 word/phrase p50 <= 5 ms and substring <= 150 ms.
 """
 

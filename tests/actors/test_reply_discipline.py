@@ -11,11 +11,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pykka
 import pytest
 
+from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
+from pm_actors.actors.messages import Asked
 from pm_actors.actors.metrics import Sampler
 from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.supervisor import HANDLERS
@@ -84,3 +87,37 @@ def test_a_failure_inside_an_actor_is_answered_as_internal_and_the_actor_goes_on
         request = WaitFor(name="sleeper", until="log_line", pattern="up", timeout_s=10)
     if not isinstance(request, CheckProcessHealth):  # port 9 refuses: a failed check, still an answer
         assert client.call(request) is not None, "the actor still serves after the failure"
+
+
+class Ping(Asked, frozen=True):
+    pass
+
+
+class Answerer(DaemonActor):
+    def handle(self, message: Any) -> Any:
+        return "pong"
+
+
+class Asker(DaemonActor):
+    may_ask = frozenset({"Answerer"})
+
+    def __init__(self, target: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self.target = target
+
+    def handle(self, message: Any) -> Any:
+        return self.ask(self.target, Ping())
+
+
+class Stranger(Asker):
+    may_ask = frozenset()
+
+
+@pytest.mark.timeout(10)
+def test_an_actor_may_ask_only_the_actors_it_declares() -> None:
+    answerer = Answerer.start()
+    assert Asker.start(answerer).ask(Ping(), timeout=5) == "pong"
+    stranger = Stranger.start(answerer)
+    with pytest.raises(InternalError, match="Stranger may not ask Answerer"):
+        stranger.ask(Ping(), timeout=5)
+    assert stranger.is_alive(), "a refused ask fails the request, not the actor"

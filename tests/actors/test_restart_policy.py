@@ -58,6 +58,14 @@ def test_a_run_that_stayed_up_for_the_stable_period_resets_the_count() -> None:
     assert decision.action == "backoff" and decision.failures == 1 and decision.delay_s == 1.0
 
 
+def test_a_run_of_exactly_the_stable_period_is_stable_and_one_just_shorter_is_not() -> None:
+    spec = definition(max_restarts=2)
+    exactly = decide(spec, CRASHED, "x", 30.0, 2, 0.5)
+    shorter = decide(spec, CRASHED, "x", 29.999, 2, 0.5)
+    assert exactly.action == "backoff" and exactly.failures == 1
+    assert shorter.action == "fatal" and shorter.failures == 2
+
+
 @pytest.mark.parametrize(
     ("policy", "state", "action"),
     [

@@ -184,6 +184,20 @@ def test_stored_state_gives_each_definition_its_latest_run_and_restart_count(wri
     assert state.restart_counts == {1: 1}
 
 
+def test_the_restart_count_starts_again_at_each_start_process(writer: apsw.Connection) -> None:
+    add_process(writer, 1, "web")
+    add_run(writer, 1, process_id=1, exit_code=1)
+    add_run(writer, 2, process_id=1, exit_code=1, requested_by="automatic restart")
+    add_run(writer, 3, process_id=1, exit_code=1, requested_by="restart_process")
+    add_run(writer, 4, process_id=1, exit_code=1, requested_by="start_process")
+    add_run(writer, 5, process_id=1, exit_code=1, requested_by="automatic restart")
+    add_process(writer, 2, "worker")
+    add_run(writer, 6, process_id=2, exit_code=1, requested_by="automatic restart")
+    add_run(writer, 7, process_id=2, exit_code=1, requested_by="restart_process")
+
+    assert load_stored_state(writer).restart_counts == {1: 1, 2: 2}
+
+
 def test_runs_a_dead_daemon_left_open_are_reported(writer: apsw.Connection) -> None:
     add_process(writer, 1, "web")
     add_run(writer, 1, process_id=1, exit_code=0)
