@@ -137,7 +137,7 @@ def test_no_actor_calls_ask_but_through_the_checked_base_method() -> None:
 
 def test_every_request_type_is_in_the_union_once_and_has_a_supervisor_handler() -> None:
     assert len(set(REQUEST_TYPES)) == len(REQUEST_TYPES) > 0
-    assert set(REQUEST_TYPES) == set(RequestUnion.__args__)  # type: ignore[attr-defined]
+    assert set(REQUEST_TYPES) == set(RequestUnion.__args__)
     assert set(HANDLERS) == set(REQUEST_TYPES)
     for request_type, handler in HANDLERS.items():
         parameters = list(inspect.signature(handler).parameters)

@@ -10,13 +10,21 @@ from pm_actors.api import (
     KillProcess,
     ListProcesses,
     RestartProcess,
+    StartProcess,
     StopProcess,
     TailLogs,
 )
-from pm_actors.errors import AlreadyRunning, ForbiddenCommand, LimitReached, NotRunning, ProcessNotFound
+from pm_actors.errors import (
+    AlreadyRunning,
+    ForbiddenCommand,
+    InvalidArgument,
+    LimitReached,
+    NotRunning,
+    ProcessNotFound,
+)
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, make_system
-from tests.helpers import group_is_gone, wait_until
+from tests.helpers import PYTHON, group_is_gone, wait_until
 
 
 @pytest.mark.timeout(30)
@@ -211,3 +219,12 @@ def test_a_loader_variable_is_refused_at_start_and_at_restart(client: SystemClie
     with pytest.raises(ForbiddenCommand, match="LD_AUDIT"):
         client.call(RestartProcess(name="plain", env={"LD_AUDIT": "/tmp/evil.so"}))
     assert client.record("plain").state is ProcessState.RUNNING
+
+
+@pytest.mark.timeout(30)
+def test_a_start_without_a_working_directory_is_refused_the_daemon_never_guesses_it(
+    client: SystemClient,
+) -> None:
+    with pytest.raises(InvalidArgument, match="`cwd`"):
+        client.call(StartProcess(name="nowhere", command=PYTHON, args=["-c", "pass"]))
+    assert client.call(ListProcesses()).processes == []
