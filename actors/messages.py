@@ -131,9 +131,10 @@ class ReadLogs(msgspec.Struct, frozen=True):
 
 
 class Launch(msgspec.Struct, frozen=True):
-    """Start a run with this definition (a new one replaces the stored definition)."""
+    """Start a run with this definition (a new one replaces the stored definition; None: the
+    stored one). Refused while the process is active."""
 
-    definition: ProcessDefinition
+    definition: ProcessDefinition | None
     reply: Reply
 
 

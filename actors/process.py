@@ -21,7 +21,7 @@ from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.child import spawn
 from pm_actors.actors.commands import child_environment
-from pm_actors.actors.definition_changes import with_configuration, with_restart_changes
+from pm_actors.actors.definition_changes import dropped_settings, with_configuration, with_restart_changes
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
@@ -42,7 +42,7 @@ from pm_actors.actors.messages import (
     Stop,
     StopTimeout,
 )
-from pm_actors.actors.process_view import ProcessView, restarted_record
+from pm_actors.actors.process_view import ProcessView, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
 from pm_actors.actors.run_observers import RunObservers
@@ -135,16 +135,20 @@ class ProcessActor(DaemonActor):
 
     # Requests ------------------------------------------------------------------------------
 
-    def _launch(self, definition: ProcessDefinition, reply: Reply) -> None:
+    def _launch(self, definition: ProcessDefinition | None, reply: Reply) -> None:
+        """Start a run of `definition` (None: of the stored one)."""
         if self._state in ACTIVE_STATES:
             raise AlreadyRunning(
-                f"process {definition.name!r} is already {self._state.value}; "
+                f"process {self._name!r} is already {self._state.value}; "
                 "use restart_process, or stop_process first"
             )
+        dropped: list[str] = []
+        if definition is not None:
+            dropped = dropped_settings(self._definition, definition, self._context.config)
+            self._store_definition(definition)
         self._schedule.start_over()
-        self._store_definition(definition)
         self._start_run("start_process")
-        answer(reply, self._record())
+        answer(reply, started_record(self._record(), dropped))
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run

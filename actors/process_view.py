@@ -20,6 +20,7 @@ from pm_actors.results import (
     ProcessRecord,
     RestartedProcess,
     RunSummary,
+    StartedProcess,
     iso_utc,
 )
 from pm_actors.specs import Limits
@@ -104,3 +105,8 @@ class ProcessView:
 def restarted_record(record: ProcessRecord, changed: list[str]) -> RestartedProcess:
     """The record a restart answers with, naming what it changed in the definition."""
     return RestartedProcess(**msgspec.structs.asdict(record), changed=changed)
+
+
+def started_record(record: ProcessRecord, dropped: list[str]) -> StartedProcess:
+    """The record a start answers with, naming what its new definition dropped of the old one."""
+    return StartedProcess(**msgspec.structs.asdict(record), dropped=dropped)

@@ -25,7 +25,8 @@ import psutil
 import pykka
 
 from pm_actors.actors.base import DaemonActor, answer
-from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
+from pm_actors.actors.commands import check_environment
+from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
@@ -67,12 +68,11 @@ from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import (
     AlreadyRunning,
     InternalError,
-    InvalidArgument,
     LimitReached,
     ProcessNotFound,
 )
 from pm_actors.results import DeletedProcess, ProcessList
-from pm_actors.specs import CommandCheck, HealthCheck
+from pm_actors.specs import ProcessSpec
 from pm_actors.states import ACTIVE_STATES, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -134,36 +134,33 @@ class SupervisorActor(DaemonActor):
     # Handlers ------------------------------------------------------------------------------
 
     def _start_process(self, request: StartProcess, reply: Reply) -> None:
-        if request.cwd is None:
-            raise InvalidArgument(
-                "invalid argument `cwd`: the client must give the working directory (the MCP shim "
-                "and the CLI fill in their own); the daemon never guesses it"
-            )
-        cwd = resolve_working_directory(request.cwd)
-        check_environment(request.env)
-        definition = ProcessDefinition.of(
-            request,
-            executable=resolve_executable(request.command, cwd, self._config),
-            cwd=cwd,
-            health_check=self._allowed_check(request.health_check, cwd),
-            default_restart="on-failure" if self._config.auto_restart_enabled else "never",
-        )
+        if request.command is None:
+            stored = self._stored_process(request, "start_process with `name` alone")
+            self._check_room_for(request.name)
+            stored.actor.tell(Launch(None, reply))
+            return
+        definition = declared_definition(request, request.command, self._config)
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
         if managed is None:
             managed = self._add(self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome())
         managed.actor.tell(Launch(definition, reply))
 
+    def _stored_process(self, spec: ProcessSpec, what: str) -> ManagedProcess:
+        """The process whose stored definition `spec` (a name without a command) refers to."""
+        check_uses_stored(spec, what)
+        managed = self._processes.get(spec.name)
+        if managed is None:
+            raise ProcessNotFound(
+                f"no process named {spec.name!r} is stored, so {what} has no definition to use; "
+                "give `command` (and `args`) to declare it"
+            )
+        return managed
+
     def _restart_process(self, request: RestartProcess, reply: Reply) -> None:
         check_environment(request.env or {})
         self._check_room_for(request.name)
         self._forward(request, reply)
-
-    def _allowed_check(self, check: HealthCheck | None, cwd: str) -> HealthCheck | None:
-        """A command check runs under the same rules as the process: resolved and allowed now."""
-        if not isinstance(check, CommandCheck):
-            return check
-        return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, self._config))
 
     def _forward(
         self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
@@ -176,7 +173,7 @@ class SupervisorActor(DaemonActor):
         if record is None:
             raise ProcessNotFound(f"process {request.name!r} was deleted meanwhile")
         allowed = msgspec.structs.replace(
-            request, health_check=self._allowed_check(request.health_check, record.cwd)
+            request, health_check=allowed_check(request.health_check, record.cwd, self._config)
         )
         managed.actor.tell(Call(allowed, reply))
 

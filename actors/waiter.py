@@ -4,7 +4,8 @@ Every pending wait is evaluated on a short tick while any is pending: new output
 process's current run (read on this actor's own connection, beside the writer), its listening
 ports (asked of the MetricsActor), its health and its state (from the RecordBoard). A wait ends
 as soon as its condition holds, when the process ends without it holding, or at its timeout
-with the newest output lines, so the caller can see why.
+with the newest output lines, so the caller can see why (they come with any end of the
+process, so a one-shot step that exited shows how).
 
 Every hook and handler below runs on this actor's own thread.
 """
@@ -28,9 +29,9 @@ from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
 from pm_actors.api import WaitFor
-from pm_actors.errors import DaemonUnavailable, InternalError, InvalidArgument, ProcessNotFound
+from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.results import LogLine, ProcessRecord, WaitResult
-from pm_actors.states import ENDED_STATES, Health
+from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class WaitActor(DaemonActor):
 
     def _start(self, message: StartWait) -> None:
         request = message.request
-        pattern = _compiled(request)
+        pattern = request.compiled_pattern()
         now = time.monotonic()
         wait = PendingWait(request, message.process_id, message.reply, pattern, now, now + request.timeout_s)
         self._waits.append(wait)
@@ -129,8 +130,10 @@ class WaitActor(DaemonActor):
             port = self._listening_port(wait)
             if port is not None:
                 return self._finish(wait, satisfied=True, record=record, port=port)
-        elif (until == "healthy" and record.health is Health.HEALTHY) or (
-            until == "exited" and record.state in ENDED_STATES
+        elif (
+            (until == "running" and record.state is ProcessState.RUNNING)
+            or (until == "healthy" and record.health is Health.HEALTHY)
+            or (until == "exited" and record.state in ENDED_STATES)
         ):
             return self._finish(wait, satisfied=True, record=record)
         if record.state in ENDED_STATES or time.monotonic() >= wait.deadline:
@@ -186,7 +189,8 @@ class WaitActor(DaemonActor):
         matched_line: LogLine | None = None,
         port: int | None = None,
     ) -> bool:
-        last_lines = [] if satisfied else self._last_lines(wait.process_id)
+        ended = record.state in ENDED_STATES
+        last_lines = [] if satisfied and not ended else self._last_lines(wait.process_id)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -204,16 +208,3 @@ class WaitActor(DaemonActor):
         if self._connection is None:
             return []
         return LogQueries(self._connection).tail_logs(process_id, LAST_LINES_ON_TIMEOUT).lines
-
-
-def _compiled(request: WaitFor) -> re.Pattern[str] | None:
-    if request.until != "log_line":
-        return None
-    if not request.pattern:
-        raise InvalidArgument(
-            "invalid argument `pattern`: until=log_line needs a regular expression to match"
-        )
-    try:
-        return re.compile(request.pattern)
-    except re.error as error:
-        raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None

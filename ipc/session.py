@@ -14,12 +14,13 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
 from pm_actors.api import RequestUnion, StartProcess
 from pm_actors.errors import DaemonUnavailable, PmError
+from pm_actors.specs import ProcessSpec
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Backend(Protocol):
 
 
 BackendOpener = Callable[[], Awaitable[Backend]]
+SpecT = TypeVar("SpecT", bound=ProcessSpec)
 
 
 class ClientSession:
@@ -92,13 +94,20 @@ class ClientSession:
 
 
 def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:
-    """Fill in what only the caller knows: a process starts, by default, where its caller works.
+    """Fill in what only the caller knows: a process declared by start_process starts, by
+    default, where its caller works.
 
     This is the one place the working directory is decided; the daemon runs elsewhere (in `/`)
-    and never guesses it."""
+    and never guesses it. A start of the stored definition (no `command`) keeps the stored one."""
     if isinstance(request, StartProcess):
-        return msgspec.structs.replace(request, cwd=resolve_cwd(request.cwd, working_directory))
+        return _declared_where(request, working_directory)
     return request
+
+
+def _declared_where(spec: SpecT, working_directory: str) -> SpecT:
+    if spec.command is None:
+        return spec
+    return msgspec.structs.replace(spec, cwd=resolve_cwd(spec.cwd, working_directory))
 
 
 def resolve_cwd(cwd: str | None, working_directory: str) -> str:

@@ -23,23 +23,25 @@ from pm_actors.results import (
     ProcessStats,
     RestartedProcess,
     SearchResult,
+    StartedProcess,
     Stream,
     SystemStats,
     WaitResult,
 )
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import (
+    NAME_PATTERN,
+    Backoff,
+    HealthCheck,
+    Limits,
+    ProcessName,
+    ProcessSpec,
+    ReadyCondition,
+    RestartPolicy,
+)
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 
-ProcessName = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=NAME_PATTERN,
-        description="Name of the managed process: letters, digits, '.', '_' and '-', at most 64.",
-    ),
-]
 Limit = Annotated[
     int,
     msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
@@ -71,54 +73,17 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field
     annotations: ClassVar[ToolAnnotations]
 
 
-class StartProcess(Request, frozen=True, tag="start_process"):
+class StartProcess(Request, ProcessSpec, frozen=True, tag="start_process"):
     """Start a managed process from an executable and its arguments (never through a shell).
 
     The executable must resolve under an allowed command root. A name that is not active gets
-    this new definition; starting a name that is already active is an error (use
-    restart_process). Returns the process record once the child is running."""
+    this new definition, and the result lists the settings of the old one it dropped; with
+    `name` alone, the stored definition starts again as it is (health check, restart policy,
+    limits). Starting a name that is already active is an error (use restart_process).
+    Returns the process record once the child is running."""
 
-    result_type = ProcessRecord
+    result_type = StartedProcess
     annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
-
-    name: ProcessName
-    command: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            description="Executable: a path, or a name looked up on the daemon's PATH.",
-        ),
-    ]
-    args: Annotated[list[str], msgspec.Meta(description="Arguments, one string each.")] = []
-    cwd: Annotated[
-        str | None,
-        msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
-    ] = None
-    env: Annotated[
-        dict[str, str],
-        msgspec.Meta(description="Variables set on top of the daemon's environment."),
-    ] = {}
-    restart: Annotated[
-        RestartPolicy | None,
-        msgspec.Meta(
-            description="Restart automatically: never, on-failure or always (PM_AUTO_RESTART_ENABLED)."
-        ),
-    ] = None
-    max_restarts: Annotated[
-        int,
-        msgspec.Meta(ge=0, le=10_000, description="Automatic restarts in a row before giving up (fatal)."),
-    ] = 10
-    backoff: Backoff = msgspec.field(default_factory=Backoff)
-    health_check: Annotated[
-        HealthCheck | None, msgspec.Meta(description="A command, TCP or HTTP check run on an interval.")
-    ] = None
-    limits: Annotated[
-        Limits | None,
-        msgspec.Meta(description="Resource limits; PM_MAX_MEMORY_MB and PM_MAX_CPU_PERCENT by default."),
-    ] = None
-    stop_timeout_s: Annotated[
-        float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
-    ] = 10.0
 
 
 class StopProcess(Request, frozen=True, tag="stop_process"):
@@ -276,22 +241,16 @@ class GetSystemStats(Request, frozen=True, tag="get_system_stats"):
     annotations = READ_ONLY
 
 
-class WaitFor(Request, frozen=True, tag="wait_for"):
-    """Wait until a process is ready, in one call: until a log line matches `pattern` (a regular
-    expression), a TCP `port` is listening, the process is healthy, or it has exited. Returns as
-    soon as it holds, or at the timeout with the newest output lines."""
+class WaitFor(Request, ReadyCondition, frozen=True, tag="wait_for"):
+    """Wait until a process is ready, in one call: until it is running, a log line matches
+    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or it
+    has exited (with any code). Returns as soon as it holds, or at the timeout with the newest
+    output lines (given too when the process has ended)."""
 
     result_type = WaitResult
     annotations = READ_ONLY
 
     name: ProcessName
-    until: Literal["log_line", "port", "healthy", "exited"]
-    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
-    port: Annotated[
-        Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None,
-        msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),
-    ] = None
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
 
 
 RequestUnion = (

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from pm_actors.api import StartProcess
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import Backoff, HealthCheck, Limits, ProcessSpec, RestartPolicy
 
 
 class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,18 +34,19 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(
         cls,
-        request: StartProcess,
+        request: ProcessSpec,
         *,
+        command: str,
         executable: str,
         cwd: str,
         health_check: HealthCheck | None,
         default_restart: RestartPolicy,
     ) -> ProcessDefinition:
-        """The definition a `start_process` request declares, with what the caller checked:
-        the resolved `executable`, the existing `cwd`, the allowed `health_check`."""
+        """The definition a `start_process` request declares, with what the caller checked: the
+        `command` it gives, resolved to `executable`, the existing `cwd`, the allowed `health_check`."""
         return cls(
             name=request.name,
-            command=request.command,
+            command=command,
             executable=executable,
             args=list(request.args),
             cwd=cwd,

@@ -124,6 +124,20 @@ class SearchResult(msgspec.Struct, kw_only=True):
         return text
 
 
+class StartedProcess(ProcessRecord, kw_only=True):
+    """The record after a start, with what the start's new definition dropped of the old one."""
+
+    dropped: list[str] = []
+    """Settings the replaced definition had (a health check, a restart policy...) that the new
+    one left at their default: start_process with `name` alone keeps them; configure_process sets them."""
+
+    def summary(self) -> str:
+        text = ProcessRecord.summary(self)
+        if not self.dropped:
+            return text
+        return f"{text}\ndropped from the previous definition: {', '.join(self.dropped)}"
+
+
 class RestartedProcess(ProcessRecord, kw_only=True):
     """The record after a restart, with what the restart changed in the definition."""
 
@@ -254,7 +268,7 @@ class WaitResult(msgspec.Struct, kw_only=True):
     matched_line: LogLine | None = None
     port: int | None = None
     last_lines: list[LogLine] = []
-    """On a timeout: the newest output lines, to see why the condition did not hold."""
+    """On a timeout, or when the process has ended: the newest output lines, to see why."""
 
     def summary(self) -> str:
         if self.satisfied:

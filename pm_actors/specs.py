@@ -1,17 +1,31 @@
-"""How a process is supervised: restart policy, backoff, health check and resource limits.
+"""How a process is declared and supervised: the fields of its definition (`ProcessSpec`),
+restart policy, backoff, health check, resource limits, and when it counts as ready.
 
-These structs are arguments of `start_process` (so they appear in its MCP schema), parts of the
-stored definition, and what `get_process_info` shows. Units are in the field names.
+These structs are arguments of `start_process` and `wait_for` (so they appear in their MCP
+schemas), parts of the stored definition, and what `get_process_info` shows. Units are in the
+field names.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
 
-RestartPolicy = Literal["never", "on-failure", "always"]
+from pm_actors.errors import InvalidArgument
 
+RestartPolicy = Literal["never", "on-failure", "always"]
+ReadyUntil = Literal["running", "log_line", "port", "healthy", "exited"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ProcessName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=NAME_PATTERN,
+        description="Name of the managed process: letters, digits, '.', '_' and '-', at most 64.",
+    ),
+]
 Seconds = Annotated[float, msgspec.Meta(ge=0.01, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 
@@ -97,3 +111,83 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             description="Restart on a sustained CPU breach (off by default: builds use a core for minutes)."
         ),
     ] = False
+
+
+class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A process as a client declares it: the fields of start_process."""
+
+    name: ProcessName
+    command: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1)] | None,
+        msgspec.Meta(
+            description="Executable: a path, or a name looked up on the daemon's PATH. Omitted: the "
+            "stored definition of `name` is used as it is (no other field may be given then)."
+        ),
+    ] = None
+    args: Annotated[list[str], msgspec.Meta(description="Arguments, one string each.")] = []
+    cwd: Annotated[
+        str | None,
+        msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
+    ] = None
+    env: Annotated[
+        dict[str, str],
+        msgspec.Meta(description="Variables set on top of the daemon's environment."),
+    ] = {}
+    restart: Annotated[
+        RestartPolicy | None,
+        msgspec.Meta(
+            description="Restart automatically: never, on-failure or always (PM_AUTO_RESTART_ENABLED)."
+        ),
+    ] = None
+    max_restarts: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=10_000, description="Automatic restarts in a row before giving up (fatal)."),
+    ] = 10
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
+    health_check: Annotated[
+        HealthCheck | None, msgspec.Meta(description="A command, TCP or HTTP check run on an interval.")
+    ] = None
+    limits: Annotated[
+        Limits | None,
+        msgspec.Meta(description="Resource limits; PM_MAX_MEMORY_MB and PM_MAX_CPU_PERCENT by default."),
+    ] = None
+    stop_timeout_s: Annotated[
+        float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
+    ] = 10.0
+
+    def definition_fields_given(self) -> list[str]:
+        """The fields of the definition (all but `name` and `command`) given other than their default."""
+        given = []
+        for field in msgspec.structs.fields(ProcessSpec):
+            if field.required or field.name == "command":
+                continue
+            default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+            if getattr(self, field.name) != default:
+                given.append(field.name)
+        return given
+
+
+class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When a process counts as ready: it is running; a log line of its current run matches
+    `pattern` (a regular expression); a TCP `port` is listening; it is healthy; or it has exited."""
+
+    until: ReadyUntil
+    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
+    port: Annotated[
+        Port | None,
+        msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),
+    ] = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+    def compiled_pattern(self) -> re.Pattern[str] | None:
+        """The regular expression of a log_line condition; InvalidArgument if it is missing or bad."""
+        if self.until != "log_line":
+            return None
+        if not self.pattern:
+            raise InvalidArgument(
+                "invalid argument `pattern`: until=log_line needs a regular expression to match"
+            )
+        try:
+            return re.compile(self.pattern)
+        except re.error as error:
+            raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None

@@ -24,6 +24,7 @@ from pm_actors.results import (
     RunSummary,
     SearchMatch,
     SearchResult,
+    StartedProcess,
     SystemStats,
     WaitResult,
     iso_utc,
@@ -124,6 +125,10 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
     LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False, byte_cap_reached=False)],
     SearchResult: [SEARCH, SearchResult(matches=[], has_more=False, unindexed=0)],
     RestartedProcess: [RestartedProcess(**msgspec.structs.asdict(RUNNING), changed=["env"])],
+    StartedProcess: [
+        StartedProcess(**msgspec.structs.asdict(RUNNING), dropped=["health_check", "restart"]),
+        StartedProcess(**msgspec.structs.asdict(RUNNING)),
+    ],
     ProcessInfo: [
         INFO,
         msgspec.structs.replace(

@@ -134,7 +134,7 @@ from pm_actors.states import Health, ProcessState
 
 class EchoBackend:
     async def call(self, request):
-        return results.ProcessRecord(
+        return results.StartedProcess(
             name=request.name, state=ProcessState.RUNNING, pid=1, command=request.command,
             args=list(request.args), cwd=request.cwd, restarts=0, exit_code=None,
             started_at=None, ended_at=None, health=Health.UNKNOWN,

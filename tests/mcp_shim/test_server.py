@@ -51,7 +51,7 @@ def answer_like_a_daemon(request: api.RequestUnion) -> Any:
     """A sample result of the right type; a started process echoes its definition."""
     if isinstance(request, api.StartProcess):
         running = sample_result(results.ProcessRecord)
-        return results.ProcessRecord(
+        return results.StartedProcess(
             **{**msgspec.structs.asdict(running), "name": request.name, "cwd": request.cwd or ""}
         )
     return sample_result(type(request).result_type)
@@ -177,6 +177,12 @@ def test_start_process_with_an_absolute_cwd_keeps_it(mode: str) -> None:
     call(backend, mode, "start_process", {"name": "web", "command": "python3", "cwd": "/srv/app"})
     assert isinstance(backend.requests[0], api.StartProcess)
     assert backend.requests[0].cwd == "/srv/app"
+
+
+def test_start_process_with_a_name_alone_leaves_cwd_to_the_stored_definition(mode: str) -> None:
+    backend = FakeBackend()
+    call(backend, mode, "start_process", {"name": "web"})
+    assert backend.requests[0] == api.StartProcess(name="web")
 
 
 def test_resolve_cwd_expands_home_and_treats_empty_as_absent(monkeypatch: pytest.MonkeyPatch) -> None:
