@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import threading
 from typing import Any, ClassVar
 
 import pykka
@@ -47,6 +48,29 @@ def fail(reply: Reply, error: BaseException) -> None:
     """Settle `reply` with `error`, unless it is settled or its caller stopped waiting."""
     with contextlib.suppress(concurrent.futures.InvalidStateError):
         reply.set_exception(error)
+
+
+def settle_all(futures: list[Reply], reply: Reply) -> None:
+    """Answer `reply` with None once every one of `futures` has succeeded, or with the first failure."""
+    remaining = len(futures)
+    lock = threading.Lock()
+
+    def settled(future: Reply) -> None:
+        nonlocal remaining
+        error = future.exception()
+        if error is not None:
+            fail(reply, error)
+            return
+        with lock:
+            remaining -= 1
+            last = remaining == 0
+        if last:
+            answer(reply, None)
+
+    if not futures:
+        answer(reply, None)
+    for future in futures:
+        future.add_done_callback(settled)
 
 
 class DaemonActor(pykka.ThreadingActor):

@@ -25,8 +25,10 @@ from typing import Any
 import apsw
 import msgspec
 
+from pm_actors.actors import group_store
 from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.messages import (
+    DeleteGroupData,
     DeleteProcessData,
     Flush,
     IndexMore,
@@ -35,6 +37,7 @@ from pm_actors.actors.messages import (
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
+    SaveGroup,
 )
 from pm_actors.actors.store import indexed_up_to, open_write_connection
 from pm_actors.errors import InternalError
@@ -55,8 +58,24 @@ HEALTH_HISTORY_PER_PROCESS = 1000
 """Health checks kept per process (the newest): hours of history at typical intervals, and a
 bound on the table however long a process runs."""
 
-Statement = SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | RecordHealthCheck
-STATEMENT_TYPES = (SaveDefinition, DeleteProcessData, RecordRunStart, RecordRunEnd, RecordHealthCheck)
+Statement = (
+    SaveDefinition
+    | DeleteProcessData
+    | RecordRunStart
+    | RecordRunEnd
+    | RecordHealthCheck
+    | SaveGroup
+    | DeleteGroupData
+)
+STATEMENT_TYPES = (
+    SaveDefinition,
+    DeleteProcessData,
+    RecordRunStart,
+    RecordRunEnd,
+    RecordHealthCheck,
+    SaveGroup,
+    DeleteGroupData,
+)
 
 
 @dataclasses.dataclass
@@ -253,6 +272,10 @@ def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
         _record_run_end(connection, operation)
     elif isinstance(operation, RecordHealthCheck):
         _record_health_check(connection, operation)
+    elif isinstance(operation, SaveGroup):
+        group_store.save_group(connection, operation.group, operation.updated_at)
+    elif isinstance(operation, DeleteGroupData):
+        group_store.delete_group(connection, operation.name)
     else:
         _delete_process_data(connection, operation.process_id)
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from pm_actors.api import GetLogs, RequestUnion, SearchLogs, TailLogs, WaitFor
-from pm_actors.definition import ProcessDefinition
+from pm_actors.api import GetLogs, GroupMember, RequestUnion, SearchLogs, TailLogs, WaitFor
+from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.results import Breach, HealthReport
 from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState
@@ -69,6 +69,17 @@ class SaveDefinition(msgspec.Struct, frozen=True):
     process_id: int
     definition: ProcessDefinition
     updated_at: float
+
+
+class SaveGroup(msgspec.Struct, frozen=True):
+    """Store a group and its members (replacing what was stored under its name)."""
+
+    group: GroupDefinition
+    updated_at: float
+
+
+class DeleteGroupData(msgspec.Struct, frozen=True):
+    name: str
 
 
 class DeleteProcessData(msgspec.Struct, frozen=True):
@@ -132,10 +143,11 @@ class ReadLogs(msgspec.Struct, frozen=True):
 
 class Launch(msgspec.Struct, frozen=True):
     """Start a run with this definition (a new one replaces the stored definition; None: the
-    stored one). Refused while the process is active."""
+    stored one); with `start` False, only store it. Refused while the process is active."""
 
     definition: ProcessDefinition | None
     reply: Reply
+    start: bool = True
 
 
 class Stop(msgspec.Struct, frozen=True):
@@ -329,3 +341,30 @@ class WaitTick(msgspec.Struct, frozen=True):
 
 class StopAll(Asked, frozen=True):
     """Asked by the actor system at shutdown: stop every process; returns their reply futures."""
+
+
+class DefineMembers(msgspec.Struct, frozen=True):
+    """GroupActor -> SupervisorActor: check that each member names a process or declares a valid
+    definition, then store the declared ones (not started); the reply gets None once stored."""
+
+    members: list[GroupMember]
+    reply: Reply
+
+
+# Messages to the GroupActor, beside the group requests the supervisor forwards in a `Call`.
+
+
+class Settled(msgspec.Struct, frozen=True):
+    """A future the GroupActor waits on (a start, a wait, a stop) is settled: run `step` with it
+    on the GroupActor's thread. If the step fails, `reply` (the group request it serves) gets
+    the error."""
+
+    step: Callable[[Reply], None]
+    future: Reply
+    reply: Reply
+
+
+class ProcessRemoved(msgspec.Struct, frozen=True):
+    """SupervisorActor -> GroupActor: the process was deleted; it leaves every group."""
+
+    name: str

@@ -92,8 +92,8 @@ class ProcessActor(DaemonActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Launch(definition, reply):
-                self._launch(definition, reply)
+            case Launch(definition, reply, start):
+                self._launch(definition, reply, start)
             case Call(StopProcess(timeout_s=timeout_s), reply):
                 self._request_stop(reply, "stopped on request", timeout_s)
             case Stop(reply, reason, timeout_s):
@@ -135,8 +135,8 @@ class ProcessActor(DaemonActor):
 
     # Requests ------------------------------------------------------------------------------
 
-    def _launch(self, definition: ProcessDefinition | None, reply: Reply) -> None:
-        """Start a run of `definition` (None: of the stored one)."""
+    def _launch(self, definition: ProcessDefinition | None, reply: Reply, start: bool) -> None:
+        """Start a run of `definition` (None: of the stored one), or with `start` False only store it."""
         if self._state in ACTIVE_STATES:
             raise AlreadyRunning(
                 f"process {self._name!r} is already {self._state.value}; "
@@ -146,8 +146,11 @@ class ProcessActor(DaemonActor):
         if definition is not None:
             dropped = dropped_settings(self._definition, definition, self._context.config)
             self._store_definition(definition)
-        self._schedule.start_over()
-        self._start_run("start_process")
+        if start:
+            self._schedule.start_over()
+            self._start_run("start_process")
+        else:
+            self._publish()
         answer(reply, started_record(self._record(), dropped))
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:

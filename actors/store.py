@@ -1,9 +1,9 @@
 """Opening the SQLite database, migrating its schema, and reading back what a daemon left.
 
-One file holds process definitions, runs, output lines with their FTS5 index, and each
-process's recent health checks. The LogWriterActor owns the only write connection (SQLite has
-one writer); readers open their own read-only connections, which WAL lets run beside the writer
-without blocking it.
+One file holds process definitions, runs, output lines with their FTS5 index, each
+process's recent health checks, and groups with their members. The LogWriterActor owns the
+only write connection (SQLite has one writer); readers open their own read-only connections,
+which WAL lets run beside the writer without blocking it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import apsw
 import msgspec
 
-from pm_actors.definition import ProcessDefinition
+from pm_actors.actors import group_store
+from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.errors import InternalError
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,12 @@ CREATE TABLE fts_progress(
 INSERT INTO fts_progress(id, indexed_up_to) SELECT 1, coalesce(max(id), 0) FROM logs;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_SCHEMA_V1), _script(_SCHEMA_V2), _script(_SCHEMA_V3))
+MIGRATIONS: tuple[Migration, ...] = (
+    _script(_SCHEMA_V1),
+    _script(_SCHEMA_V2),
+    _script(_SCHEMA_V3),
+    _script(group_store.SCHEMA),
+)
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -136,6 +142,7 @@ class StoredState(msgspec.Struct, frozen=True, kw_only=True):
     """How many runs each process that has run has had, by process id."""
     open_runs: list[StoredRun]
     """Runs never closed: a daemon died under them. Their process groups may still be alive."""
+    groups: list[GroupDefinition]
     next_process_id: int
     next_run_id: int
     next_log_id: int
@@ -192,6 +199,7 @@ def load_stored_state(connection: apsw.Connection) -> StoredState:
             last_runs=_last_runs(connection),
             restart_counts=_restart_counts(connection),
             open_runs=_runs_where(connection, "ended_at IS NULL"),
+            groups=group_store.load_groups(connection),
             next_process_id=_next_process_id(connection),
             next_run_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM runs"),
             next_log_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM logs"),

@@ -24,13 +24,16 @@ import msgspec
 import psutil
 import pykka
 
-from pm_actors.actors.base import DaemonActor, answer
+from pm_actors.actors.base import DaemonActor, answer, settle_all
 from pm_actors.actors.commands import check_environment
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
+    DefineMembers,
     Launch,
+    ProcessRemoved,
     ProcessStatsQuery,
     ReadLogs,
     RecordRunEnd,
@@ -46,19 +49,28 @@ from pm_actors.actors.records import IdAllocator
 from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.api import (
+    AddToGroup,
     CheckProcessHealth,
     ConfigureProcess,
+    CreateGroup,
+    DeleteGroup,
     DeleteProcess,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
+    GroupMember,
+    GroupRequest,
     KillProcess,
+    ListGroups,
     ListProcesses,
+    RemoveFromGroup,
     Request,
     RestartProcess,
     SearchLogs,
+    StartGroup,
     StartProcess,
+    StopGroup,
     StopProcess,
     TailLogs,
     WaitFor,
@@ -67,6 +79,7 @@ from pm_actors.config import Config
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import (
     AlreadyRunning,
+    DaemonUnavailable,
     InternalError,
     LimitReached,
     ProcessNotFound,
@@ -97,6 +110,7 @@ class SupervisorActor(DaemonActor):
         context: ProcessContext,
         reader: pykka.ActorRef[Any],
         waiter: pykka.ActorRef[Any],
+        groups: pykka.ActorRef[Any],
         stored: StoredState,
     ) -> None:
         super().__init__()
@@ -104,6 +118,7 @@ class SupervisorActor(DaemonActor):
         self._context = context
         self._reader = reader
         self._waiter = waiter
+        self._groups = groups
         self._stored = stored
         self._process_ids = IdAllocator(stored.next_process_id)
         self._processes: dict[str, ManagedProcess] = {}
@@ -126,6 +141,8 @@ class SupervisorActor(DaemonActor):
     def handle(self, message: Any) -> Any:
         if isinstance(message, StopAll):
             return self._stop_all()
+        if isinstance(message, DefineMembers):
+            return self._define_members(message.members, message.reply)
         if not isinstance(message, Call):
             raise InternalError(f"the supervisor cannot handle {type(message).__name__}")
         HANDLERS[type(message.request)](self, message.request, message.reply)
@@ -145,6 +162,29 @@ class SupervisorActor(DaemonActor):
         if managed is None:
             managed = self._add(self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome())
         managed.actor.tell(Launch(definition, reply))
+
+    def _define_members(self, members: list[GroupMember], reply: Reply) -> None:
+        """Check every member, then store the definitions given inline (none is started)."""
+        declared = []
+        for member in members:
+            if member.command is None:
+                self._stored_process(member, f"group member {member.name!r} given without `command`")
+                continue
+            record = self._context.board.get(member.name)
+            if record is not None and record.state in ACTIVE_STATES:
+                raise AlreadyRunning(
+                    f"process {member.name!r} is {record.state.value}: its definition cannot be replaced "
+                    "while it runs; stop_process it first, or give the member by `name` alone"
+                )
+            declared.append(declared_definition(member, member.command, self._config))
+        stored: list[Reply] = []
+        for definition in declared:
+            managed = self._processes.get(definition.name) or self._add(
+                self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
+            )
+            stored.append(concurrent.futures.Future())
+            managed.actor.tell(Launch(definition, stored[-1], start=False))
+        settle_all(stored, reply)
 
     def _stored_process(self, spec: ProcessSpec, what: str) -> ManagedProcess:
         """The process whose stored definition `spec` (a name without a command) refers to."""
@@ -198,7 +238,12 @@ class SupervisorActor(DaemonActor):
         if not self.ask(managed.actor, Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
+        tell_if_alive(self._groups, ProcessRemoved(request.name))
         answer(reply, DeletedProcess(name=request.name, deleted=True))
+
+    def _to_groups(self, request: GroupRequest, reply: Reply) -> None:
+        if not tell_if_alive(self._groups, Call(request, reply)):
+            raise DaemonUnavailable("the daemon is stopping: groups are no longer served")
 
     def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
         answer(reply, ProcessList(processes=self._context.board.all()))
@@ -278,6 +323,13 @@ HANDLERS: dict[type[Request], Handler] = {
     CheckProcessHealth: SupervisorActor._check_health,
     GetSystemStats: SupervisorActor._system_stats,
     WaitFor: SupervisorActor._wait_for,
+    CreateGroup: SupervisorActor._to_groups,
+    AddToGroup: SupervisorActor._to_groups,
+    RemoveFromGroup: SupervisorActor._to_groups,
+    DeleteGroup: SupervisorActor._to_groups,
+    StartGroup: SupervisorActor._to_groups,
+    StopGroup: SupervisorActor._to_groups,
+    ListGroups: SupervisorActor._to_groups,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
 

@@ -5,9 +5,9 @@ it hands a public request to the supervisor and returns a `concurrent.futures.Fu
 resolves to the result struct or fails with a `PmError`.
 
 Start order: database (migrated) -> LogWriterActor -> LogReaderActor -> scheduler thread ->
-HealthActor, MetricsActor, WaitActor -> IO thread -> SupervisorActor (which restores the
-stored definitions). Shutdown runs it backwards, after stopping every child in parallel and
-so storing all their output.
+HealthActor, MetricsActor, WaitActor -> IO thread -> GroupActor (with the stored groups) ->
+SupervisorActor (which restores the stored definitions). Shutdown stops the GroupActor, then
+every child in parallel (so storing all their output), then the rest backwards.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
@@ -60,6 +61,11 @@ class ActorSystem:
         )
         self._pipe_reader = PipeReader(self._writer)
         self._pipe_reader.start()
+        # Started before the supervisor, which forwards group requests to it; it tells the
+        # supervisor only after such a request, when the supervisor is there.
+        self._groups: pykka.ActorRef[Any] = GroupActor.start(
+            self._tell_supervisor, self._writer, board, stored.groups
+        )
         context = ProcessContext(
             config=config,
             writer=self._writer,
@@ -71,7 +77,7 @@ class ActorSystem:
             board=board,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
-            config, context, self._reader, self._waiter, stored
+            config, context, self._reader, self._waiter, self._groups, stored
         )
         logger.info("actor system started on %s", config.database_path)
 
@@ -80,8 +86,13 @@ class ActorSystem:
         self._supervisor.tell(Call(request, reply))
         return reply
 
+    def _tell_supervisor(self, message: object) -> None:
+        self._supervisor.tell(message)
+
     def shutdown(self) -> None:
-        """Stop every child in parallel, then every part; all output is committed first."""
+        """Stop every child in parallel, then every part; all output is committed first. Groups
+        stop first, so that no group starts a member once the processes are being stopped."""
+        self._groups.stop(block=True)
         replies: list[concurrent.futures.Future[Any]] = self._supervisor.ask(StopAll(), block=True)
         done, not_done = concurrent.futures.wait(replies, timeout=MAX_STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         for reply in done:

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from pm_actors.api import RequestUnion, StartProcess
+from pm_actors.api import AddToGroup, CreateGroup, RequestUnion, StartProcess
 from pm_actors.errors import DaemonUnavailable, PmError
 from pm_actors.specs import ProcessSpec
 
@@ -94,13 +94,16 @@ class ClientSession:
 
 
 def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:
-    """Fill in what only the caller knows: a process declared by start_process starts, by
-    default, where its caller works.
+    """Fill in what only the caller knows: a process declared (by start_process, or inline in a
+    group) starts, by default, where its caller works.
 
     This is the one place the working directory is decided; the daemon runs elsewhere (in `/`)
     and never guesses it. A start of the stored definition (no `command`) keeps the stored one."""
     if isinstance(request, StartProcess):
         return _declared_where(request, working_directory)
+    if isinstance(request, CreateGroup | AddToGroup):
+        members = [_declared_where(member, working_directory) for member in request.members]
+        return msgspec.structs.replace(request, members=members)
     return request
 
 

@@ -1,16 +1,25 @@
-"""A process definition: what is stored of a process so that it can be started again.
+"""Definitions: what is stored of a process so that it can be started again, and of a group.
 
-`start_process` declares one; the supervisor builds it once, with `ProcessDefinition.of`, after
-resolving and checking what the request names (the executable, a command health check, the
-working directory). The store keeps it, a restarted daemon starts from it, and
-`restart_process` / `configure_process` change it through pure functions.
+`start_process` (or a group member given inline) declares a process; the supervisor builds its
+definition once, with `ProcessDefinition.of`, after resolving and checking what the request
+names (the executable, a command health check, the working directory). The store keeps it, a
+restarted daemon starts from it, and `restart_process` / `configure_process` change it through
+pure functions. A `GroupDefinition` names its members and when each is ready.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from pm_actors.specs import Backoff, HealthCheck, Limits, ProcessSpec, RestartPolicy
+from pm_actors.specs import (
+    Backoff,
+    HealthCheck,
+    Limits,
+    ProcessSpec,
+    ReadyCondition,
+    RestartPolicy,
+    StopStrategy,
+)
 
 
 class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,8 +51,9 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
         health_check: HealthCheck | None,
         default_restart: RestartPolicy,
     ) -> ProcessDefinition:
-        """The definition a `start_process` request declares, with what the caller checked: the
-        `command` it gives, resolved to `executable`, the existing `cwd`, the allowed `health_check`."""
+        """The definition a `start_process` request (or an inline group member) declares, with
+        what the caller checked: the `command` it gives, resolved to `executable`, the existing
+        `cwd`, the allowed `health_check`."""
         return cls(
             name=request.name,
             command=command,
@@ -58,3 +68,19 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
             health_check=health_check,
             limits=request.limits,
         )
+
+
+class MemberDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """A member of a group: which process, in which start order, ready when."""
+
+    name: str
+    order: int
+    ready: ReadyCondition
+
+
+class GroupDefinition(msgspec.Struct, frozen=True, kw_only=True):
+    """What is stored of a group: its members in the order they were listed."""
+
+    name: str
+    stop_strategy: StopStrategy = "reverse"
+    members: list[MemberDefinition] = []

@@ -19,6 +19,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN_COMMAND = "forbidden_command"
     INVALID_ARGUMENT = "invalid_argument"
     ALREADY_RUNNING = "already_running"
+    ALREADY_EXISTS = "already_exists"
     NOT_RUNNING = "not_running"
     SPAWN_FAILED = "spawn_failed"
     LIMIT_REACHED = "limit_reached"
@@ -70,6 +71,10 @@ class AlreadyRunning(PmError):
     code = ErrorCode.ALREADY_RUNNING
 
 
+class AlreadyExists(PmError):
+    code = ErrorCode.ALREADY_EXISTS
+
+
 class LimitReached(PmError):
     code = ErrorCode.LIMIT_REACHED
 
@@ -95,6 +100,7 @@ WIRE_CLASSES: dict[ErrorCode, type[PmError]] = {
     ErrorCode.FORBIDDEN_COMMAND: ForbiddenCommand,
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
     ErrorCode.ALREADY_RUNNING: AlreadyRunning,
+    ErrorCode.ALREADY_EXISTS: AlreadyExists,
     ErrorCode.NOT_RUNNING: NotRunning,
     ErrorCode.SPAWN_FAILED: SpawnFailed,
     ErrorCode.LIMIT_REACHED: LimitReached,

@@ -1,9 +1,9 @@
 """How a process is declared and supervised: the fields of its definition (`ProcessSpec`),
 restart policy, backoff, health check, resource limits, and when it counts as ready.
 
-These structs are arguments of `start_process` and `wait_for` (so they appear in their MCP
-schemas), parts of the stored definition, and what `get_process_info` shows. Units are in the
-field names.
+These structs are arguments of `start_process`, `wait_for` and `create_group` (so they appear
+in their MCP schemas), parts of the stored definitions, and what `get_process_info` and
+`list_groups` show. Units are in the field names.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import msgspec
 from pm_actors.errors import InvalidArgument
 
 RestartPolicy = Literal["never", "on-failure", "always"]
+StopStrategy = Literal["reverse", "parallel", "sequential"]
+"""How a group stops: dependants first (the highest order first), all at once, or in start order."""
 ReadyUntil = Literal["running", "log_line", "port", "healthy", "exited"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -114,7 +116,8 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A process as a client declares it: the fields of start_process."""
+    """A process as a client declares it: the fields of start_process, which a group member
+    may give inline too."""
 
     name: ProcessName
     command: Annotated[
@@ -169,7 +172,8 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """When a process counts as ready: it is running; a log line of its current run matches
-    `pattern` (a regular expression); a TCP `port` is listening; it is healthy; or it has exited."""
+    `pattern` (a regular expression); a TCP `port` is listening; it is healthy; or it has
+    exited (a group member that is a one-shot step, such as a migration, must exit with code 0)."""
 
     until: ReadyUntil
     pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
@@ -191,3 +195,15 @@ class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             return re.compile(self.pattern)
         except re.error as error:
             raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None
+
+    def describe(self) -> str:
+        """The condition in words, e.g. `a log line matching /listening/`."""
+        if self.until == "log_line":
+            return f"a log line matching /{self.pattern}/"
+        if self.until == "port":
+            return "any listening port" if self.port is None else f"port {self.port} listening"
+        return "exited with code 0" if self.until == "exited" else self.until
+
+
+RUNNING = ReadyCondition(until="running")
+"""Ready as soon as the process runs: a group member's condition when it names none."""

@@ -12,6 +12,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,22 @@ import pytest
 
 import pm_actors.actors
 from pm_actors.actors.base import DaemonActor
-from pm_actors.actors.supervisor import HANDLERS
-from pm_actors.api import REQUEST_TYPES, RequestUnion
+from pm_actors.actors.groups import HANDLERS as GROUP_HANDLERS
+from pm_actors.actors.supervisor import HANDLERS, SupervisorActor
+from pm_actors.api import REQUEST_TYPES, GroupRequest, RequestUnion
 
 ROOT = Path(__file__).resolve().parent.parent
-VOCABULARY = {"__init__", "api", "results", "specs", "states", "errors", "config", "definition"}
+VOCABULARY = {
+    "__init__",
+    "api",
+    "results",
+    "group_results",
+    "specs",
+    "states",
+    "errors",
+    "config",
+    "definition",
+}
 """The shared types every other part speaks: `pm_actors.<name>` (and the package's version)."""
 
 FOLDERS = {
@@ -108,7 +120,14 @@ def daemon_actor_classes() -> dict[str, type[DaemonActor]]:
 
 def test_actors_ask_only_along_a_dag_and_the_writer_and_metrics_ask_nobody() -> None:
     actors = daemon_actor_classes()
-    assert {"SupervisorActor", "ProcessActor", "LogWriterActor", "LogReaderActor", "WaitActor"} <= set(actors)
+    assert {
+        "SupervisorActor",
+        "ProcessActor",
+        "LogWriterActor",
+        "LogReaderActor",
+        "WaitActor",
+        "GroupActor",
+    } <= set(actors)
     graph = {name: set(actor.may_ask) for name, actor in actors.items()}
     for name, targets in graph.items():
         assert targets <= set(actors), f"{name} may ask unknown actors {targets - set(actors)}"
@@ -142,6 +161,12 @@ def test_every_request_type_is_in_the_union_once_and_has_a_supervisor_handler() 
     for request_type, handler in HANDLERS.items():
         parameters = list(inspect.signature(handler).parameters)
         assert parameters[:1] == ["self"], f"the handler of {request_type.__name__} is not a method"
+
+
+def test_the_supervisor_hands_every_group_request_to_the_group_actor_which_has_its_handler() -> None:
+    group_requests = set(typing.get_args(GroupRequest))
+    assert set(GROUP_HANDLERS) == group_requests
+    assert {HANDLERS[request_type] for request_type in group_requests} == {SupervisorActor._to_groups}
 
 
 def assert_acyclic(graph: dict[str, set[str]]) -> None:

@@ -1,7 +1,8 @@
 """The real daemon: `python -m pm_actors daemon` processes, real children, SQLite and sockets.
 
-Each test starts its own daemon(s) through the `daemons` fixture, which SIGTERMs every one at
-teardown (SIGKILL past a bound); tests that kill a daemon themselves also end what it left.
+Each test starts its own daemon(s) through the `daemons` fixture (conftest), which SIGTERMs
+every one at teardown (SIGKILL past a bound); tests that kill a daemon themselves also end what
+it left.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -58,15 +58,6 @@ from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 
 STATE_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonLauncher]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher
-    finally:
-        launcher.stop_all()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pykka
 import pytest
 
 from pm_actors.actors.base import DaemonActor
+from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
@@ -28,6 +29,7 @@ from pm_actors.api import (
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
+    ListGroups,
     ListProcesses,
     RequestUnion,
     WaitFor,
@@ -54,6 +56,7 @@ INJECTIONS: list[tuple[Any, str, Callable[[], RequestUnion]]] = [
     (LogReaderActor, "_answer", lambda: GetLogs(name="sleeper")),
     (LogWriterActor, "_index_for", lambda: GetLogs(name="sleeper")),
     (WaitActor, "_evaluate", lambda: WaitFor(name="sleeper", until="exited", timeout_s=60)),
+    (GroupActor, "handle", ListGroups),
 ]
 
 

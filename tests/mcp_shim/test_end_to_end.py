@@ -323,3 +323,48 @@ def test_supervision_tools_answer_with_schema_valid_results(shim: Shim) -> None:
             structured(await client.call_tool("stop_process", {"name": "web"}))
 
     run(scenario)
+
+
+@pytest.mark.timeout(90)
+def test_one_call_declares_a_stack_that_starts_in_order_and_stops_in_reverse(shim: Shim) -> None:
+    """Inline members run in the shim's working directory; each answer's text renders it all."""
+    server = "import os, time\nprint('ready in', os.getcwd(), flush=True)\ntime.sleep(60)"
+    members = [
+        {
+            "name": "db",
+            "command": PYTHON,
+            "args": ["-c", server],
+            "ready": {"until": "log_line", "pattern": "ready"},
+        },
+        {"name": "migrate", "command": PYTHON, "args": ["-c", "print('done')"], "ready": {"until": "exited"}},
+        {"name": "web", "command": PYTHON, "args": ["-c", server]},
+    ]
+
+    async def scenario() -> None:
+        async with shim.session() as client:
+            created = structured(
+                await client.call_tool("create_group", {"name": "stack", "members": members})
+            )
+            assert [(m["name"], m["order"], m["state"]) for m in created["members"]] == [
+                ("db", 0, "stopped"),
+                ("migrate", 1, "stopped"),
+                ("web", 2, "stopped"),
+            ]
+            result = await client.call_tool("start_group", {"group": "stack"})
+            started = structured(result)
+            assert started["ok"] is True
+            assert started["members"][0]["detail"] == f"line: ready in {shim.errlog_path.parent}"
+            text = result.content[0]
+            assert isinstance(text, types.TextContent) and "group stack started in" in text.text
+            listing = structured(await client.call_tool("list_groups", {}))
+            assert listing["groups"][0]["status"] == "running"
+            stopped = structured(await client.call_tool("stop_group", {"group": "stack"}))
+            assert [m["name"] for m in stopped["members"]] == ["web", "migrate", "db"]
+            again = structured(await client.call_tool("start_process", {"name": "db"}))
+            assert again["state"] == "running" and again["dropped"] == []
+            deleted = structured(
+                await client.call_tool("delete_group", {"group": "stack", "stop_members": True})
+            )
+            assert deleted["stopped"]["members"][0]["state"] == "stopped"
+
+    run(scenario)

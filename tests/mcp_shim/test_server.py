@@ -185,6 +185,19 @@ def test_start_process_with_a_name_alone_leaves_cwd_to_the_stored_definition(mod
     assert backend.requests[0] == api.StartProcess(name="web")
 
 
+def test_group_members_declared_inline_run_in_the_shims_working_directory(mode: str) -> None:
+    backend = FakeBackend()
+    members = [{"name": "db", "command": "python3", "cwd": "db"}, {"name": "web"}]
+    call(backend, mode, "create_group", {"name": "stack", "members": members})
+    call(
+        backend, mode, "add_to_group", {"group": "stack", "members": [{"name": "api", "command": "python3"}]}
+    )
+    created, added = backend.requests
+    assert isinstance(created, api.CreateGroup) and isinstance(added, api.AddToGroup)
+    assert [member.cwd for member in created.members] == [f"{SHIM_CWD}/db", None]
+    assert added.members[0].cwd == SHIM_CWD
+
+
 def test_resolve_cwd_expands_home_and_treats_empty_as_absent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", "/home/someone")
     assert resolve_cwd("~/code", SHIM_CWD) == "/home/someone/code"
