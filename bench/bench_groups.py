@@ -19,62 +19,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import secrets
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
+import psutil
+from bench_daemon import connect_when_ready, pm_environment, private_folder
 
 from pm_actors import api
-from pm_actors.config import load_config
-from pm_actors.errors import DaemonUnavailable
 from pm_actors.ipc.client import DaemonClient
 from pm_actors.specs import ReadyCondition
 
-PYTHON_ROOT = os.path.dirname(os.path.realpath(sys.executable))
 MEMBER = "import time\nprint('READY', flush=True)\ntime.sleep(600)"
 """Ready as soon as its interpreter runs: the figures are the manager's, plus one Python start each."""
 READY = ReadyCondition(until="log_line", pattern="^READY", timeout_s=30)
 TIERS = 4
 """Orders of the tiered group: a stack of database, migrations, services, front ends."""
-STARTUP_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 20.0
-POLL_INTERVAL_S = 0.01
 GOAL_RATIO = 0.5
-
-
-def environment(folder: Path, members: int) -> dict[str, str]:
-    return {
-        "HOME": str(folder / "home"),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PM_DATABASE_PATH": str(folder / "pm.db"),
-        "PM_DAEMON_SOCKET_PATH": str(folder / "run" / "d.sock"),
-        "PM_DAEMON_TOKEN": secrets.token_hex(16),
-        "PM_ALLOWED_COMMANDS": f"{PYTHON_ROOT},/usr/bin,/bin",
-        "PM_LOG_LEVEL": "warning",
-        "PM_MAX_PROCESSES": str(members * 3),
-        "PM_DAEMON_AUTO_START": "false",
-    }
-
-
-async def connect(env: dict[str, str], folder: Path, daemon: subprocess.Popen[bytes]) -> DaemonClient:
-    config = load_config(env, folder)
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while True:
-        try:
-            return await DaemonClient.connect(config, env["PM_DAEMON_TOKEN"])
-        except DaemonUnavailable:
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(POLL_INTERVAL_S)
 
 
 def member(name: str, order: int) -> api.GroupMember:
@@ -148,9 +115,9 @@ def report(times: dict[str, list[float]], members: int, runs: int) -> None:
 
 
 @contextlib.contextmanager
-def daemon_in(folder: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def daemon_in(folder: Path, env: dict[str, str]) -> Iterator[psutil.Popen]:
     log = (folder / "daemon.log").open("wb")
-    daemon = subprocess.Popen(
+    daemon = psutil.Popen(
         [sys.executable, "-m", "pm_actors", "daemon"],
         cwd=folder,
         env=env,
@@ -164,16 +131,16 @@ def daemon_in(folder: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[by
         daemon.send_signal(signal.SIGTERM)  # stops every child it started
         try:
             daemon.wait(STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
+        except psutil.TimeoutExpired:
             daemon.kill()
             daemon.wait()
         log.close()
 
 
 async def run(folder: Path, members: int, runs: int) -> dict[str, list[float]]:
-    env = environment(folder, members)
+    env = pm_environment(folder)  # the same private daemon as bench_daemon.py's
     with daemon_in(folder, env) as daemon:
-        client = await connect(env, folder, daemon)
+        client = await connect_when_ready(env, folder, daemon)
         try:
             return await measure(client, members, runs)
         finally:
@@ -187,11 +154,8 @@ def main() -> None:
     arguments = parser.parse_args()
     # A SIGTERM to the bench unwinds like Ctrl-C, through the `finally` that stops the daemon.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
-    folder = Path(tempfile.mkdtemp(prefix="pmg", dir="/tmp"))
-    try:
+    with private_folder() as folder:
         times = asyncio.run(run(folder, arguments.members, arguments.runs))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     report(times, arguments.members, arguments.runs)
 
 

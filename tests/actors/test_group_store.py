@@ -42,6 +42,16 @@ def add_process(connection: apsw.Connection, process_id: int, name: str) -> None
     )
 
 
+def store_processes(database: Path, *names: str) -> None:
+    """Definitions of these processes in the file, as a daemon would have left them."""
+    connection = open_write_connection(database)
+    try:
+        for process_id, name in enumerate(names, start=1):
+            add_process(connection, process_id, name)
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def writer(database: Path) -> pykka.ActorRef[LogWriterActor]:
     return LogWriterActor.start(database, 1)
@@ -87,10 +97,7 @@ def test_a_version_3_database_gains_the_group_tables_and_keeps_its_rows(short_tm
 def test_a_saved_group_is_read_back_with_its_members_in_listing_order(
     database: Path, writer: pykka.ActorRef[LogWriterActor]
 ) -> None:
-    connection = open_write_connection(database)
-    for process_id, name in enumerate(("db", "web", "api"), start=1):
-        add_process(connection, process_id, name)
-    connection.close()
+    store_processes(database, "db", "web", "api")
 
     write(writer, SaveGroup(STACK, 1.0), SaveGroup(GroupDefinition(name="empty"), 2.0))
 
@@ -101,10 +108,7 @@ def test_a_saved_group_is_read_back_with_its_members_in_listing_order(
 def test_saving_again_replaces_the_members_and_deleting_removes_the_group(
     database: Path, writer: pykka.ActorRef[LogWriterActor]
 ) -> None:
-    connection = open_write_connection(database)
-    for process_id, name in enumerate(("db", "web", "api"), start=1):
-        add_process(connection, process_id, name)
-    connection.close()
+    store_processes(database, "db", "web", "api")
     fewer = msgspec.structs.replace(STACK, stop_strategy="parallel", members=STACK.members[:1])
 
     write(writer, SaveGroup(STACK, 1.0), SaveGroup(fewer, 2.0))
@@ -123,10 +127,7 @@ def test_saving_again_replaces_the_members_and_deleting_removes_the_group(
 def test_a_member_whose_process_is_no_longer_stored_is_left_out(
     database: Path, writer: pykka.ActorRef[LogWriterActor]
 ) -> None:
-    connection = open_write_connection(database)
-    add_process(connection, 1, "db")
-    add_process(connection, 2, "api")
-    connection.close()
+    store_processes(database, "db", "api")
 
     write(writer, SaveGroup(STACK, 1.0))
 
