@@ -6,6 +6,7 @@ that the order of events is read from the children themselves, never from sleeps
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,6 +168,28 @@ def test_with_rollback_a_failed_start_stops_what_it_started_and_only_that(client
     assert sorted(started.rolled_back) == ["api", "db", "migrate"]
     states = {name: client.record(name).state for name in ("cache", "db", "api")}
     assert states == {"cache": ProcessState.RUNNING, "db": ProcessState.STOPPED, "api": ProcessState.STOPPED}
+
+
+@pytest.mark.timeout(40)
+def test_a_member_that_cannot_be_spawned_stops_the_start_and_says_why(
+    client: SystemClient, short_tmp: Path
+) -> None:
+    workdir = short_tmp / "app"
+    workdir.mkdir()
+    command, args = python_child(SLEEPER)
+    gone = GroupMember(name="api", command=command, args=args, cwd=str(workdir))
+    client.call(CreateGroup(name="stack", members=[member("db", SLEEPER), gone, member("web", SLEEPER)]))
+    workdir.rmdir()  # declared while it existed: the spawn itself fails now
+
+    started: GroupStarted = client.call(StartGroup(group="stack"))
+
+    assert not started.ok and started.failed_member == "api"
+    assert started.reason is not None and started.reason.startswith("could not be started: could not start")
+    assert [(m.name, m.outcome, m.state) for m in started.members] == [
+        ("db", "started", ProcessState.RUNNING),
+        ("api", "failed", ProcessState.CRASHED),
+        ("web", "not_started", ProcessState.STOPPED),
+    ]
 
 
 @pytest.mark.timeout(40)
