@@ -54,11 +54,16 @@ class SpawnedChild:
                 stream.close()
 
 
-def spawn(executable: str, argv0: str, args: Sequence[str], cwd: str, env: Mapping[str, str]) -> SpawnedChild:
-    """Start a child in a new session, never through a shell. Raises OSError if exec fails."""
+def spawn(
+    exec_path: str, descriptor: int, argv: Sequence[str], cwd: str, env: Mapping[str, str]
+) -> SpawnedChild:
+    """Start a child in a new session, never through a shell. `exec_path` is
+    `/proc/self/fd/<descriptor>` of a checked executable (`executables.ExecPlan`): the
+    descriptor is passed through so the exec runs that very file. Raises OSError if exec fails."""
     popen = subprocess.Popen(
-        [argv0, *args],
-        executable=executable,
+        list(argv),
+        executable=exec_path,
+        pass_fds=(descriptor,),
         cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -69,6 +74,24 @@ def spawn(executable: str, argv0: str, args: Sequence[str], cwd: str, env: Mappi
         shell=False,
     )
     return SpawnedChild(popen)
+
+
+def spawn_check(
+    exec_path: str, descriptor: int, argv: Sequence[str], env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start a command health check like `spawn`, its stdout and stderr merged into one pipe."""
+    return subprocess.Popen(
+        list(argv),
+        executable=exec_path,
+        pass_fds=(descriptor,),
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
+        shell=False,
+    )
 
 
 def signal_name(signal_number: int) -> str:

@@ -5,8 +5,9 @@ is killed with its whole process group at the deadline, a TCP connect and each H
 operation get the time that is left. Nothing here touches an actor: `run_check` measures one
 check and returns a `CheckOutcome` that the caller sends back as a message.
 
-A command check's `command` is already resolved and allowed (the supervisor validated it); it
-runs as argv, never through a shell, in its own session, with no stdin.
+A command check's `command` was resolved and allowed when it was declared; at every run it is
+checked again and the very file checked is exec'd (`executables.ExecutablePolicy`), as argv,
+never through a shell, in its own session, with no stdin.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import http.client
 
+from pm_actors.actors.child import spawn_check
 from pm_actors.actors.commands import child_environment
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import CheckOutcome
+from pm_actors.errors import PmError
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 
 logger = logging.getLogger(__name__)
@@ -65,11 +69,13 @@ class Cancellation:
             os.write(self._write_fd, b"x")
 
 
-def run_check(check: HealthCheck, cancellation: Cancellation | None = None) -> CheckOutcome:
-    """Run one check on the calling thread (a worker's) and time it."""
+def run_check(
+    check: HealthCheck, policy: ExecutablePolicy, cancellation: Cancellation | None = None
+) -> CheckOutcome:
+    """Run one check on the calling thread (a worker's) and time it; `policy` checks a command."""
     started = time.perf_counter()
     if isinstance(check, CommandCheck):
-        passed, detail = run_command_check(check, cancellation)
+        passed, detail = run_command_check(check, policy, cancellation)
     elif isinstance(check, TcpCheck):
         passed, detail = run_tcp_check(check)
     else:
@@ -103,21 +109,18 @@ class _TailBuffer:
         return text
 
 
-def run_command_check(check: CommandCheck, cancellation: Cancellation | None = None) -> CheckResult:
+def run_command_check(
+    check: CommandCheck, policy: ExecutablePolicy, cancellation: Cancellation | None = None
+) -> CheckResult:
     """Passes when the command exits with code 0 before the deadline; stdout and stderr, merged,
     give the detail. At the deadline (or on cancellation) its whole process group is killed."""
     deadline = time.monotonic() + check.timeout_s
+    environment = child_environment({})
     try:
-        popen = subprocess.Popen(
-            [check.command, *check.args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=child_environment({}),
-            start_new_session=True,
-            close_fds=True,
-            shell=False,
-        )
+        with policy.plan(check.command, check.command, environment.get("PATH", os.defpath)) as plan:
+            popen = spawn_check(plan.exec_path, plan.descriptor, [*plan.argv, *check.args], environment)
+    except PmError as error:
+        return False, f"could not run {check.command}: {error.message}"
     except OSError as error:
         return False, f"could not run {check.command}: {error.strerror or error}"
     output = _TailBuffer(OUTPUT_CAP_BYTES)

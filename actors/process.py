@@ -19,9 +19,9 @@ from typing import Any
 
 from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
-from pm_actors.actors.child import spawn
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.definition_changes import with_configuration, with_restart_changes
+from pm_actors.actors.executables import spawn_checked
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
@@ -217,7 +217,8 @@ class ProcessActor(DaemonActor):
         started_at = time.time()
         self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
-            child = spawn(
+            child = spawn_checked(
+                self._context.executables,
                 definition.executable,
                 definition.command,
                 definition.args,
@@ -239,8 +240,9 @@ class ProcessActor(DaemonActor):
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
         self._observers.observe(definition, run_id, child.pid)
 
-    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> SpawnFailed:
-        """Record a run that never started, end in `crashed`, and say why."""
+    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
+        """Record a run that never started, end in `crashed`, and say why (a refusal of the
+        executable's check keeps its own code)."""
         detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         reason = f"could not start {self._definition.executable}: {detail}"
         self._outcome.ended_at = time.time()
@@ -251,7 +253,7 @@ class ProcessActor(DaemonActor):
             RecordRunEnd(start.run_id, self._outcome.ended_at, None, None, reason, ProcessState.CRASHED)
         )
         self._change_state(ProcessState.CRASHED, reason)
-        return SpawnFailed(reason)
+        return error if isinstance(error, PmError) else SpawnFailed(reason)
 
     def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
         if not run.ask_to_stop(reason, after_stop):

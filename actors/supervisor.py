@@ -25,7 +25,12 @@ import psutil
 import pykka
 
 from pm_actors.actors.base import DaemonActor, answer
-from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
+from pm_actors.actors.commands import (
+    check_environment,
+    child_environment,
+    resolve_executable,
+    resolve_working_directory,
+)
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
@@ -143,7 +148,9 @@ class SupervisorActor(DaemonActor):
         check_environment(request.env)
         definition = ProcessDefinition.of(
             request,
-            executable=resolve_executable(request.command, cwd, self._config),
+            executable=resolve_executable(
+                request.command, cwd, self._context.executables, child_environment(request.env)
+            ),
             cwd=cwd,
             health_check=self._allowed_check(request.health_check, cwd),
             default_restart="on-failure" if self._config.auto_restart_enabled else "never",
@@ -163,7 +170,8 @@ class SupervisorActor(DaemonActor):
         """A command check runs under the same rules as the process: resolved and allowed now."""
         if not isinstance(check, CommandCheck):
             return check
-        return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, self._config))
+        command = resolve_executable(check.command, cwd, self._context.executables, child_environment({}))
+        return msgspec.structs.replace(check, command=command)
 
     def _forward(
         self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply

@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
@@ -53,7 +54,8 @@ class ActorSystem:
         self._scheduler = Scheduler()
         self._scheduler.start()
         board = RecordBoard()
-        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
+        executables = ExecutablePolicy(config)
+        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
             config.database_path, self._scheduler, board, self._metrics
@@ -62,6 +64,7 @@ class ActorSystem:
         self._pipe_reader.start()
         context = ProcessContext(
             config=config,
+            executables=executables,
             writer=self._writer,
             health=self._health,
             metrics=self._metrics,

@@ -20,14 +20,31 @@ import msgspec
 MAX_UNIX_SOCKET_PATH_BYTES = 107
 """sun_path holds 108 bytes on Linux, one of them the terminating NUL."""
 
-DEFAULT_DENIED_COMMANDS = (
-    "sh,bash,dash,zsh,ksh,mksh,csh,tcsh,fish,busybox,env,setsid,nohup,xargs,sudo,su,doas,pkexec,"
-    "runuser,chroot,unshare,nsenter,setpriv,nice,ionice,chrt,taskset,timeout,stdbuf,flock,script,"
-    "watch,daemonize,start-stop-daemon,systemd-run,at,batch,crontab,ssh,strace,ltrace,gdb,"
-    "find,awk,gawk,mawk,nawk"
+DENIED_SHELLS = (
+    "sh,bash,rbash,dash,ash,zsh,ksh,lksh,mksh,yash,posh,csh,tcsh,fish,elvish,nu,xonsh,pwsh,busybox"
 )
-"""Launchers and shells that run any other program or leave the process group: refused even
-under an allowed root, because a path allowlist alone would let them run anything."""
+DENIED_LAUNCHERS = (
+    "env,setsid,nohup,xargs,parallel,sudo,su,sg,doas,pkexec,runuser,chroot,unshare,nsenter,setpriv,"
+    "capsh,fakeroot,firejail,bwrap,proot,nice,ionice,chrt,taskset,numactl,cpulimit,prlimit,setarch,"
+    "linux32,linux64,i386,x86_64,uname26,timeout,time,stdbuf,flock,script,watch,entr,logsave,rlwrap,"
+    "run-parts,unbuffer,expect,daemonize,start-stop-daemon,systemd-run,systemd-cat,dbus-run-session,"
+    "ssh-agent,at,batch,crontab,tmux,screen,strace,ltrace,gdb,lldb,valgrind,perf,"
+    "ld.so,ld-linux.so.2,ld-linux-x86-64.so.2,ld-linux-aarch64.so.1"
+)
+DENIED_COMMAND_RUNNERS = (
+    "find,awk,gawk,mawk,nawk,sed,tar,cpio,zip,rsync,scp,sftp,ssh,git,make,gmake,cmake,"
+    "vi,vim,nvim,rvim,view,rview,vimdiff,ex,ed,emacs,less,more,man,pg,dc,sqlite3,mysql,psql,"
+    "socat,nc,ncat,netcat,wget,docker,podman,apt,apt-get"
+)
+DEFAULT_DENIED_COMMANDS = f"{DENIED_SHELLS},{DENIED_LAUNCHERS},{DENIED_COMMAND_RUNNERS}"
+"""Refused even under an allowed root, because a path allowlist alone would let them run
+anything: shells; launchers, which run the program named in their arguments or leave the
+process group; and programs whose options run a command (GTFOBins lists them: `sed '1e CMD'`,
+`tar --checkpoint-action=exec=CMD`, `git -c alias.x='!CMD'`, `make --eval`, `vim -c '!CMD'`,
+`zip -TT CMD`, `rsync -e`, `less` and `man` through their pager escapes, `dc '!CMD'`,
+`sqlite3 '.shell CMD'`, `wget --use-askpass`, container runners...). General-purpose
+interpreters (python, node, perl, ruby) are not on it: running code is what a user allows them
+for, and the README says so."""
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -166,10 +183,14 @@ def socket_path(base_directory: Path) -> Callable[[str], Path]:
 
 
 def command_roots(text: str) -> tuple[Path, ...]:
-    """Comma-separated directories, realpath'd once so that symlinked roots compare truly."""
+    """Comma-separated directories or single executables, realpath'd once so that symlinked
+    entries compare truly: an executable is allowed when its realpath is one of them or lies
+    under one of them."""
     roots = tuple(Path(os.path.realpath(part.strip())) for part in text.split(",") if part.strip())
     if not roots:
-        raise ValueError("expected a comma-separated list of directories, e.g. /usr/bin,/usr/local/bin")
+        raise ValueError(
+            "expected a comma-separated list of directories or executables, e.g. /usr/bin,/usr/local/bin"
+        )
     return roots
 
 

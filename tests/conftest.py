@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.daemon_support import Daemon, DaemonLauncher
 from tests.helpers import PYTHON_ROOT, wait_until
 
 
@@ -35,6 +36,21 @@ def pm_environment(short_tmp: Path) -> dict[str, str]:
         "PM_ALLOWED_COMMANDS": f"{PYTHON_ROOT},/usr/bin,/bin",
         "PM_LOG_LEVEL": "debug",
     }
+
+
+@pytest.fixture
+def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonLauncher]:
+    """Starts real daemons for one test; SIGTERMs every one at teardown (SIGKILL past a bound)."""
+    launcher = DaemonLauncher(short_tmp, pm_environment)
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()
+
+
+@pytest.fixture
+def daemon(daemons: DaemonLauncher) -> Daemon:
+    return daemons.start()
 
 
 @pytest.fixture(autouse=True)

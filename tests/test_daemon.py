@@ -11,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -58,20 +57,6 @@ from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 
 STATE_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonLauncher]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher
-    finally:
-        launcher.stop_all()
-
-
-@pytest.fixture
-def daemon(daemons: DaemonLauncher) -> Daemon:
-    return daemons.start()
 
 
 def start(client: SyncClient, name: str, code: str) -> ProcessRecord:
