@@ -25,6 +25,7 @@ from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call, StopAll
 from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import IdAllocator, RecordBoard
 from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
@@ -50,7 +51,10 @@ class ActorSystem:
         finally:
             connection.close()
         self._writer: pykka.ActorRef[Any] = LogWriterActor.start(config.database_path, stored.next_log_id)
-        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
+        self._reads = ReadBudget(config.query_timeout_ms / 1000)
+        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(
+            config.database_path, self._writer, self._reads
+        )
         self._scheduler = Scheduler()
         self._scheduler.start()
         board = RecordBoard()
@@ -58,7 +62,7 @@ class ActorSystem:
         self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
-            config.database_path, self._scheduler, board, self._metrics
+            config.database_path, self._scheduler, board, self._metrics, self._reads
         )
         self._pipe_reader = PipeReader(self._writer)
         self._pipe_reader.start()
@@ -84,7 +88,9 @@ class ActorSystem:
         return reply
 
     def shutdown(self) -> None:
-        """Stop every child in parallel, then every part; all output is committed first."""
+        """Stop every child in parallel, then every part; all output is committed first.
+        Reads under way are interrupted at once: nobody is left to read their answers."""
+        self._reads.stop()
         replies: list[concurrent.futures.Future[Any]] = self._supervisor.ask(StopAll(), block=True)
         done, not_done = concurrent.futures.wait(replies, timeout=MAX_STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         for reply in done:

@@ -27,11 +27,43 @@ from pm_actors.results import (
     SystemStats,
     WaitResult,
 )
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import (
+    ENV_NAME,
+    MAX_PATH_CHARS,
+    NO_NUL,
+    Arguments,
+    Backoff,
+    Environment,
+    Executable,
+    HealthCheck,
+    Limits,
+    RestartPolicy,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+MAX_QUERY_CHARS = 1000
+"""A search query: a line, or a few; a longer one is a paste, not a search."""
+MAX_QUERY_WORDS = 64
+"""Words a search may require: each is one more FTS5 term to intersect (cost grows with them)."""
+MAX_PATTERN_CHARS = 1000
+"""A wait_for regular expression: matched against every new line, so kept to a line's size."""
+
+PATTERN_MEANINGS = {
+    NO_NUL: "no NUL byte",
+    ENV_NAME: "a variable's name is not empty and holds no '=' or NUL byte",
+}
+"""What each pattern of the schema means, for an error that quotes the regex."""
+
+
+def pattern_meaning(message: str) -> str:
+    """ " (that is: ...)" for a validation message that quotes one of our patterns, else ""."""
+    for pattern, meaning in PATTERN_MEANINGS.items():
+        if repr(pattern) in message or pattern in message:
+            return f" (that is: {meaning})"
+    return ""
+
 
 ProcessName = Annotated[
     str,
@@ -83,21 +115,15 @@ class StartProcess(Request, frozen=True, tag="start_process"):
 
     name: ProcessName
     command: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            description="Executable: a path, or a name looked up on the daemon's PATH.",
-        ),
+        Executable,
+        msgspec.Meta(description="Executable: a path, or a name looked up on the daemon's PATH."),
     ]
-    args: Annotated[list[str], msgspec.Meta(description="Arguments, one string each.")] = []
+    args: Arguments = []
     cwd: Annotated[
-        str | None,
+        Annotated[str, msgspec.Meta(max_length=MAX_PATH_CHARS, pattern=NO_NUL)] | None,
         msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
     ] = None
-    env: Annotated[
-        dict[str, str],
-        msgspec.Meta(description="Variables set on top of the daemon's environment."),
-    ] = {}
+    env: Environment = {}
     restart: Annotated[
         RestartPolicy | None,
         msgspec.Meta(
@@ -143,9 +169,9 @@ class RestartProcess(Request, frozen=True, tag="restart_process"):
     annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
 
     name: ProcessName
-    args: Annotated[list[str] | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
+    args: Annotated[Arguments | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
     env: Annotated[
-        dict[str, str] | None,
+        Environment | None,
         msgspec.Meta(description="New environment overlay, replacing the stored one (kept if omitted)."),
     ] = None
 
@@ -212,7 +238,14 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     result_type = SearchResult
     annotations = READ_ONLY
 
-    query: Annotated[str, msgspec.Meta(min_length=1, description="What to look for.")]
+    query: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description=f"What to look for (at most {MAX_QUERY_CHARS} characters, {MAX_QUERY_WORDS} words).",
+        ),
+    ]
     name: Annotated[
         Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
         msgspec.Meta(description="Only this process; all processes by default."),
@@ -286,7 +319,10 @@ class WaitFor(Request, frozen=True, tag="wait_for"):
 
     name: ProcessName
     until: Literal["log_line", "port", "healthy", "exited"]
-    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
+    pattern: Annotated[
+        Annotated[str, msgspec.Meta(max_length=MAX_PATTERN_CHARS)] | None,
+        msgspec.Meta(description="Regular expression, for until=log_line."),
+    ] = None
     port: Annotated[
         Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None,
         msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,14 @@ class ConfigError(Exception):
     """A variable has a value we cannot use; the message is the one line shown to the person."""
 
 
+class RateLimit(msgspec.Struct, frozen=True):
+    """At most `calls` calls of one tool per `period_s` seconds on one client connection: a token
+    bucket of `calls` tokens refilled at `calls / period_s` per second."""
+
+    calls: int
+    period_s: float
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     database_path: Path
     log_retention_days: int
@@ -65,6 +74,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_log_size_mb: int
     max_cpu_percent: float
     max_memory_mb: int
+    query_timeout_ms: int
+    rate_limit: RateLimit | None
     daemon_mode: Literal["enabled", "disabled"]
     daemon_auto_start: bool
     daemon_socket_path: Path
@@ -198,6 +209,21 @@ def command_names(text: str) -> frozenset[str]:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
+RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*$")
+
+
+def rate_limit(text: str) -> RateLimit | None:
+    """`CALLS/PERIOD` with the period in seconds (`s`, the default) or minutes (`m`): `2000/10s`,
+    `60/1m`; `off` for no limit."""
+    if text.strip().lower() == "off":
+        return None
+    match = RATE_LIMIT_PATTERN.match(text)
+    if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ValueError("expected CALLS/PERIOD such as 2000/10s or 60/1m (at least 1 call), or off")
+    period_s = float(match[2]) * (60 if match[3] == "m" else 1)
+    return RateLimit(calls=int(match[1]), period_s=period_s)
+
+
 def loopback_host(text: str) -> str:
     host = text.strip()
     if host == "localhost":
@@ -253,6 +279,8 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
         Variable("PM_MAX_LOG_SIZE_MB", "max_log_size_mb", "100", whole_number(1, 1_000_000)),
         Variable("PM_MAX_CPU_PERCENT", "max_cpu_percent", "80", decimal_number(1, 100_000)),
         Variable("PM_MAX_MEMORY_MB", "max_memory_mb", "1024", whole_number(1, 10_000_000)),
+        Variable("PM_QUERY_TIMEOUT_MS", "query_timeout_ms", "5000", whole_number(10, 600_000)),
+        Variable("PM_RATE_LIMIT", "rate_limit", "2000/10s", rate_limit),
         Variable("PM_DAEMON_MODE", "daemon_mode", "enabled", choice("enabled", "disabled")),
         Variable("PM_DAEMON_AUTO_START", "daemon_auto_start", "true", boolean),
         Variable(

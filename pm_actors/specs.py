@@ -1,7 +1,11 @@
-"""How a process is supervised: restart policy, backoff, health check and resource limits.
+"""How a process is supervised: restart policy, backoff, health check and resource limits;
+and the shapes of what it runs (an executable, its arguments, its environment).
 
 These structs are arguments of `start_process` (so they appear in its MCP schema), parts of the
-stored definition, and what `get_process_info` shows. Units are in the field names.
+stored definition, and what `get_process_info` shows. Units are in the field names. The argv
+and environment shapes carry their limits as schema constraints, so a NUL byte, an `=` in a
+variable's name or an oversized list is refused where a request is decoded, and a client sees
+the rule in the schema.
 """
 
 from __future__ import annotations
@@ -11,6 +15,42 @@ from typing import Annotated, Literal
 import msgspec
 
 RestartPolicy = Literal["never", "on-failure", "always"]
+
+NO_NUL = r"^[^\x00]*$"
+"""Text the kernel takes as a C string: a NUL byte would cut it (Python refuses it at exec)."""
+ENV_NAME = r"^[^=\x00]+$"
+"""A variable's name: not empty, no `=` (it would end the name) and no NUL."""
+MAX_PATH_CHARS = 4096
+"""PATH_MAX: the longest path the kernel resolves."""
+MAX_ARGUMENT_CHARS = 32_000
+"""One argument: the kernel takes at most 128 KiB per argv or environment string, and 32,000
+characters fit in it even at 4 UTF-8 bytes each."""
+MAX_ARGUMENTS = 4096
+"""Arguments of one command: far more than a command line holds; the request's frame limit
+bounds their total size (the kernel's limit for argv plus environment is about 2 MiB)."""
+MAX_ENV_VARIABLES = 1024
+"""Variables a client may add: a whole login environment holds a few dozen."""
+MAX_ENV_NAME_CHARS = 1024
+
+Executable = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]
+Argument = Annotated[str, msgspec.Meta(max_length=MAX_ARGUMENT_CHARS, pattern=NO_NUL)]
+Arguments = Annotated[
+    list[Argument],
+    msgspec.Meta(
+        max_length=MAX_ARGUMENTS,
+        description=f"Arguments, one string each (no NUL byte; at most {MAX_ARGUMENTS}, "
+        f"each at most {MAX_ARGUMENT_CHARS} characters).",
+    ),
+]
+EnvName = Annotated[str, msgspec.Meta(max_length=MAX_ENV_NAME_CHARS, pattern=ENV_NAME)]
+Environment = Annotated[
+    dict[EnvName, Argument],
+    msgspec.Meta(
+        max_length=MAX_ENV_VARIABLES,
+        description="Variables set on top of the daemon's environment (a name is not empty and "
+        "holds no '=' or NUL byte; a value holds no NUL byte).",
+    ),
+]
 
 Seconds = Annotated[float, msgspec.Meta(ge=0.01, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
@@ -60,8 +100,8 @@ class _Check(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 class CommandCheck(_Check, frozen=True, tag="command"):
     """Healthy when the command exits with code 0 within the timeout (argv, never a shell)."""
 
-    command: Annotated[str, msgspec.Meta(min_length=1)]
-    args: list[str] = []
+    command: Executable
+    args: Arguments = []
 
 
 class TcpCheck(_Check, frozen=True, tag="tcp"):
