@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +38,7 @@ from types import TracebackType
 from pm_actors.actors.child import SpawnedChild, spawn
 from pm_actors.actors.denied_programs import STANDARD_DIRECTORIES, DeniedPrograms
 from pm_actors.config import Config
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import ExecutableNotFound, ForbiddenCommand
 
 MAX_INTERPRETER_DEPTH = 4
@@ -230,13 +231,11 @@ def _which(name: str, search_path: str, target: str) -> str:
 
 
 def spawn_checked(
-    policy: ExecutablePolicy,
-    executable: str,
-    argv0: str,
-    args: Sequence[str],
-    cwd: str,
-    environment: Mapping[str, str],
+    policy: ExecutablePolicy, definition: ProcessDefinition, environment: Mapping[str, str]
 ) -> SpawnedChild:
-    """Check the executable (again: every spawn checks) and spawn exactly what was checked."""
-    with policy.plan(executable, argv0, environment.get("PATH", os.defpath)) as plan:
-        return spawn(plan.exec_path, plan.descriptor, [*plan.argv, *args], cwd, environment)
+    """Check the definition's executable (again: every spawn checks) and spawn exactly what was
+    checked, with `environment`."""
+    search_path = environment.get("PATH", os.defpath)
+    with policy.plan(definition.executable, definition.command, search_path) as plan:
+        argv = [*plan.argv, *definition.args]
+        return spawn(plan.exec_path, plan.descriptor, argv, definition.cwd, environment)

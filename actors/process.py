@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pm_actors.actors import restart_policy
@@ -143,8 +144,7 @@ class ProcessActor(DaemonActor):
             )
         self._schedule.start_over()
         self._store_definition(definition)
-        self._start_run("start_process")
-        answer(reply, self._record())
+        self._start_run("start_process", lambda record: answer(reply, record))
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run
@@ -165,8 +165,9 @@ class ProcessActor(DaemonActor):
         if run is None:
             self._schedule.forget_pending()
             self._schedule.restarts += 1
-            self._start_run("restart_process")
-            answer(reply, restarted_record(self._record(), changed))
+            self._start_run(
+                "restart_process", lambda record: answer(reply, restarted_record(record, changed))
+            )
             return
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
@@ -210,21 +211,16 @@ class ProcessActor(DaemonActor):
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_run(self, requested_by: str) -> None:
+    def _start_run(self, requested_by: str, tell: Callable[[ProcessRecord], None] | None = None) -> None:
+        """Spawn a run; `tell` gets its record once the run is committed to the database, so a
+        client is never told of a run that a crash of the daemon would forget."""
         definition = self._definition
         self._change_state(ProcessState.STARTING, f"{requested_by} asked for a run")
         run_id = self._context.run_ids.next()
         started_at = time.time()
         self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
-            child = spawn_checked(
-                self._context.executables,
-                definition.executable,
-                definition.command,
-                definition.args,
-                definition.cwd,
-                child_environment(definition.env),
-            )
+            child = spawn_checked(self._context.executables, definition, child_environment(definition.env))
         except Exception as error:
             # Whatever went wrong, the run is over and the process can be started, stopped or
             # deleted again: never left in `starting`.
@@ -232,12 +228,13 @@ class ProcessActor(DaemonActor):
                 RecordRunStart(run_id, self._process_id, None, started_at, requested_by), error
             ) from None
         self._outcome.pid = child.pid
-        self._context.writer.tell(
-            RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by)
-        )
         self._run = LiveRun.watching(self._process_id, run_id, child, self.actor_ref)
-        self._context.pipe_reader.watch(self._run.watch)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
+        record = self._record()
+        on_committed = None if tell is None else lambda: tell(record)
+        start = RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by, on_committed)
+        self._context.writer.tell(start)  # before the run's first lines, which the IO thread sends
+        self._context.pipe_reader.watch(self._run.watch)
         self._observers.observe(definition, run_id, child.pid)
 
     def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
@@ -330,13 +327,10 @@ class ProcessActor(DaemonActor):
         """restart_process asked for it: start at once, and answer every asker."""
         self._schedule.restarts += 1
         try:
-            self._start_run("restart_process")
+            self._start_run("restart_process", lambda record: _answer_restarts(run, record))
         except PmError as error:
             for reply, _ in run.restart_waiters:
                 fail(reply, error)
-            return
-        for reply, changed in run.restart_waiters:
-            answer(reply, restarted_record(self._record(), changed))
 
     # Supervision ---------------------------------------------------------------------------
 
@@ -368,15 +362,9 @@ class ProcessActor(DaemonActor):
         logger.info(
             "process %r: health %s -> %s (%s)", self._name, previous.value, report.health.value, report.detail
         )
-        check = self._definition.health_check
-        auto_restart = self._context.config.auto_restart_enabled
-        running = self._state is ProcessState.RUNNING
-        if (
-            report.health is Health.UNHEALTHY
-            and running
-            and restart_policy.restarts_when_unhealthy(check, auto_restart)
-        ):
-            reason = f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
+        check, auto_restart = self._definition.health_check, self._context.config.auto_restart_enabled
+        reason = restart_policy.stop_for_health(report, check, auto_restart)
+        if reason is not None and self._state is ProcessState.RUNNING:
             self._begin_stop(run, reason, None, "backoff")
 
     def _on_limit_breached(self, run_id: int, breach: Breach) -> None:
@@ -410,3 +398,9 @@ class ProcessActor(DaemonActor):
         return self._view.info(
             self._record(), self._definition, limits, ports, self._schedule.next_restart_at
         )
+
+
+def _answer_restarts(run: LiveRun, record: ProcessRecord) -> None:
+    """Answer every restart_process caller of `run` with the new run's record."""
+    for reply, changed in run.restart_waiters:
+        answer(reply, restarted_record(record, changed))
