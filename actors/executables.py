@@ -231,11 +231,11 @@ def _which(name: str, search_path: str, target: str) -> str:
 
 
 def spawn_checked(
-    policy: ExecutablePolicy, definition: ProcessDefinition, environment: Mapping[str, str]
+    policy: ExecutablePolicy, definition: ProcessDefinition, environment: Mapping[str, str], marker: str
 ) -> SpawnedChild:
     """Check the definition's executable (again: every spawn checks) and spawn exactly what was
-    checked, with `environment`."""
+    checked, with `environment` and the run's `marker`."""
     search_path = environment.get("PATH", os.defpath)
     with policy.plan(definition.executable, definition.command, search_path) as plan:
         argv = [*plan.argv, *definition.args]
-        return spawn(plan.exec_path, plan.descriptor, argv, definition.cwd, environment)
+        return spawn(plan.exec_path, plan.descriptor, argv, definition.cwd, environment, marker)

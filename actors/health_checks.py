@@ -12,9 +12,9 @@ never through a shell, in its own session, with no stdin.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import http.client
 
-from pm_actors.actors.child import spawn_check
+from pm_actors.actors.child import forget, signal_tree, spawn_check
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import CheckOutcome
@@ -113,18 +113,21 @@ def run_command_check(
     check: CommandCheck, policy: ExecutablePolicy, cancellation: Cancellation | None = None
 ) -> CheckResult:
     """Passes when the command exits with code 0 before the deadline; stdout and stderr, merged,
-    give the detail. At the deadline (or on cancellation) its whole process group is killed."""
+    give the detail. At the deadline (or on cancellation) its whole process group is killed.
+    Whatever it leaves behind, in its group or not (its own marker finds it), is killed too."""
     deadline = time.monotonic() + check.timeout_s
     environment = child_environment({})
+    marker = f"check:{secrets.token_hex(8)}"
     try:
         with policy.plan(check.command, check.command, environment.get("PATH", os.defpath)) as plan:
-            popen = spawn_check(plan.exec_path, plan.descriptor, [*plan.argv, *check.args], environment)
+            argv = [*plan.argv, *check.args]
+            popen = spawn_check(plan.exec_path, plan.descriptor, argv, environment, marker)
     except PmError as error:
         return False, f"could not run {check.command}: {error.message}"
     except OSError as error:
         return False, f"could not run {check.command}: {error.strerror or error}"
     output = _TailBuffer(OUTPUT_CAP_BYTES)
-    ending = _supervise(popen, output, deadline, cancellation)
+    ending = _supervise(popen, marker, output, deadline, cancellation)
     status = popen.returncode
     if ending == "timeout":
         return False, _with_output(
@@ -138,14 +141,18 @@ def run_command_check(
 
 
 def _supervise(
-    popen: subprocess.Popen[bytes], output: _TailBuffer, deadline: float, cancellation: Cancellation | None
+    popen: subprocess.Popen[bytes],
+    marker: str,
+    output: _TailBuffer,
+    deadline: float,
+    cancellation: Cancellation | None,
 ) -> str:
     """Collect output until the child exits, the deadline passes or the check is cancelled;
-    then kill its group and reap it. Returns "exited", "timeout" or "cancelled".
+    then kill its tree and reap it. Returns "exited", "timeout" or "cancelled".
 
     The group is killed before the leader is reaped: an unreaped leader (a zombie at worst)
     keeps its group id ours, so the kill can never reach a stranger that reused the pid, and
-    whatever the command left behind in its group goes with it."""
+    whatever the command left behind goes with it."""
     stdout = popen.stdout
     if stdout is None:
         raise ValueError("a command check needs its output pipe")
@@ -153,10 +160,11 @@ def _supervise(
     try:
         return _collect(stdout.fileno(), pidfd, output, deadline, cancellation)
     finally:
-        _kill_group(popen.pid)
+        signal_tree(popen.pid, marker, signal.SIGKILL)
         os.close(pidfd)
         stdout.close()
         popen.wait()
+        forget(popen.pid)
 
 
 def _collect(
@@ -192,11 +200,6 @@ def _read_available(fd: int, output: _TailBuffer) -> bool:
         if not chunk:
             return False
         output.add(chunk)
-
-
-def _kill_group(process_group: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # nobody left in the group
-        os.killpg(process_group, signal.SIGKILL)
 
 
 def _with_output(summary: str, output: _TailBuffer) -> str:

@@ -195,7 +195,7 @@ class ProcessActor(DaemonActor):
             raise NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
         logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
-        run.child.signal_group(signal_number)
+        run.child.signal_tree(signal_number)
         run.end_waiters.append(reply)
         self._context.scheduler.tell_later(KILL_REPLY_WAIT_S, self.actor_ref, ReplyDeadline(reply))
 
@@ -220,7 +220,8 @@ class ProcessActor(DaemonActor):
         started_at = time.time()
         self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
-            child = spawn_checked(self._context.executables, definition, child_environment(definition.env))
+            markers, environment = self._context.markers, child_environment(definition.env)
+            child = spawn_checked(self._context.executables, definition, environment, markers.of(run_id))
         except Exception as error:
             # Whatever went wrong, the run is over and the process can be started, stopped or
             # deleted again: never left in `starting`.
@@ -256,7 +257,7 @@ class ProcessActor(DaemonActor):
         if not run.ask_to_stop(reason, after_stop):
             return
         self._change_state(ProcessState.STOPPING, reason)
-        run.child.signal_group(signal.SIGTERM)
+        run.child.signal_tree(signal.SIGTERM)
         timeout = self._definition.stop_timeout_s if timeout_s is None else timeout_s
         run_id = run.run_id
         self._context.scheduler.tell_later(timeout, self.actor_ref, StopTimeout(run_id))
@@ -273,7 +274,7 @@ class ProcessActor(DaemonActor):
             return
         logger.warning("process %r: did not stop after SIGTERM; sending SIGKILL to its group", self._name)
         run.killed_at_timeout = True
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
 
     def _on_child_exited(self, run_id: int, status: int) -> None:
         run = self._current(run_id)
@@ -295,15 +296,15 @@ class ProcessActor(DaemonActor):
         if run is None or run.output_complete:
             return
         logger.warning("process %r: exited but its pipes stay open; killing what it left behind", self._name)
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
         self._context.pipe_reader.close_output(run.watch)
 
     def _finish_run(self, run: LiveRun) -> None:
         status = run.exit_status
         if status is None:
             raise InternalError("finishing a run whose child has not exited")
-        # Whatever is left of the group would be an orphan of ours (zombies ignore it).
-        run.child.signal_group(signal.SIGKILL)
+        # Whatever is left of the run (in its group or not) would be an orphan of ours.
+        run.child.signal_tree(signal.SIGKILL)
         self._observers.forget()
         state, reason = ending_of(run, status)
         outcome = self._outcome

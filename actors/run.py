@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
@@ -46,6 +47,7 @@ class ProcessContext:
     scheduler: Scheduler
     run_ids: IdAllocator
     board: RecordBoard
+    markers: RunMarkers
 
 
 @dataclass

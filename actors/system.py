@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pykka
 
+from pm_actors.actors.child import become_subreaper, kill_adopted
+from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
@@ -58,6 +62,7 @@ class ActorSystem:
         self._scheduler = Scheduler()
         self._scheduler.start()
         board = RecordBoard()
+        become_subreaper()  # orphans below our children come to us, to be stopped with their run
         executables = ExecutablePolicy(config)
         self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
@@ -76,6 +81,7 @@ class ActorSystem:
             scheduler=self._scheduler,
             run_ids=IdAllocator(stored.next_run_id),
             board=board,
+            markers=RunMarkers(_database_identity(config.database_path)),
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, stored
@@ -99,9 +105,17 @@ class ActorSystem:
         if not_done:
             logger.error("%d processes did not report stopped at shutdown", len(not_done))
         self._supervisor.stop(block=True)
+        kill_adopted()  # what no run claimed (it left its session and cleared its environment)
         self._pipe_reader.stop()
         for actor in (self._waiter, self._health, self._metrics, self._reader):
             actor.stop(block=True)
         self._writer.stop(block=True)
         self._scheduler.stop()
+        become_subreaper(False)
         logger.info("actor system stopped")
+
+
+def _database_identity(path: Path) -> str:
+    """The database file's device and inode: unique on this machine while the file lives."""
+    status = os.stat(path)
+    return f"{status.st_dev:x}.{status.st_ino:x}"
