@@ -1,8 +1,9 @@
 """Reading stored output: pages of lines, the newest lines, and searches.
 
 `LogQueries` is plain SQL over a read-only connection, testable without actors. The
-`LogReaderActor` owns such a connection and answers `ReadLogs` messages; before each read it
-asks the writer to flush, so a client sees every line the daemon had received when it asked.
+`LogReaderActor` answers `ReadLogs` messages: before each read it asks the writer to flush, so
+a client sees every line the daemon had received when it asked, then it hands the read to a
+lane of workers with their own connections (`read_lanes`), each read within its time budget.
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from typing import Any, TypeVar, cast, get_args
 import apsw
 import pykka
 
-from pm_actors.actors.base import DaemonActor, answer
+from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.messages import STREAM_NAMES, Flush, ReadLogs
-from pm_actors.actors.store import open_read_connection
-from pm_actors.api import DEFAULT_LIMIT, MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
+from pm_actors.actors.read_budget import ReadBudget
+from pm_actors.actors.read_lanes import PAGE_WORKERS, SEARCH_WORKERS, ReadLane
+from pm_actors.api import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_QUERY_WORDS,
+    GetLogs,
+    SearchLogs,
+    SearchMode,
+    TailLogs,
+    tool_name,
+)
 from pm_actors.errors import InternalError, InvalidArgument
 from pm_actors.results import LogLine, LogLines, SearchMatch, SearchResult, Stream, iso_utc
 
@@ -164,9 +175,14 @@ class LogQueries:
 
 def fts5_query(query: str, mode: SearchMode) -> str:
     """The FTS5 MATCH expression for a query in `words`, `phrase` or raw `fts5` mode."""
+    words = WORD.findall(query)
+    if len(words) > MAX_QUERY_WORDS:
+        raise InvalidArgument(
+            f"the query has {len(words)} words, more than the {MAX_QUERY_WORDS} a search takes "
+            "(each one is another term to intersect): keep the most specific ones"
+        )
     if mode == "fts5":
         return query
-    words = WORD.findall(query)
     if not words:
         raise InvalidArgument(
             f"the query {query!r} has no words (letters or digits) for mode {mode!r}:"
@@ -242,29 +258,32 @@ def _take_within_cap(items: Iterable[Item], limit: int) -> tuple[list[Item], boo
 
 
 class LogReaderActor(DaemonActor):
-    """Answers `ReadLogs` on its own read-only connection, beside the writer (WAL)."""
+    """Answers `ReadLogs`: asks the writer to flush, then runs the read on a lane
+    (`read_lanes`): searches on one, pages and tails on the other, each read on a worker's
+    own read-only connection (WAL) within its time budget, so this actor is free again at once."""
 
     may_ask = frozenset({"LogWriterActor"})
 
-    def __init__(self, database_path: Path, writer: pykka.ActorRef[Any]) -> None:
-        """Runs in the thread that creates the actor; the connection is opened in `on_start`."""
+    def __init__(self, database_path: Path, writer: pykka.ActorRef[Any], budget: ReadBudget) -> None:
+        """Runs in the thread that creates the actor; the lanes start in `on_start`."""
         super().__init__()
         self._database_path = database_path
         self._writer = writer
-        self._connection: apsw.Connection | None = None
-        self._queries: LogQueries | None = None
+        self._budget = budget
+        self._lanes: dict[bool, ReadLane] = {}
 
     def on_start(self) -> None:
         """Runs in the actor's thread, after the writer has created the database."""
-        self._connection = open_read_connection(self._database_path)
-        self._queries = LogQueries(self._connection)
+        path, budget = self._database_path, self._budget
+        self._lanes = {
+            True: ReadLane(path, SEARCH_WORKERS, "pm-search", budget, self.failure_of),
+            False: ReadLane(path, PAGE_WORKERS, "pm-read", budget, self.failure_of),
+        }
 
     def on_stop(self) -> None:
-        """Runs in the actor's thread after its last message."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-            self._queries = None
+        """Runs in the actor's thread after its last message: reads under way end first."""
+        for lane in self._lanes.values():
+            lane.close()
         super().on_stop()
 
     def handle(self, message: Any) -> Any:
@@ -273,23 +292,25 @@ class LogReaderActor(DaemonActor):
             raise InternalError(f"the log reader cannot handle {type(message).__name__}")
         # The writer may hold lines received before this read: they must be in the answer.
         self.ask(self._writer, Flush(index_budget_s=_index_budget(message.request)))
-        answer(message.reply, self._answer(message))
+        search = isinstance(message.request, SearchLogs)
+        what = tool_name(type(message.request))
+        self._lanes[search].submit(message.reply, what, lambda connection: answer_read(connection, message))
         return None
 
-    def _answer(self, message: ReadLogs) -> LogLines | SearchResult:
-        queries = self._queries
-        if queries is None:
-            raise InternalError("the log reader has no open database")
-        request = message.request
-        if isinstance(request, SearchLogs):
-            return queries.search(request.query, message.process_id, request.mode, request.limit)
-        if message.process_id is None:
-            raise InternalError(f"{type(request).__name__} reached the log reader without a process id")
-        if isinstance(request, GetLogs):
-            return queries.get_logs(message.process_id, request.after_id, request.limit, request.stream)
-        if isinstance(request, TailLogs):
-            return queries.tail_logs(message.process_id, request.limit, request.stream)
-        raise InternalError(f"the log reader cannot answer {type(request).__name__}")
+
+def answer_read(connection: apsw.Connection, message: ReadLogs) -> LogLines | SearchResult:
+    """The result of one log read, on `connection` (a lane worker's)."""
+    queries = LogQueries(connection)
+    request = message.request
+    if isinstance(request, SearchLogs):
+        return queries.search(request.query, message.process_id, request.mode, request.limit)
+    if message.process_id is None:
+        raise InternalError(f"{type(request).__name__} reached the log reader without a process id")
+    if isinstance(request, GetLogs):
+        return queries.get_logs(message.process_id, request.after_id, request.limit, request.stream)
+    if isinstance(request, TailLogs):
+        return queries.tail_logs(message.process_id, request.limit, request.stream)
+    raise InternalError(f"the log reader cannot answer {type(request).__name__}")
 
 
 def _index_budget(request: GetLogs | TailLogs | SearchLogs) -> float:

@@ -357,16 +357,22 @@ def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
 
 
 def _run_callbacks(operations: list[Operation]) -> None:
-    """Tell each batch's sender its lines are written (or, after an error, logged as lost):
-    a sender that waits for this must never wait forever, and no callback may stop the writer."""
+    """Tell each sender that asked (a batch's, a statement's `on_committed`) its operation is
+    written (or, after an error, logged as lost): a sender that waits for this must never wait
+    forever, and no callback may stop the writer."""
     for operation in operations:
-        if not isinstance(operation, LineBlock):
-            continue
-        for callback in operation.callbacks:
+        for callback in _callbacks_of(operation):
             try:
                 callback()
             except Exception:
                 logger.exception("on_committed callback %r failed", callback)
+
+
+def _callbacks_of(operation: Operation) -> list[Callable[[], None]]:
+    if isinstance(operation, LineBlock):
+        return operation.callbacks
+    on_committed = getattr(operation, "on_committed", None)  # a statement may carry one
+    return [] if on_committed is None else [on_committed]
 
 
 def _describe(operation: Operation) -> str:

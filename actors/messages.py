@@ -89,11 +89,15 @@ class DeleteProcessData(msgspec.Struct, frozen=True):
 
 
 class RecordRunStart(msgspec.Struct, frozen=True):
+    """A run began. `on_committed` runs (in the writer's thread) once it is committed: the
+    client that asked for the run is answered then, never before it is on disk."""
+
     run_id: int
     process_id: int
     pid: int | None
     started_at: float
     requested_by: str
+    on_committed: Callable[[], None] | None = None
 
 
 class RecordRunEnd(msgspec.Struct, frozen=True):

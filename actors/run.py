@@ -14,6 +14,8 @@ from typing import Any, Literal
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import IdAllocator, RecordBoard
@@ -37,6 +39,7 @@ class ProcessContext:
     """What every ProcessActor shares: the daemon's parts it talks to."""
 
     config: Config
+    executables: ExecutablePolicy
     writer: pykka.ActorRef[Any]
     health: pykka.ActorRef[Any]
     metrics: pykka.ActorRef[Any]
@@ -44,6 +47,7 @@ class ProcessContext:
     scheduler: Scheduler
     run_ids: IdAllocator
     board: RecordBoard
+    markers: RunMarkers
 
 
 @dataclass

@@ -11,20 +11,17 @@ Every hook and handler below runs on this actor's own thread.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import psutil
 import pykka
 
 from pm_actors.actors.base import DaemonActor, answer, settle_all
+from pm_actors.actors.child import end_orphaned_run
 from pm_actors.actors.commands import check_environment
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.delivery import tell_if_alive
@@ -90,8 +87,6 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 
 logger = logging.getLogger(__name__)
 
-ORPHAN_START_TIME_TOLERANCE_S = 2.0
-"""A pid from a dead daemon's open run is ours only if it started when the run did: pids are reused."""
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
 
 
@@ -156,7 +151,7 @@ class SupervisorActor(DaemonActor):
             self._check_room_for(request.name)
             stored.actor.tell(Launch(None, reply))
             return
-        definition = declared_definition(request, request.command, self._config)
+        definition = declared_definition(request, request.command, self._config, self._context.executables)
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
         if managed is None:
@@ -176,7 +171,9 @@ class SupervisorActor(DaemonActor):
                     f"process {member.name!r} is {record.state.value}: its definition cannot be replaced "
                     "while it runs; stop_process it first, or give the member by `name` alone"
                 )
-            declared.append(declared_definition(member, member.command, self._config))
+            declared.append(
+                declared_definition(member, member.command, self._config, self._context.executables)
+            )
         stored: list[Reply] = []
         for definition in declared:
             managed = self._processes.get(definition.name) or self._add(
@@ -213,7 +210,7 @@ class SupervisorActor(DaemonActor):
         if record is None:
             raise ProcessNotFound(f"process {request.name!r} was deleted meanwhile")
         allowed = msgspec.structs.replace(
-            request, health_check=allowed_check(request.health_check, record.cwd, self._config)
+            request, health_check=allowed_check(request.health_check, record.cwd, self._context.executables)
         )
         managed.actor.tell(Call(allowed, reply))
 
@@ -294,12 +291,14 @@ class SupervisorActor(DaemonActor):
         return managed
 
     def _end_orphaned_runs(self) -> None:
-        """Runs a dead daemon left open: kill their process groups if still alive, close them."""
+        """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
+        session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
         for run in self._stored.open_runs:
-            if run.pid is not None and _is_same_process(run.pid, run.started_at):
-                logger.warning("supervisor: killing process group %d left by a daemon that died", run.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.pid, signal.SIGKILL)
+            if run.pid is not None:
+                logger.warning(
+                    "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid
+                )
+                end_orphaned_run(run.pid, run.started_at, self._context.markers.of(run.run_id))
             self._context.writer.tell(
                 RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
@@ -332,13 +331,6 @@ HANDLERS: dict[type[Request], Handler] = {
     ListGroups: SupervisorActor._to_groups,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
-
-
-def _is_same_process(pid: int, started_at: float) -> bool:
-    try:
-        return abs(psutil.Process(pid).create_time() - started_at) < ORPHAN_START_TIME_TOLERANCE_S
-    except psutil.Error:
-        return False
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:

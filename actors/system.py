@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pykka
 
+from pm_actors.actors.child import become_subreaper, kill_adopted
+from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
@@ -25,6 +30,7 @@ from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call, StopAll
 from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import IdAllocator, RecordBoard
 from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
@@ -50,14 +56,19 @@ class ActorSystem:
         finally:
             connection.close()
         self._writer: pykka.ActorRef[Any] = LogWriterActor.start(config.database_path, stored.next_log_id)
-        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
+        self._reads = ReadBudget(config.query_timeout_ms / 1000)
+        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(
+            config.database_path, self._writer, self._reads
+        )
         self._scheduler = Scheduler()
         self._scheduler.start()
         board = RecordBoard()
-        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
+        become_subreaper()  # orphans below our children come to us, to be stopped with their run
+        executables = ExecutablePolicy(config)
+        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
-            config.database_path, self._scheduler, board, self._metrics
+            config.database_path, self._scheduler, board, self._metrics, self._reads
         )
         self._pipe_reader = PipeReader(self._writer)
         self._pipe_reader.start()
@@ -68,6 +79,7 @@ class ActorSystem:
         )
         context = ProcessContext(
             config=config,
+            executables=executables,
             writer=self._writer,
             health=self._health,
             metrics=self._metrics,
@@ -75,6 +87,7 @@ class ActorSystem:
             scheduler=self._scheduler,
             run_ids=IdAllocator(stored.next_run_id),
             board=board,
+            markers=RunMarkers(_database_identity(config.database_path)),
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, self._groups, stored
@@ -91,8 +104,10 @@ class ActorSystem:
 
     def shutdown(self) -> None:
         """Stop every child in parallel, then every part; all output is committed first. Groups
-        stop first, so that no group starts a member once the processes are being stopped."""
+        stop first, so that no group starts a member once the processes are being stopped; reads
+        under way are interrupted at once: nobody is left to read their answers."""
         self._groups.stop(block=True)
+        self._reads.stop()
         replies: list[concurrent.futures.Future[Any]] = self._supervisor.ask(StopAll(), block=True)
         done, not_done = concurrent.futures.wait(replies, timeout=MAX_STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         for reply in done:
@@ -101,9 +116,17 @@ class ActorSystem:
         if not_done:
             logger.error("%d processes did not report stopped at shutdown", len(not_done))
         self._supervisor.stop(block=True)
+        kill_adopted()  # what no run claimed (it left its session and cleared its environment)
         self._pipe_reader.stop()
         for actor in (self._waiter, self._health, self._metrics, self._reader):
             actor.stop(block=True)
         self._writer.stop(block=True)
         self._scheduler.stop()
+        become_subreaper(False)
         logger.info("actor system stopped")
+
+
+def _database_identity(path: Path) -> str:
+    """The database file's device and inode: unique on this machine while the file lives."""
+    status = os.stat(path)
+    return f"{status.st_dev:x}.{status.st_ino:x}"

@@ -25,6 +25,7 @@ import pykka
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.log_reader import LogQueries, log_line_from_row
 from pm_actors.actors.messages import ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
@@ -61,9 +62,15 @@ class WaitActor(DaemonActor):
     may_ask = frozenset({"MetricsActor"})
 
     def __init__(
-        self, database_path: Path, scheduler: Scheduler, board: RecordBoard, metrics: pykka.ActorRef[Any]
+        self,
+        database_path: Path,
+        scheduler: Scheduler,
+        board: RecordBoard,
+        metrics: pykka.ActorRef[Any],
+        budget: ReadBudget,
     ) -> None:
         super().__init__()
+        self._budget = budget
         self._database_path = database_path
         self._scheduler = scheduler
         self._board = board
@@ -104,7 +111,7 @@ class WaitActor(DaemonActor):
         still_pending = []
         for wait in self._waits:
             try:
-                done = self._evaluate(wait)
+                done = self._evaluate_within_budget(wait)
             except Exception as error:
                 # One broken wait is answered and dropped; the others and the ticks go on.
                 fail(wait.reply, self.failure_of(f"wait_for {wait.request.name!r}", error))
@@ -115,6 +122,12 @@ class WaitActor(DaemonActor):
         if self._waits and not self._tick_scheduled:
             self._tick_scheduled = True
             self._scheduler.tell_later(TICK_S, self.actor_ref, WaitTick())
+
+    def _evaluate_within_budget(self, wait: PendingWait) -> bool:
+        if self._connection is None:
+            return self._evaluate(wait)
+        with self._budget.limit(self._connection, f"wait_for {wait.request.name!r}"):
+            return self._evaluate(wait)
 
     def _evaluate(self, wait: PendingWait) -> bool:
         """True when the wait is answered (either way)."""

@@ -38,6 +38,7 @@ from pm_actors.actors.messages import (
     ReadLogs,
     SaveDefinition,
 )
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.api import SearchLogs, SearchMode
 from pm_actors.definition import ProcessDefinition
@@ -48,6 +49,9 @@ SEARCH_RUNS = 21
 SUBSTRING_RUNS = 11
 PROCESSES = 4
 WORDS = ("alpha", "beta", "gamma", "delta", "cache", "queue", "upstream", "session")
+
+READ_BUDGET_S = 5.0
+"""The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
 def make_lines(count: int) -> list[LogEntry]:
@@ -144,7 +148,7 @@ def search_figures(database: Path, line_count: int) -> None:
 
 
 def reader_actor_figure(database: Path, writer: pykka.ActorRef[Any], line_count: int) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     request = SearchLogs(query=str(line_count * 7 // 9), mode="words")
 
     def search() -> Any:

@@ -52,6 +52,11 @@ CLOSE_TIMEOUT_S = 1.0
 """Time to let the socket close politely before it is cut."""
 
 
+class ConnectionClosed(DaemonUnavailable):
+    """The connection had already ended (the daemon closed it, e.g. when it was idle) when a
+    call came: the request was never sent, so sending it on a new connection is safe."""
+
+
 class NoDaemonListening(DaemonUnavailable):
     """Nothing accepts connections at the configured address (no socket file, a stale one left
     by a dead daemon, a closed port): the one case where starting a daemon can help."""
@@ -107,7 +112,7 @@ class DaemonClient:
         Raises the error class of the daemon's code, with its message, when the request failed, and
         `DaemonUnavailable` when the connection is lost before the answer came."""
         if self._failure is not None:
-            raise _copy_of(self._failure)
+            raise ConnectionClosed(f"not sent: {self._failure.message}")
         request_id = next(self._ids)
         answer: asyncio.Future[ResponseFrame] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer

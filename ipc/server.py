@@ -22,7 +22,7 @@ from pm_actors.config import MAX_UNIX_SOCKET_PATH_BYTES, Config, ConfigError
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
 
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
-from .connection import HELLO_TIMEOUT_S, Connection, ServerContext, Submit
+from .connection import FRAME_TIMEOUT_S, HELLO_TIMEOUT_S, IDLE_TIMEOUT_S, Connection, ServerContext, Submit
 from .protocol import PROTOCOL_VERSION, Welcome
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class IpcServer:
         submit: Submit,
         *,
         hello_timeout_s: float = HELLO_TIMEOUT_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        frame_timeout_s: float = FRAME_TIMEOUT_S,
     ) -> None:
         self._config = config
         welcome = Welcome(
@@ -55,6 +57,9 @@ class IpcServer:
             submit=submit,
             welcome=welcome,
             hello_timeout_s=hello_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            frame_timeout_s=frame_timeout_s,
+            rate_limit=config.rate_limit,
             spawn=self._spawn,
         )
         self._server: asyncio.Server | None = None

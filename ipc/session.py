@@ -22,6 +22,8 @@ from pm_actors.api import AddToGroup, CreateGroup, RequestUnion, StartProcess
 from pm_actors.errors import DaemonUnavailable, PmError
 from pm_actors.specs import ProcessSpec
 
+from .client import ConnectionClosed
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,8 +44,10 @@ class ClientSession:
 
     Attempts never overlap: calls that arrive while one is under way wait for it, so a burst of
     calls cannot start a burst of daemons. A connection that breaks later (the daemon was
-    restarted) is dropped, so the next call connects again, starting a daemon if need be; an
-    idempotent request is retried at once on the new connection, since repeating it is harmless.
+    restarted, or closed an idle connection) is dropped, so the next call connects again,
+    starting a daemon if need be. A request that was never sent (the connection had ended
+    before it) is sent on the new connection; one that was in flight when the connection broke
+    is retried only if idempotent, since it may have taken effect.
     """
 
     def __init__(self, open_backend: BackendOpener, working_directory: str) -> None:
@@ -67,9 +71,9 @@ class ClientSession:
         backend = await self._connected()
         try:
             return await backend.call(request)
-        except DaemonUnavailable:
+        except DaemonUnavailable as error:
             await self._discard(backend)
-            if not type(request).annotations.idempotent:
+            if not isinstance(error, ConnectionClosed) and not type(request).annotations.idempotent:
                 raise
         logger.info("the daemon connection broke; retrying %s on a new one", type(request).__name__)
         return await (await self._connected()).call(request)

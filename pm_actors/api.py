@@ -30,8 +30,12 @@ from pm_actors.results import (
     WaitResult,
 )
 from pm_actors.specs import (
+    ENV_NAME,
     NAME_PATTERN,
+    NO_NUL,
+    Arguments,
     Backoff,
+    Environment,
     HealthCheck,
     Limits,
     ProcessName,
@@ -43,6 +47,25 @@ from pm_actors.specs import (
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+MAX_QUERY_CHARS = 1000
+"""A search query: a line, or a few; a longer one is a paste, not a search."""
+MAX_QUERY_WORDS = 64
+"""Words a search may require: each is one more FTS5 term to intersect (cost grows with them)."""
+
+PATTERN_MEANINGS = {
+    NO_NUL: "no NUL byte",
+    ENV_NAME: "a variable's name is not empty and holds no '=' or NUL byte",
+}
+"""What each pattern of the schema means, for an error that quotes the regex."""
+
+
+def pattern_meaning(message: str) -> str:
+    """ " (that is: ...)" for a validation message that quotes one of our patterns, else ""."""
+    for pattern, meaning in PATTERN_MEANINGS.items():
+        if repr(pattern) in message or pattern in message:
+            return f" (that is: {meaning})"
+    return ""
+
 
 Limit = Annotated[
     int,
@@ -110,9 +133,9 @@ class RestartProcess(Request, frozen=True, tag="restart_process"):
     annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
 
     name: ProcessName
-    args: Annotated[list[str] | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
+    args: Annotated[Arguments | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
     env: Annotated[
-        dict[str, str] | None,
+        Environment | None,
         msgspec.Meta(description="New environment overlay, replacing the stored one (kept if omitted)."),
     ] = None
 
@@ -179,7 +202,14 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     result_type = SearchResult
     annotations = READ_ONLY
 
-    query: Annotated[str, msgspec.Meta(min_length=1, description="What to look for.")]
+    query: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description=f"What to look for (at most {MAX_QUERY_CHARS} characters, {MAX_QUERY_WORDS} words).",
+        ),
+    ]
     name: Annotated[
         Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
         msgspec.Meta(description="Only this process; all processes by default."),

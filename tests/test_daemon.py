@@ -32,7 +32,7 @@ from pm_actors.api import (
 from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
-    MAX_FRAME_BYTES,
+    MAX_HELLO_BYTES,
     PROTOCOL_VERSION,
     ErrorFrame,
     Hello,
@@ -58,11 +58,6 @@ from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 
 STATE_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def daemon(daemons: DaemonLauncher) -> Daemon:
-    return daemons.start()
 
 
 def start(client: SyncClient, name: str, code: str) -> ProcessRecord:
@@ -353,7 +348,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         authenticated = await RawPeer.open(config)
         assert isinstance(await authenticated.hello(token), Welcome)
         refusals.append(await refusal_after(authenticated, garbage))
-        oversized = LENGTH_PREFIX.pack(MAX_FRAME_BYTES + 1)
+        oversized = LENGTH_PREFIX.pack(MAX_HELLO_BYTES + 1)
         refusals.append(await refusal_after(await RawPeer.open(config), oversized))
         return refusals
 
@@ -369,7 +364,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         ErrorCode.PROTOCOL_ERROR,
     ]
     assert "wrong token" in refusals[0].message
-    assert str(MAX_FRAME_BYTES) in refusals[3].message
+    assert str(MAX_HELLO_BYTES) in refusals[3].message
     with daemon.client() as after:
         assert after.connection.welcome.daemon_pid == daemon.pid
         assert after.call(ListProcesses()).processes == []

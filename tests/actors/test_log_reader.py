@@ -20,6 +20,7 @@ from pm_actors.actors.messages import (
     ReadLogs,
     SaveDefinition,
 )
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.store import load_stored_state, open_read_connection, open_write_connection
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
 from pm_actors.definition import ProcessDefinition
@@ -28,6 +29,9 @@ from pm_actors.results import SearchResult
 
 WEB, WORKER = 1, 2
 TS = 1_700_000_000.25
+
+READ_BUDGET_S = 5.0
+"""The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
 @pytest.fixture
@@ -279,7 +283,7 @@ def read(reader: pykka.ActorRef[LogReaderActor], request: Any, process_id: int |
 
 
 def test_the_reader_sees_lines_the_writer_was_still_holding(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_writer() -> None:  # runs in the writer's thread, which waits here
@@ -297,7 +301,7 @@ def test_the_reader_sees_lines_the_writer_was_still_holding(writer: Any, databas
 
 
 def test_the_reader_answers_each_kind_of_log_request(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     write(writer, WEB, ["alpha", "beta"])
 
     assert texts_of(read(reader, GetLogs(name="web", limit=1), WEB)) == ["alpha"]
@@ -307,14 +311,14 @@ def test_the_reader_answers_each_kind_of_log_request(writer: Any, database: Path
 
 
 def test_a_bad_query_fails_the_reply_with_invalid_argument(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
 
     with pytest.raises(InvalidArgument, match="unterminated string"):
         read(reader, SearchLogs(query='"open', mode="fts5"), None)
 
 
 def test_a_reader_whose_writer_is_gone_answers_with_an_internal_error(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     writer.stop(block=True)
 
     with pytest.raises(InternalError, match="LogWriterActor has stopped before answering Flush"):
@@ -323,7 +327,7 @@ def test_a_reader_whose_writer_is_gone_answers_with_an_internal_error(writer: An
 
 
 def test_a_caller_that_stopped_waiting_does_not_break_the_reader(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     abandoned: concurrent.futures.Future[Any] = concurrent.futures.Future()
     abandoned.cancel()
     reader.tell(ReadLogs(TailLogs(name="web"), WEB, abandoned))

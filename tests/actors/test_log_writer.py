@@ -245,6 +245,20 @@ def test_a_run_is_recorded_when_it_starts_and_closed_when_it_ends(
     ).fetchall() == [(12.5, None, "SIGTERM", "stopped", "stopped")]
 
 
+def test_a_run_starts_on_committed_runs_once_its_row_is_visible(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    seen: list[list[Any]] = []
+
+    def look() -> None:
+        seen.append(reader.execute("SELECT pid FROM runs WHERE id = 7").fetchall())
+
+    writer.tell(RecordRunStart(7, 1, 4242, 10.0, "start_process", on_committed=look))
+    writer.ask(Flush())
+    assert seen == [[(4242,)]]
+
+
 def test_a_failing_commit_callback_is_logged_and_the_writer_carries_on(
     database: Path, reader: apsw.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
