@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.events import EventHub
 from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import IdAllocator, RecordBoard
@@ -44,6 +45,7 @@ class ProcessContext:
     scheduler: Scheduler
     run_ids: IdAllocator
     board: RecordBoard
+    events: EventHub
 
 
 @dataclass

@@ -201,6 +201,7 @@ class SupervisorActor(DaemonActor):
         if not self.ask(managed.actor, Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
+        self._context.events.forget_process(managed.process_id)
         answer(reply, DeletedProcess(name=request.name, deleted=True))
 
     def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
@@ -246,6 +247,7 @@ class SupervisorActor(DaemonActor):
         outcome: RunOutcome,
         restarts: int = 0,
     ) -> ManagedProcess:
+        self._context.events.name_process(process_id, definition.name)
         actor = ProcessActor.start(process_id, definition, self._context, state, outcome, restarts)
         managed = ManagedProcess(process_id, actor)
         self._processes[definition.name] = managed

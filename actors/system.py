@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.events import EventHub
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
@@ -52,13 +53,15 @@ class ActorSystem:
         self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
         self._scheduler = Scheduler()
         self._scheduler.start()
-        board = RecordBoard()
+        self.events = EventHub()
+        """What changed, as it happens: the push stream of subscribed clients reads it."""
+        board = RecordBoard(self.events)
         self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
             config.database_path, self._scheduler, board, self._metrics
         )
-        self._pipe_reader = PipeReader(self._writer)
+        self._pipe_reader = PipeReader(self._writer, self.events.output_committed)
         self._pipe_reader.start()
         context = ProcessContext(
             config=config,
@@ -69,6 +72,7 @@ class ActorSystem:
             scheduler=self._scheduler,
             run_ids=IdAllocator(stored.next_run_id),
             board=board,
+            events=self.events,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, stored

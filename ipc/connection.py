@@ -36,6 +36,7 @@ from .protocol import (
     Hello,
     IncomingRequestFrame,
     ResponseFrame,
+    SubscribeFrame,
     Welcome,
     check_protocol_version,
     decode_client_frame,
@@ -44,6 +45,7 @@ from .protocol import (
     encode_result,
     read_frame_body,
 )
+from .subscriptions import ConnectionEvents, EventSource
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class ServerContext:
     welcome: Welcome
     hello_timeout_s: float
     spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+    events: EventSource | None = None
+    """Where subscribed connections get their events from; None: no push stream."""
 
 
 class Connection:
@@ -90,6 +94,7 @@ class Connection:
         self._in_flight_slots = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
         self._requests: set[asyncio.Task[None]] = set()
         self._peer = str(writer.get_extra_info("peername") or "a local client")
+        self._events = ConnectionEvents(context.events, self._send, writer, context.spawn, self._peer)
 
     async def serve(self) -> None:
         """The top-level handler of a connection: whatever happens, the daemon carries on."""
@@ -149,9 +154,12 @@ class Connection:
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
 
-    async def _answer(self, frame: IncomingRequestFrame) -> None:
+    async def _answer(self, frame: IncomingRequestFrame | SubscribeFrame) -> None:
         try:
-            await self._send(await self._response_to(frame))
+            if isinstance(frame, SubscribeFrame):
+                await self._send(self._events.subscribe(frame))
+            else:
+                await self._send(await self._response_to(frame))
         except ConnectionError as error:
             logger.debug("could not answer request %d of %s: %s", frame.id, self._peer, error)
         finally:
@@ -199,6 +207,7 @@ class Connection:
                 await self._send(frame)
 
     async def _close(self) -> None:
+        self._events.close()
         self._writer.close()
         try:
             async with asyncio.timeout(CLOSE_FLUSH_TIMEOUT_S):

@@ -24,6 +24,7 @@ from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
 from .connection import HELLO_TIMEOUT_S, Connection, ServerContext, Submit
 from .protocol import PROTOCOL_VERSION, Welcome
+from .subscriptions import EventSource
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class IpcServer:
         token: str,
         submit: Submit,
         *,
+        events: EventSource | None = None,
         hello_timeout_s: float = HELLO_TIMEOUT_S,
     ) -> None:
         self._config = config
@@ -56,6 +58,7 @@ class IpcServer:
             welcome=welcome,
             hello_timeout_s=hello_timeout_s,
             spawn=self._spawn,
+            events=events,
         )
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -4,7 +4,9 @@ A `Backend` carries requests to the actors, wherever they run: `DaemonClient` ov
 socket, or the in-process actor system (`PM_DAEMON_MODE=disabled`). `ClientSession` wraps the
 backend a front end opened and adds what every front end needs: it fills in what only the
 caller knows (its working directory, the default `cwd` of `start_process`), connects on first
-use, and connects again after the daemon went away, retrying an idempotent request once.
+use, and connects again after the daemon went away, retrying an idempotent request once. A
+subscription to the daemon's events is kept the same way: sent again on every new connection,
+and a lost connection is opened again in the background while anyone is subscribed.
 """
 
 from __future__ import annotations
@@ -18,15 +20,31 @@ from typing import Any, Protocol
 
 import msgspec
 
-from pm_actors.api import RequestUnion, StartProcess
+from pm_actors.api import RequestUnion, StartProcess, Topic
 from pm_actors.errors import DaemonUnavailable, PmError
 
 logger = logging.getLogger(__name__)
 
 
+EventListener = Callable[[list[Topic]], None]
+"""Told, on the event loop, which subscribed topics changed (coalesced); must not block or raise."""
+
+RESUBSCRIBE_RETRY_S = 1.0
+"""While the daemon cannot be reached, how often a subscribed session tries again: soon enough
+that updates resume within a second of a restarted daemon, rarely enough to cost nothing."""
+
+
 class Backend(Protocol):
     async def call(self, request: RequestUnion) -> Any:
         """Carry out one request; return its result struct (`type(request).result_type`)."""
+        ...
+
+    async def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """Tell `listener` from now on which of `topics` changed (replacing an earlier set)."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Return once the backend is gone (its connection lost or closed)."""
         ...
 
     async def close(self) -> None: ...
@@ -49,6 +67,10 @@ class ClientSession:
         self._working_directory = working_directory
         self._backend: Backend | None = None
         self._lock = asyncio.Lock()
+        self._topics: frozenset[Topic] = frozenset()
+        self._listener: EventListener | None = None
+        self._topics_changed = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
 
     async def try_connect(self) -> None:
         """Connect now if possible; a failure is only logged, and the next call retries."""
@@ -72,7 +94,45 @@ class ClientSession:
         logger.info("the daemon connection broke; retrying %s on a new one", type(request).__name__)
         return await (await self._connected()).call(request)
 
+    def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """Have `listener` told which of `topics` changed, on this connection and every later
+        one; an empty set ends the subscription. Returns at once: a task keeps it."""
+        self._topics, self._listener = topics, listener
+        self._topics_changed.set()
+        if topics and (self._keeper is None or self._keeper.done()):
+            self._keeper = asyncio.get_running_loop().create_task(self._keep_subscribed())
+
+    async def _keep_subscribed(self) -> None:
+        """Send the topics on the current connection, again on each new one, until unsubscribed."""
+        while self._topics and self._listener is not None:
+            try:
+                backend = await self._connected()
+                await self._follow(backend)
+                await self._discard(backend)
+            except PmError as error:
+                logger.debug("cannot subscribe to the daemon's events now: %s", error.message)
+            if self._topics:
+                await asyncio.sleep(RESUBSCRIBE_RETRY_S)
+
+    async def _follow(self, backend: Backend) -> None:
+        """Keep `backend` subscribed to the current topics until it is gone."""
+        closed = asyncio.ensure_future(backend.wait_closed())
+        try:
+            while not closed.done():
+                self._topics_changed.clear()
+                if self._listener is None:
+                    return
+                await backend.subscribe(self._topics, self._listener)
+                changed = asyncio.ensure_future(self._topics_changed.wait())
+                await asyncio.wait([closed, changed], return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+        finally:
+            closed.cancel()
+
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
         if self._backend is not None:
             backend, self._backend = self._backend, None
             await backend.close()

@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 from pm_actors import __version__
 from pm_actors.api import RequestUnion, tool_name
 from pm_actors.errors import ErrorCode, PmError
-from pm_actors.ipc.session import Backend
+from pm_actors.ipc.session import ClientSession
 
 from .tools import TOOLS, decode_arguments, tool_input_schema
 
@@ -39,7 +39,7 @@ INTERNAL_ERROR_MESSAGE = (
 )
 
 
-def build_server(backend: Backend) -> Server[Any]:
+def build_server(backend: ClientSession) -> Server[Any]:
     """An MCP server whose tools all go to `backend` (a `ClientSession` in the shim)."""
     tools = list(TOOLS)
 
@@ -63,7 +63,7 @@ def build_server(backend: Backend) -> Server[Any]:
 
 
 async def call_tool_result(
-    backend: Backend, name: str, arguments: dict[str, Any] | None
+    backend: ClientSession, name: str, arguments: dict[str, Any] | None
 ) -> types.CallToolResult:
     """Carry out one tool call; raises only `MCPError` (an unknown tool is a protocol error)."""
     try:

@@ -316,6 +316,22 @@ REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 """Every request type, in the order of `RequestUnion` (the order tools are listed in)."""
 
 
+# Events ----------------------------------------------------------------------------------
+
+TopicKind = Literal["state", "output", "processes"]
+"""What changed: a process's record (state, pid, health, restarts), its stored output (new
+lines), or which processes exist (one was added or deleted)."""
+
+
+class Topic(msgspec.Struct, frozen=True):
+    """A subject a client may subscribe to on the daemon's event stream. With `state` or
+    `output`, `name` is the process; None stands for every process. The daemon reports the
+    topic that changed, never the data: a client reads it with the requests above."""
+
+    kind: TopicKind
+    name: str | None = None
+
+
 def tool_name(request_type: type[Request]) -> str:
     """The MCP tool name of a request type: its msgspec tag."""
     return str(request_type.__struct_config__.tag)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
 import psutil
 
 T = TypeVar("T")
@@ -41,6 +42,23 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
         time.sleep(interval)
+
+
+async def eventually(
+    condition: Callable[[], T | bool | None],
+    timeout: float = 10.0,
+    interval: float = 0.005,
+    message: str = "condition",
+) -> T:
+    """`wait_until` for async tests: poll without blocking the event loop, fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+        await anyio.sleep(interval)
 
 
 def python_child(code: str) -> tuple[str, list[str]]:

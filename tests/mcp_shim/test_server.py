@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from pm_actors import api, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
-from pm_actors.ipc.session import Backend, ClientSession, resolve_cwd
+from pm_actors.ipc.session import Backend, ClientSession, EventListener, resolve_cwd
 from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server
 from pm_actors.mcp_shim.tools import TOOLS
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, sample_result
@@ -42,6 +42,12 @@ class FakeBackend:
     async def call(self, request: api.RequestUnion) -> Any:
         self.requests.append(request)
         return self._answer(request)
+
+    async def subscribe(self, topics: frozenset[api.Topic], listener: EventListener) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        await anyio.sleep_forever()
 
     async def close(self) -> None:
         self.closed = True
