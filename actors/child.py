@@ -1,13 +1,15 @@
 """The one seam for OS effects on a child: spawn, signal its group, reap.
 
 Every child gets its own session (and so its own process group, whose id is the child's pid),
-no stdin, and two pipes. We signal the group id we created, never `getpgid()` of a pid that
-may have been reused. A pidfd lets the single IO thread learn of the exit through the same
-selector that reads the pipes, so no thread waits per child.
+no stdin (or a pipe to it, if asked for), and two output pipes. We signal the group id we
+created, never `getpgid()` of a pid that may have been reused. A pidfd lets the single IO
+thread learn of the exit through the same selector that reads the pipes, so no thread waits
+per child.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -30,7 +32,34 @@ class SpawnedChild:
         self.stderr_fd = popen.stderr.fileno()
         os.set_blocking(self.stdout_fd, False)
         os.set_blocking(self.stderr_fd, False)
+        if popen.stdin is not None:
+            os.set_blocking(popen.stdin.fileno(), False)
         self.pidfd = os.pidfd_open(popen.pid)
+
+    @property
+    def has_input(self) -> bool:
+        """Whether it was spawned with a pipe to its standard input."""
+        return self._popen.stdin is not None
+
+    @property
+    def input_open(self) -> bool:
+        return self._popen.stdin is not None and not self._popen.stdin.closed
+
+    def write_input(self, data: bytes) -> int:
+        """Write what the pipe takes now, without blocking; returns how many bytes that was.
+        Raises BrokenPipeError if the child closed its input, ValueError if we did."""
+        if self._popen.stdin is None or self._popen.stdin.closed:
+            raise ValueError("the input pipe is closed")
+        try:
+            return os.write(self._popen.stdin.fileno(), data)
+        except BlockingIOError:
+            return 0
+
+    def close_input(self) -> None:
+        """End of file for the child; harmless if there is no pipe or it is closed."""
+        if self._popen.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._popen.stdin.close()
 
     def signal_group(self, signal_number: int) -> bool:
         """Send a signal to the child's whole process group; False if nobody is left in it."""
@@ -54,14 +83,22 @@ class SpawnedChild:
                 stream.close()
 
 
-def spawn(executable: str, argv0: str, args: Sequence[str], cwd: str, env: Mapping[str, str]) -> SpawnedChild:
-    """Start a child in a new session, never through a shell. Raises OSError if exec fails."""
+def spawn(
+    executable: str,
+    argv0: str,
+    args: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    stdin: bool = False,
+) -> SpawnedChild:
+    """Start a child in a new session, never through a shell. Raises OSError if exec fails.
+    With `stdin`, it gets a pipe to its standard input instead of /dev/null."""
     popen = subprocess.Popen(
         [argv0, *args],
         executable=executable,
         cwd=cwd,
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,

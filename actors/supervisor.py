@@ -57,6 +57,7 @@ from pm_actors.api import (
     Request,
     RestartProcess,
     SearchLogs,
+    SendInput,
     StartProcess,
     StopProcess,
     TailLogs,
@@ -166,7 +167,7 @@ class SupervisorActor(DaemonActor):
         return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, self._config))
 
     def _forward(
-        self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
+        self, request: StopProcess | RestartProcess | KillProcess | SendInput | GetProcessInfo, reply: Reply
     ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
 
@@ -272,6 +273,7 @@ HANDLERS: dict[type[Request], Handler] = {
     StopProcess: SupervisorActor._forward,
     RestartProcess: SupervisorActor._restart_process,
     KillProcess: SupervisorActor._forward,
+    SendInput: SupervisorActor._forward,
     DeleteProcess: SupervisorActor._delete_process,
     ListProcesses: SupervisorActor._list_processes,
     GetLogs: SupervisorActor._read_logs,

@@ -16,6 +16,7 @@ import msgspec
 from pm_actors.results import (
     DeletedProcess,
     HealthReport,
+    InputSent,
     LogLines,
     ProcessInfo,
     ProcessList,
@@ -119,6 +120,13 @@ class StartProcess(Request, frozen=True, tag="start_process"):
     stop_timeout_s: Annotated[
         float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
     ] = 10.0
+    stdin: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep a pipe to its standard input open, for send_input (a REPL, a prompt "
+            "waiting for y). Without it the process reads end of file at once."
+        ),
+    ] = False
 
 
 class StopProcess(Request, frozen=True, tag="stop_process"):
@@ -189,7 +197,7 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
         int, msgspec.Meta(ge=0, description="Return lines after this id (0: from the oldest stored).")
     ] = 0
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
 
 
 class TailLogs(Request, frozen=True, tag="tail_logs"):
@@ -200,7 +208,7 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
 
 
 class SearchLogs(Request, frozen=True, tag="search_logs"):
@@ -294,11 +302,31 @@ class WaitFor(Request, frozen=True, tag="wait_for"):
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
 
 
+MAX_INPUT_CHARS = 65_536
+"""One send_input at most: what a pipe holds when the process is not reading."""
+
+
+class SendInput(Request, frozen=True, tag="send_input"):
+    """Write text to the standard input of a running process started with stdin: true (a REPL,
+    a prompt waiting for y). Nothing is added: end the text with a newline to send a line.
+    What is sent is stored in its output on stream stdin, in order with what it prints."""
+
+    result_type = InputSent
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    name: ProcessName
+    text: Annotated[str, msgspec.Meta(max_length=MAX_INPUT_CHARS, description="What to write.")] = ""
+    eof: Annotated[
+        bool, msgspec.Meta(description="Close the input after the text: the process reads end of file.")
+    ] = False
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
     | RestartProcess
     | KillProcess
+    | SendInput
     | DeleteProcess
     | ListProcesses
     | GetLogs

@@ -135,3 +135,30 @@ def test_a_prompt_carries_the_facts_of_a_live_process_and_its_name_completes(shi
     assert "`crasher` is crashed" in text and "exit code 3" in text
     assert "ValueError: boom" in text and "starting" in text
     assert names == ["crasher"]
+
+
+ECHO = "import sys\nprint('ready', flush=True)\nfor line in sys.stdin: print('got', line.strip(), flush=True)"
+
+
+@pytest.mark.timeout(120)
+def test_input_sent_through_mcp_reaches_the_process_and_its_transcript(shim: Shim) -> None:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], str]:
+        async with shim.session() as client:
+            await start(client, "echo", ECHO, stdin=True)
+            await client.call_tool("wait_for", {"name": "echo", "until": "log_line", "pattern": "ready"})
+            sent = structured(await client.call_tool("send_input", {"name": "echo", "text": "hello\n"}))
+            await client.call_tool("wait_for", {"name": "echo", "until": "log_line", "pattern": "got hello"})
+            tail = structured(await client.call_tool("tail_logs", {"name": "echo"}))
+            await start(client, "deaf", SLEEPER)
+            refused = await client.call_tool("send_input", {"name": "deaf", "text": "y\n"})
+            assert refused.is_error is True and isinstance(refused.content[0], types.TextContent)
+            return sent, tail, refused.content[0].text
+
+    sent, tail, refusal = run(scenario)
+    assert sent == {"name": "echo", "bytes_sent": 6, "bytes_given": 6, "eof": False}
+    assert [(line["stream"], line["text"]) for line in tail["lines"]] == [
+        ("stdout", "ready"),
+        ("stdin", "hello"),
+        ("stdout", "got hello"),
+    ]
+    assert refusal.startswith("invalid_argument:") and "stdin: true" in refusal
