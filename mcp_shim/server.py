@@ -85,39 +85,52 @@ class PmServer(Server[Any]):
         )
 
 
+class Handlers:
+    """The request handlers that read through the backend, each `(ctx, params) -> result`."""
+
+    def __init__(self, backend: ClientSession) -> None:
+        self._backend = backend
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        return await call_tool_result(self._backend, params.name, params.arguments, ctx)
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return await resources.list_resources(self._backend)
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        return await resources.read_resource(self._backend, params.uri)
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        return await prompts.get_prompt(self._backend, params.name, params.arguments)
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        try:
+            return await completions.complete(self._backend, params)
+        except Exception as error:  # the edge of a completion: every failure becomes a protocol error
+            raise protocol_error(error) from None
+
+
 def build_server(backend: ClientSession) -> PmServer:
     """An MCP server whose every answer comes through `backend`."""
     peers = Peers()
     client_log = ClientLog(peers)
     subscriptions = Subscriptions(backend, peers)
+    handlers = Handlers(backend)
 
     @contextlib.asynccontextmanager
     async def lifespan(server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
         async with client_log.forwarding(), subscriptions.running():
             yield {}
-
-    async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        return await call_tool_result(backend, params.name, params.arguments, ctx)
-
-    async def read_resource(
-        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
-        return await resources.read_resource(backend, params.uri)
-
-    async def get_prompt(
-        ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
-        return await prompts.get_prompt(backend, params.name, params.arguments)
-
-    async def complete(
-        ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
-    ) -> types.CompleteResult:
-        try:
-            return await completions.complete(backend, params)
-        except Exception as error:  # the edge of a completion: every failure becomes a protocol error
-            raise protocol_error(error) from None
 
     with warnings.catch_warnings():
         # logging/setLevel is gone from 2026-07-28 but part of 2025-11-25, which we serve too.
@@ -131,16 +144,16 @@ def build_server(backend: ClientSession) -> PmServer:
             lifespan=lifespan,
             get_tool_input_schema=tool_input_schema,
             on_list_tools=_constant(types.ListToolsResult(tools=list(TOOLS))),
-            on_call_tool=call_tool,
-            on_list_resources=lambda ctx, params: resources.list_resources(backend),
+            on_call_tool=handlers.call_tool,
+            on_list_resources=handlers.list_resources,
             on_list_resource_templates=_constant(resources.list_templates()),
-            on_read_resource=read_resource,
+            on_read_resource=handlers.read_resource,
             on_subscribe_resource=subscriptions.subscribe,
             on_unsubscribe_resource=subscriptions.unsubscribe,
             on_subscriptions_listen=subscriptions.listen,
             on_list_prompts=_constant(prompts.list_prompts()),
-            on_get_prompt=get_prompt,
-            on_completion=complete,
+            on_get_prompt=handlers.get_prompt,
+            on_completion=handlers.complete,
             on_set_logging_level=client_log.set_level,
         )
     server.middleware.append(peers.middleware)
