@@ -200,14 +200,24 @@ PROCESS_RESOURCES: tuple[ProcessResource, ...] = (
 _FIXED_BY_URI: Mapping[str, FixedResource] = {resource.uri: resource for resource in RESOURCES}
 
 
-def reader_of(uri: str) -> Reader | None:
-    """How to read `uri`, or None if it names nothing we serve."""
+def _resolve(uri: str) -> tuple[FixedResource | ProcessResource, str] | None:
+    """The registry entry that serves `uri`, with the process it names ("" for a fixed one)."""
     fixed = _FIXED_BY_URI.get(uri)
     if fixed is not None:
-        return fixed.read
+        return fixed, ""
     for resource in PROCESS_RESOURCES:
         name = resource.name_in(uri)
         if name is not None:
+            return resource, name
+    return None
+
+
+def reader_of(uri: str) -> Reader | None:
+    """How to read `uri`, or None if it names nothing we serve."""
+    match _resolve(uri):
+        case (FixedResource() as fixed, _):
+            return fixed.read
+        case (ProcessResource() as resource, name):
             return functools.partial(_read_named, resource.read, name)
     return None
 
@@ -218,12 +228,10 @@ async def _read_named(read: NamedReader, name: str, backend: ClientSession) -> o
 
 def topics_of(uri: str) -> frozenset[Topic]:
     """The daemon topics that announce a change of `uri` (none for a URI we do not serve)."""
-    fixed = _FIXED_BY_URI.get(uri)
-    if fixed is not None:
-        return fixed.topics
-    for resource in PROCESS_RESOURCES:
-        name = resource.name_in(uri)
-        if name is not None:
+    match _resolve(uri):
+        case (FixedResource() as fixed, _):
+            return fixed.topics
+        case (ProcessResource() as resource, name):
             return resource.topics(name)
     return frozenset()
 

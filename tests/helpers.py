@@ -35,13 +35,9 @@ def wait_until(
 ) -> T:
     """Poll `condition` until it returns something truthy, and return that; fail at the deadline."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+    while (value := _attempt(condition, deadline, timeout, message)) is None:
         time.sleep(interval)
+    return value
 
 
 async def eventually(
@@ -52,13 +48,21 @@ async def eventually(
 ) -> T:
     """`wait_until` for async tests: poll without blocking the event loop, fail at the deadline."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+    while (value := _attempt(condition, deadline, timeout, message)) is None:
         await anyio.sleep(interval)
+    return value
+
+
+def _attempt(
+    condition: Callable[[], T | bool | None], deadline: float, timeout: float, message: str
+) -> T | None:
+    """The condition's value if truthy; None to try again; WaitTimeout once the deadline passed."""
+    value = condition()
+    if value:
+        return value  # type: ignore[return-value]
+    if time.monotonic() >= deadline:
+        raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+    return None
 
 
 def python_child(code: str) -> tuple[str, list[str]]:

@@ -21,6 +21,9 @@ print('end of input', flush=True)
 
 NOT_READING = "import time\nprint('ready', flush=True)\ntime.sleep(60)"
 
+LINGERING = "import sys, time\nsys.stdin.read()\nprint('end of input', flush=True)\ntime.sleep(60)"
+"""Reads to the end of its input, then stays: its input is closed while it still runs."""
+
 
 def transcript(client: SystemClient, name: str) -> list[tuple[str, str]]:
     page = client.call(GetLogs(name=name, limit=10_000))
@@ -67,13 +70,14 @@ def test_a_process_started_without_stdin_refuses_input_saying_how_to_get_it(clie
 
 @pytest.mark.timeout(30)
 def test_after_eof_or_the_end_input_is_refused(client: SystemClient) -> None:
-    client.start("echo", ECHO, stdin=True)
-    client.call(SendInput(name="echo", eof=True))
+    client.start("lingering", LINGERING, stdin=True)
+    client.call(SendInput(name="lingering", eof=True))
+    client.call(WaitFor(name="lingering", until="log_line", pattern="end of input"))
     with pytest.raises(InvalidArgument, match="closed"):
-        client.call(SendInput(name="echo", text="late\n"))
-    client.wait_for_state("echo", ProcessState.EXITED)
+        client.call(SendInput(name="lingering", text="late\n"))
+    client.call(StopProcess(name="lingering"))
     with pytest.raises(NotRunning):
-        client.call(SendInput(name="echo", text="later\n"))
+        client.call(SendInput(name="lingering", text="later\n"))
 
 
 @pytest.mark.timeout(30)
