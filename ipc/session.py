@@ -68,8 +68,10 @@ class ClientSession:
         self._backend: Backend | None = None
         self._lock = asyncio.Lock()
         self._topics: frozenset[Topic] = frozenset()
-        self._listener: EventListener | None = None
+        self._listener: EventListener = _nobody
         self._topics_changed = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._keeper: asyncio.Task[None] | None = None
 
     async def try_connect(self) -> None:
@@ -96,21 +98,32 @@ class ClientSession:
 
     def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
         """Have `listener` told which of `topics` changed, on this connection and every later
-        one; an empty set ends the subscription. Returns at once: a task keeps it."""
+        one; an empty set ends the subscription. Returns at once: a task keeps it, and
+        `subscribed()` says when it holds."""
         self._topics, self._listener = topics, listener
         self._topics_changed.set()
-        if topics and (self._keeper is None or self._keeper.done()):
+        keeping = self._keeper is not None and not self._keeper.done()
+        if keeping or topics:
+            self._settled.clear()
+        if topics and not keeping:
             self._keeper = asyncio.get_running_loop().create_task(self._keep_subscribed())
+
+    async def subscribed(self) -> None:
+        """Return once the latest topics are in force on the backend, or the attempt failed
+        (the backend is away: they are sent again once it is back), so that a subscriber is
+        told "subscribed" only when no change can slip past."""
+        await self._settled.wait()
 
     async def _keep_subscribed(self) -> None:
         """Send the topics on the current connection, again on each new one, until unsubscribed."""
-        while self._topics and self._listener is not None:
+        while self._topics:
             try:
                 backend = await self._connected()
                 await self._follow(backend)
                 await self._discard(backend)
             except PmError as error:
                 logger.debug("cannot subscribe to the daemon's events now: %s", error.message)
+                self._settled.set()
             if self._topics:
                 await asyncio.sleep(RESUBSCRIBE_RETRY_S)
 
@@ -120,9 +133,9 @@ class ClientSession:
         try:
             while not closed.done():
                 self._topics_changed.clear()
-                if self._listener is None:
-                    return
                 await backend.subscribe(self._topics, self._listener)
+                if not self._topics_changed.is_set():
+                    self._settled.set()
                 changed = asyncio.ensure_future(self._topics_changed.wait())
                 await asyncio.wait([closed, changed], return_when=asyncio.FIRST_COMPLETED)
                 changed.cancel()
@@ -133,6 +146,7 @@ class ClientSession:
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
+            self._settled.set()
         if self._backend is not None:
             backend, self._backend = self._backend, None
             await backend.close()
@@ -149,6 +163,10 @@ class ClientSession:
             if self._backend is None:
                 self._backend = await self._open_backend()
             return self._backend
+
+
+def _nobody(topics: list[Topic]) -> None:
+    """The listener before anyone subscribed."""
 
 
 def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:

@@ -64,11 +64,13 @@ class Subscriptions:
     async def subscribe(
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
-        """Any URI is accepted, as a listen stream accepts it: one we do not serve never changes."""
+        """Any URI is accepted, as a listen stream accepts it: one we do not serve never changes.
+        Answered once the daemon follows it, so that no change after the answer is missed."""
         peer = self._peers.of(ctx)
         if peer is not None:
             peer.resources.add(params.uri)
             self._follow()
+            await self._backend.subscribed()
         return types.EmptyResult()
 
     async def unsubscribe(
@@ -89,6 +91,7 @@ class Subscriptions:
         self._listened.update(uris)
         self._list_listeners += for_list
         self._follow()
+        await self._backend.subscribed()  # the stream's acknowledgement must mean it holds
         try:
             return await self._listen(ctx, params)
         finally:

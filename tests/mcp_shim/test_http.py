@@ -16,11 +16,12 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.subscriptions import ResourceUpdated
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from pm_actors.mcp_shim.tools import TOOLS
 from tests.daemon_support import free_tcp_port
-from tests.helpers import PYTHON, process_is_gone, wait_until
+from tests.helpers import PYTHON, eventually, process_is_gone, wait_until
 from tests.mcp_shim.test_end_to_end import Shim, run, stop_daemon_if_any, structured
 
 SLEEPER = "import time\nprint('up', flush=True)\ntime.sleep(120)"
@@ -181,3 +182,38 @@ def test_in_process_a_stopped_http_shim_stops_its_children_first(
         code = shim.stop()
     assert code == 0, shim.log_path.read_text()
     assert process_is_gone(pid), "the child was left behind"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+def test_subscribers_of_both_revisions_hear_a_state_change_over_http(http_shim: HttpShim) -> None:
+    """2025-11-25: resources/subscribe, the update on the session's GET stream; 2026-07-28: a
+    subscriptions/listen stream."""
+    received: list[Any] = []
+
+    async def inbox(message: Any) -> None:
+        received.append(message)
+
+    async def legacy() -> None:
+        async with Client(http_shim.url, mode="legacy", message_handler=inbox) as client:
+            arguments = {"name": "napper", "command": PYTHON, "args": ["-c", SLEEPER]}
+            await client.call_tool("start_process", arguments)
+            await client.subscribe_resource("process://napper")
+            await client.call_tool("wait_for", {"name": "napper", "until": "log_line", "pattern": "up"})
+            await client.call_tool("kill_process", {"name": "napper"})
+            await eventually(lambda: received, message="the update")
+
+    async def modern() -> Any:
+        async with Client(http_shim.url, mode="auto") as client:
+            arguments = {"name": "napper", "command": PYTHON, "args": ["-c", SLEEPER]}
+            await client.call_tool("start_process", arguments)
+            async with client.listen(resource_subscriptions=["process://napper"]) as stream:
+                await client.call_tool("kill_process", {"name": "napper"})
+                async for event in stream:
+                    return event
+
+    run(legacy)
+    assert [(type(message).__name__, message.params.uri) for message in received[:1]] == [
+        ("ResourceUpdatedNotification", "process://napper")
+    ]
+    assert run(modern) == ResourceUpdated(uri="process://napper")
