@@ -1,10 +1,10 @@
 """The one seam for OS effects on a child: spawn, signal its whole tree, reap; the subreaper.
 
 Every child gets its own session (and so its own process group, whose id is the child's pid),
-no stdin, two pipes, and the run's marker in its environment (`descendants`). We signal the
-group id we created, never `getpgid()` of a pid that may have been reused. A pidfd lets the
-single IO thread learn of the exit through the same selector that reads the pipes, so no
-thread waits per child.
+no stdin (or a pipe to it, if asked for), two output pipes, and the run's marker in its
+environment (`descendants`). We signal the group id we created, never `getpgid()` of a pid
+that may have been reused. A pidfd lets the single IO thread learn of the exit through the
+same selector that reads the pipes, so no thread waits per child.
 
 What leaves the group (setsid, a double fork, a daemon) is still stopped with its run: the
 process running the actors is a child subreaper (`become_subreaper`), so orphans below it are
@@ -72,11 +72,38 @@ class SpawnedChild:
         self.stderr_fd = popen.stderr.fileno()
         os.set_blocking(self.stdout_fd, False)
         os.set_blocking(self.stderr_fd, False)
+        if popen.stdin is not None:
+            os.set_blocking(popen.stdin.fileno(), False)
         self.pidfd = os.pidfd_open(popen.pid)
 
     def signal_tree(self, signal_number: int) -> None:
         """Send a signal to the child's process group and to every process of its run outside it."""
         signal_tree(self.process_group, self.marker, signal_number)
+
+    @property
+    def has_input(self) -> bool:
+        """Whether it was spawned with a pipe to its standard input."""
+        return self._popen.stdin is not None
+
+    @property
+    def input_open(self) -> bool:
+        return self._popen.stdin is not None and not self._popen.stdin.closed
+
+    def write_input(self, data: bytes) -> int:
+        """Write what the pipe takes now, without blocking; returns how many bytes that was.
+        Raises BrokenPipeError if the child closed its input, ValueError if we did."""
+        if self._popen.stdin is None or self._popen.stdin.closed:
+            raise ValueError("the input pipe is closed")
+        try:
+            return os.write(self._popen.stdin.fileno(), data)
+        except BlockingIOError:
+            return 0
+
+    def close_input(self) -> None:
+        """End of file for the child; harmless if there is no pipe or it is closed."""
+        if self._popen.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._popen.stdin.close()
 
     def reap(self) -> int | None:
         """The exit status if the child has ended (negative: the signal number), else None."""
@@ -96,12 +123,20 @@ class SpawnedChild:
 
 
 def spawn(
-    exec_path: str, descriptor: int, argv: Sequence[str], cwd: str, env: Mapping[str, str], marker: str
+    exec_path: str,
+    descriptor: int,
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    marker: str,
+    stdin: bool = False,
 ) -> SpawnedChild:
     """Start a child in a new session, never through a shell. `exec_path` is
     `/proc/self/fd/<descriptor>` of a checked executable (`executables.ExecPlan`): the
-    descriptor is passed through so the exec runs that very file. Raises OSError if exec fails."""
-    popen = _popen(argv, exec_path, descriptor, {**env, RUN_MARKER_VARIABLE: marker}, cwd, subprocess.PIPE)
+    descriptor is passed through so the exec runs that very file. With `stdin`, it gets a pipe
+    to its standard input instead of /dev/null. Raises OSError if exec fails."""
+    environment = {**env, RUN_MARKER_VARIABLE: marker}
+    popen = _popen(argv, exec_path, descriptor, environment, cwd, subprocess.PIPE, stdin)
     return SpawnedChild(popen, marker)
 
 
@@ -110,11 +145,19 @@ def spawn_check(
 ) -> subprocess.Popen[bytes]:
     """Start a command health check like `spawn`, its stdout and stderr merged into one pipe.
     Its owner calls `forget(pid)` once it has reaped it."""
-    return _popen(argv, exec_path, descriptor, {**env, RUN_MARKER_VARIABLE: marker}, None, subprocess.STDOUT)
+    return _popen(
+        argv, exec_path, descriptor, {**env, RUN_MARKER_VARIABLE: marker}, None, subprocess.STDOUT, False
+    )
 
 
 def _popen(
-    argv: Sequence[str], exec_path: str, descriptor: int, env: dict[str, str], cwd: str | None, stderr: int
+    argv: Sequence[str],
+    exec_path: str,
+    descriptor: int,
+    env: dict[str, str],
+    cwd: str | None,
+    stderr: int,
+    stdin: bool,
 ) -> subprocess.Popen[bytes]:
     with _spawned_lock:
         popen = subprocess.Popen(
@@ -123,7 +166,7 @@ def _popen(
             pass_fds=(descriptor,),
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,

@@ -238,4 +238,6 @@ def spawn_checked(
     search_path = environment.get("PATH", os.defpath)
     with policy.plan(definition.executable, definition.command, search_path) as plan:
         argv = [*plan.argv, *definition.args]
-        return spawn(plan.exec_path, plan.descriptor, argv, definition.cwd, environment, marker)
+        return spawn(
+            plan.exec_path, plan.descriptor, argv, definition.cwd, environment, marker, definition.stdin
+        )

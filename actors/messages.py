@@ -34,7 +34,8 @@ Reply = concurrent.futures.Future[Any]
 
 STDOUT = 0
 STDERR = 1
-STREAM_NAMES = ("stdout", "stderr")
+STDIN = 2
+STREAM_NAMES = ("stdout", "stderr", "stdin")
 
 LogEntry = tuple[int, float, str]
 """(stream, seconds since the epoch, text) of one output line."""

@@ -65,8 +65,11 @@ class RunWatch:
 
 
 class PipeReader:
-    def __init__(self, writer: pykka.ActorRef[Any]) -> None:
+    def __init__(self, writer: pykka.ActorRef[Any], on_committed: Callable[[int], None]) -> None:
+        """`on_committed(process_id)` runs on the writer's thread after each commit of a batch of
+        that process's lines (the event hub publishes its new output)."""
         self._writer = writer
+        self._on_committed = on_committed
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._wake_read, self._wake_write = os.pipe()
@@ -208,6 +211,7 @@ class PipeReader:
 
     def _release(self, watch: RunWatch, size: int) -> None:
         """Called on the writer's thread after a commit: hand the accounting to the IO thread."""
+        self._on_committed(watch.process_id)
         self._submit(lambda: self._credit(watch, size))
 
     def _credit(self, watch: RunWatch, size: int) -> None:

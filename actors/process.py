@@ -43,11 +43,19 @@ from pm_actors.actors.messages import (
     Stop,
     StopTimeout,
 )
+from pm_actors.actors.process_input import send_input
 from pm_actors.actors.process_view import ProcessView, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
 from pm_actors.actors.run_observers import RunObservers
-from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
+from pm_actors.api import (
+    ConfigureProcess,
+    GetProcessInfo,
+    KillProcess,
+    RestartProcess,
+    SendInput,
+    StopProcess,
+)
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord
@@ -103,6 +111,8 @@ class ProcessActor(DaemonActor):
                 self._restart(reply, request)
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
+            case Call(SendInput() as request, reply):
+                answer(reply, send_input(self._context, self._process_id, self._live(), request))
             case Call(GetProcessInfo(), reply):
                 answer(reply, self._info())
             case Call(ConfigureProcess() as request, reply):
@@ -180,6 +190,13 @@ class ProcessActor(DaemonActor):
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
 
+    def _live(self) -> LiveRun:
+        """The run whose child is alive, or NotRunning."""
+        run = self._run
+        if run is None or run.exit_status is not None:
+            raise NotRunning(f"process {self._name!r} is {self._state.value}: no child of it is running")
+        return run
+
     def _store_definition(self, definition: ProcessDefinition) -> None:
         self._definition = definition
         self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
@@ -198,9 +215,7 @@ class ProcessActor(DaemonActor):
             self._observers.watch_health(definition, self._run.run_id)
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
-        run = self._run
-        if run is None or run.exit_status is not None:
-            raise NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
+        run = self._live()
         logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
         run.child.signal_tree(signal_number)
@@ -313,6 +328,7 @@ class ProcessActor(DaemonActor):
             raise InternalError("finishing a run whose child has not exited")
         # Whatever is left of the run (in its group or not) would be an orphan of ours.
         run.child.signal_tree(signal.SIGKILL)
+        run.child.close_input()
         self._observers.forget()
         state, reason = ending_of(run, status)
         outcome = self._outcome

@@ -15,6 +15,7 @@ import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
 from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
@@ -48,6 +49,7 @@ class ProcessContext:
     run_ids: IdAllocator
     board: RecordBoard
     markers: RunMarkers
+    events: EventHub
 
 
 @dataclass

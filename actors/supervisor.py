@@ -65,6 +65,7 @@ from pm_actors.api import (
     Request,
     RestartProcess,
     SearchLogs,
+    SendInput,
     StartGroup,
     StartProcess,
     StopGroup,
@@ -200,7 +201,7 @@ class SupervisorActor(DaemonActor):
         self._forward(request, reply)
 
     def _forward(
-        self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
+        self, request: StopProcess | RestartProcess | KillProcess | SendInput | GetProcessInfo, reply: Reply
     ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
 
@@ -236,6 +237,7 @@ class SupervisorActor(DaemonActor):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
         tell_if_alive(self._groups, ProcessRemoved(request.name))
+        self._context.events.forget_process(managed.process_id)
         answer(reply, DeletedProcess(name=request.name, deleted=True))
 
     def _to_groups(self, request: GroupRequest, reply: Reply) -> None:
@@ -285,6 +287,7 @@ class SupervisorActor(DaemonActor):
         outcome: RunOutcome,
         restarts: int = 0,
     ) -> ManagedProcess:
+        self._context.events.name_process(process_id, definition.name)
         actor = ProcessActor.start(process_id, definition, self._context, state, outcome, restarts)
         managed = ManagedProcess(process_id, actor)
         self._processes[definition.name] = managed
@@ -311,6 +314,7 @@ HANDLERS: dict[type[Request], Handler] = {
     StopProcess: SupervisorActor._forward,
     RestartProcess: SupervisorActor._restart_process,
     KillProcess: SupervisorActor._forward,
+    SendInput: SupervisorActor._forward,
     DeleteProcess: SupervisorActor._delete_process,
     ListProcesses: SupervisorActor._list_processes,
     GetLogs: SupervisorActor._read_logs,

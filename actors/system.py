@@ -22,6 +22,7 @@ import pykka
 
 from pm_actors.actors.child import become_subreaper, kill_adopted
 from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
@@ -62,7 +63,9 @@ class ActorSystem:
         )
         self._scheduler = Scheduler()
         self._scheduler.start()
-        board = RecordBoard()
+        self.events = EventHub()
+        """What changed, as it happens: the push stream of subscribed clients reads it."""
+        board = RecordBoard(self.events)
         become_subreaper()  # orphans below our children come to us, to be stopped with their run
         executables = ExecutablePolicy(config)
         self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
@@ -70,7 +73,7 @@ class ActorSystem:
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
             config.database_path, self._scheduler, board, self._metrics, self._reads
         )
-        self._pipe_reader = PipeReader(self._writer)
+        self._pipe_reader = PipeReader(self._writer, self.events.output_committed)
         self._pipe_reader.start()
         # Started before the supervisor, which forwards group requests to it; it tells the
         # supervisor only after such a request, when the supervisor is there.
@@ -88,6 +91,7 @@ class ActorSystem:
             run_ids=IdAllocator(stored.next_run_id),
             board=board,
             markers=RunMarkers(_database_identity(config.database_path)),
+            events=self.events,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, self._groups, stored

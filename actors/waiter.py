@@ -24,7 +24,7 @@ import pykka
 
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.log_reader import LogQueries, log_line_from_row
-from pm_actors.actors.messages import ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
@@ -166,7 +166,8 @@ class WaitActor(DaemonActor):
         )
         for row in rows:
             wait.after_id = row[0]
-            if wait.pattern.search(row[3]):
+            # What was sent to it is not what it printed: a REPL's input must not match its pattern.
+            if row[1] != STDIN and wait.pattern.search(row[3]):
                 return log_line_from_row(row)
         return None
 

@@ -40,6 +40,7 @@ from .protocol import (
     IncomingHello,
     IncomingRequestFrame,
     ResponseFrame,
+    SubscribeFrame,
     Welcome,
     check_protocol_version,
     decode_client_frame,
@@ -50,6 +51,7 @@ from .protocol import (
     read_frame_body,
 )
 from .rate_limit import RateLimiter
+from .subscriptions import ConnectionEvents, EventSource
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ class ServerContext:
     frame_timeout_s: float
     rate_limit: RateLimit | None
     spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+    events: EventSource | None = None
+    """Where subscribed connections get their events from; None: no push stream."""
 
 
 class _Idle(DaemonUnavailable):
@@ -116,6 +120,7 @@ class Connection:
         self._last_answer_at = time.monotonic()
         self._limiter = None if context.rate_limit is None else RateLimiter(context.rate_limit)
         self._peer = str(writer.get_extra_info("peername") or "a local client")
+        self._events = ConnectionEvents(context.events, self._send, writer, context.spawn, self._peer)
 
     async def serve(self) -> None:
         """The top-level handler of a connection: whatever happens, the daemon carries on."""
@@ -205,9 +210,12 @@ class Connection:
                     raise _Idle(f"closed after {idle_s:g} s without a request; connect again") from None
                 wait_s = idle_s if self._requests else idle_s - quiet_s
 
-    async def _answer(self, frame: IncomingRequestFrame) -> None:
+    async def _answer(self, frame: IncomingRequestFrame | SubscribeFrame) -> None:
         try:
-            await self._send(await self._response_to(frame))
+            if isinstance(frame, SubscribeFrame):
+                await self._send(self._events.subscribe(frame))
+            else:
+                await self._send(await self._response_to(frame))
         except ConnectionError as error:
             logger.debug("could not answer request %d of %s: %s", frame.id, self._peer, error)
         finally:
@@ -259,6 +267,7 @@ class Connection:
                 await self._send(frame)
 
     async def _close(self) -> None:
+        self._events.close()
         self._writer.close()
         try:
             async with asyncio.timeout(CLOSE_FLUSH_TIMEOUT_S):

@@ -4,7 +4,9 @@ A frame is a 4-byte big-endian body length and a msgpack body. The body is one e
 tagged by its `frame` field. A client first sends `Hello` and the daemon answers `Welcome`
 (or `ErrorFrame`, then closes). After that the client sends `RequestFrame`s carrying the very
 request structs of `pm_actors.api`, and the daemon answers each with a `ResponseFrame` of the
-same id, in any order, so a client may pipeline.
+same id, in any order, so a client may pipeline. A client may also send a `SubscribeFrame`
+naming the topics it wants (answered by a `ResponseFrame` of its id); from then on the daemon
+pushes `EventFrame`s saying which of those topics changed (`ipc/subscriptions.py`).
 
 A result travels as raw msgpack: the client decodes it with `type(request).result_type`,
 which lets result structs stay untagged. The daemon decodes the envelope and the request in
@@ -21,10 +23,10 @@ from typing import Any, Literal
 
 import msgspec
 
-from pm_actors.api import REQUEST_TYPES, RequestUnion, pattern_meaning, tool_name
+from pm_actors.api import REQUEST_TYPES, RequestUnion, Topic, pattern_meaning, tool_name
 from pm_actors.errors import InternalError, InvalidArgument, ProtocolError, Unauthorized
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped on any change an older peer would misread; both sides refuse a different version."""
 
 
@@ -114,6 +116,19 @@ class ResponseFrame(Frame, frozen=True, tag="response"):
     error: ErrorInfo | None = None
 
 
+class SubscribeFrame(Frame, frozen=True, tag="subscribe"):
+    """The topics this connection wants events for, replacing any earlier set (empty: none)."""
+
+    id: int
+    topics: frozenset[Topic]
+
+
+class EventFrame(Frame, frozen=True, tag="event"):
+    """Pushed by the daemon: these subscribed topics changed since the last event frame."""
+
+    topics: list[Topic]
+
+
 class ErrorFrame(Frame, frozen=True, tag="error"):
     """A protocol-level refusal (bad token, bad frame), sent right before the daemon closes."""
 
@@ -121,13 +136,13 @@ class ErrorFrame(Frame, frozen=True, tag="error"):
     message: str
 
 
-ServerFrame = Welcome | ResponseFrame | ErrorFrame
-IncomingClientFrame = IncomingHello | IncomingRequestFrame
+ServerFrame = Welcome | ResponseFrame | EventFrame | ErrorFrame
+IncomingClientFrame = IncomingHello | IncomingRequestFrame | SubscribeFrame
 
 # One encoder and one decoder per shape, reused: building them is the costly part. They are
 # used from the event loop thread only.
 _encoder = msgspec.msgpack.Encoder()
-_client_frame_decoder: msgspec.msgpack.Decoder[IncomingHello | IncomingRequestFrame] = (
+_client_frame_decoder: msgspec.msgpack.Decoder[IncomingHello | IncomingRequestFrame | SubscribeFrame] = (
     msgspec.msgpack.Decoder(IncomingClientFrame)
 )
 _token_decoder = msgspec.msgpack.Decoder(str)
@@ -138,7 +153,7 @@ class _ToolTag(msgspec.Struct):
 
 
 _tool_decoder = msgspec.msgpack.Decoder(_ToolTag)
-_server_frame_decoder: msgspec.msgpack.Decoder[Welcome | ResponseFrame | ErrorFrame] = (
+_server_frame_decoder: msgspec.msgpack.Decoder[Welcome | ResponseFrame | EventFrame | ErrorFrame] = (
     msgspec.msgpack.Decoder(ServerFrame)
 )
 _request_decoder: msgspec.msgpack.Decoder[RequestUnion] = msgspec.msgpack.Decoder(RequestUnion)
@@ -181,12 +196,14 @@ async def read_frame_body(
         ) from None
 
 
-def decode_client_frame(body: bytes) -> IncomingHello | IncomingRequestFrame:
+def decode_client_frame(body: bytes) -> IncomingHello | IncomingRequestFrame | SubscribeFrame:
     """A frame from a client, as the daemon reads it."""
     try:
         return _client_frame_decoder.decode(body)
     except _DECODING_FAILURES as error:
-        raise ProtocolError(f"the frame does not decode as a hello or a request: {_reason(error)}") from None
+        raise ProtocolError(
+            f"the frame does not decode as a hello, a request or a subscribe: {_reason(error)}"
+        ) from None
 
 
 def decode_token(raw: msgspec.Raw) -> str:
@@ -205,7 +222,7 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-def decode_server_frame(body: bytes) -> Welcome | ResponseFrame | ErrorFrame:
+def decode_server_frame(body: bytes) -> Welcome | ResponseFrame | EventFrame | ErrorFrame:
     """A frame from the daemon, as a client reads it."""
     try:
         return _server_frame_decoder.decode(body)

@@ -24,6 +24,7 @@ from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
 from .connection import FRAME_TIMEOUT_S, HELLO_TIMEOUT_S, IDLE_TIMEOUT_S, Connection, ServerContext, Submit
 from .protocol import PROTOCOL_VERSION, Welcome
+from .subscriptions import EventSource
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class IpcServer:
         token: str,
         submit: Submit,
         *,
+        events: EventSource | None = None,
         hello_timeout_s: float = HELLO_TIMEOUT_S,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         frame_timeout_s: float = FRAME_TIMEOUT_S,
@@ -61,6 +63,7 @@ class IpcServer:
             frame_timeout_s=frame_timeout_s,
             rate_limit=config.rate_limit,
             spawn=self._spawn,
+            events=events,
         )
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -17,6 +17,7 @@ from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupSta
 from pm_actors.results import (
     DeletedProcess,
     HealthReport,
+    InputSent,
     LogLines,
     ProcessInfo,
     ProcessList,
@@ -179,7 +180,7 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
         int, msgspec.Meta(ge=0, description="Return lines after this id (0: from the oldest stored).")
     ] = 0
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
 
 
 class TailLogs(Request, frozen=True, tag="tail_logs"):
@@ -190,7 +191,7 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
 
 
 class SearchLogs(Request, frozen=True, tag="search_logs"):
@@ -409,11 +410,31 @@ class ListGroups(Request, frozen=True, tag="list_groups"):
     ] = None
 
 
+MAX_INPUT_CHARS = 65_536
+"""One send_input at most: what a pipe holds when the process is not reading."""
+
+
+class SendInput(Request, frozen=True, tag="send_input"):
+    """Write text to the standard input of a running process started with stdin: true (a REPL,
+    a prompt waiting for y). Nothing is added: end the text with a newline to send a line.
+    What is sent is stored in its output on stream stdin, in order with what it prints."""
+
+    result_type = InputSent
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    name: ProcessName
+    text: Annotated[str, msgspec.Meta(max_length=MAX_INPUT_CHARS, description="What to write.")] = ""
+    eof: Annotated[
+        bool, msgspec.Meta(description="Close the input after the text: the process reads end of file.")
+    ] = False
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
     | RestartProcess
     | KillProcess
+    | SendInput
     | DeleteProcess
     | ListProcesses
     | GetLogs
@@ -439,6 +460,22 @@ GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartG
 
 REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 """Every request type, in the order of `RequestUnion` (the order tools are listed in)."""
+
+
+# Events ----------------------------------------------------------------------------------
+
+TopicKind = Literal["state", "output", "processes"]
+"""What changed: a process's record (state, pid, health, restarts), its stored output (new
+lines), or which processes exist (one was added or deleted)."""
+
+
+class Topic(msgspec.Struct, frozen=True):
+    """A subject a client may subscribe to on the daemon's event stream. With `state` or
+    `output`, `name` is the process; None stands for every process. The daemon reports the
+    topic that changed, never the data: a client reads it with the requests above."""
+
+    kind: TopicKind
+    name: str | None = None
 
 
 def tool_name(request_type: type[Request]) -> str:

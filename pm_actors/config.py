@@ -83,6 +83,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon_tcp_bind: str
     daemon_tcp_port: int
     daemon_token: str | None
+    mcp_http_token: str | None
     debug: bool
 
     @property
@@ -293,6 +294,7 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
         Variable("PM_DAEMON_TCP_BIND", "daemon_tcp_bind", "127.0.0.1", loopback_host),
         Variable("PM_DAEMON_TCP_PORT", "daemon_tcp_port", "46573", whole_number(1, 65535)),
         Variable("PM_DAEMON_TOKEN", "daemon_token", None, token),
+        Variable("PM_MCP_HTTP_TOKEN", "mcp_http_token", None, token),
         Variable("PM_DEBUG", "debug", "false", boolean),
     )
 

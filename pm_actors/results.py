@@ -13,7 +13,8 @@ import msgspec
 from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
 from pm_actors.states import Health, ProcessState
 
-Stream = Literal["stdout", "stderr"]
+Stream = Literal["stdout", "stderr", "stdin"]
+"""stdin: what send_input wrote to the process, stored between its output lines in order."""
 
 
 def iso_utc(timestamp: float | None) -> str | None:
@@ -255,6 +256,26 @@ class SystemStats(msgspec.Struct, kw_only=True):
             f"disk {self.disk_percent:.0f}% used; "
             f"{self.running_processes} of {self.managed_processes} managed processes running"
         )
+
+
+class InputSent(msgspec.Struct, kw_only=True):
+    """What send_input wrote to a process's standard input."""
+
+    name: str
+    bytes_sent: int
+    bytes_given: int
+    """Less was sent than given when the process does not read its input and the pipe is full."""
+    eof: bool
+    """The input was closed after the text: the process reads end of file."""
+
+    def summary(self) -> str:
+        text = f"{self.name}: sent {self.bytes_sent} bytes to its input"
+        if self.bytes_sent < self.bytes_given:
+            text += (
+                f", {self.bytes_given - self.bytes_sent} of the {self.bytes_given} given did not fit "
+                "(the process is not reading its input; send the rest later)"
+            )
+        return text + ("; input closed (end of file)" if self.eof else "")
 
 
 class WaitResult(msgspec.Struct, kw_only=True):

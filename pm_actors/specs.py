@@ -195,6 +195,13 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     stop_timeout_s: Annotated[
         float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
     ] = 10.0
+    stdin: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep a pipe to its standard input open, for send_input (a REPL, a prompt "
+            "waiting for y). Without it the process reads end of file at once."
+        ),
+    ] = False
 
     def definition_fields_given(self) -> list[str]:
         """The fields of the definition (all but `name` and `command`) given other than their default."""

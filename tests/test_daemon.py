@@ -27,6 +27,7 @@ from pm_actors.api import (
     StartProcess,
     StopProcess,
     TailLogs,
+    Topic,
     WaitFor,
 )
 from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
@@ -108,7 +109,8 @@ def last_counter(client: SyncClient, name: str) -> int | None:
 
 # The daemon never imports mcp ---------------------------------------------------------------------
 
-MCP_PACKAGES = ("mcp", "mcp_types")
+MCP_PACKAGES = ("mcp", "mcp_types", "uvicorn", "starlette")
+"""The MCP SDK, and the HTTP server that `pm-actors mcp --http` brings with it."""
 
 IMPORT_EVERY_DAEMON_MODULE = f"""
 import importlib, json, pkgutil, sys
@@ -170,10 +172,14 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
 ) -> None:
     """The daemon runs exactly as `python -m pm_actors daemon` (runpy runs the package's
     `__main__`), with an atexit hook that writes the `sys.modules` of the live process when
-    it exits: after it served lifecycle, log and search requests, `mcp` was never loaded."""
+    it exits: after it served lifecycle, log and search requests and pushed their events, `mcp`
+    (nor the HTTP server the shim brings) was never loaded."""
     report_path = short_tmp / "modules.json"
     daemon = daemons.start([PYTHON, "-c", RUN_DAEMON_AND_REPORT_MODULES, str(report_path)])
     with daemon.client() as client:
+        client.run(
+            client.connection.subscribe(frozenset({Topic("state"), Topic("output")}), lambda topics: None)
+        )
         start(client, "worker", "import time\nprint('hello world')\ntime.sleep(60)")
         wait_for_lines(client, "worker", 1)
         client.call(SearchLogs(query="hello", name="worker"))

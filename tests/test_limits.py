@@ -24,7 +24,7 @@ from pm_actors.api import (
     WaitFor,
 )
 from pm_actors.errors import DaemonUnavailable, ErrorCode, InvalidArgument, LimitReached, PmError, RateLimited
-from pm_actors.ipc.protocol import LENGTH_PREFIX, ErrorFrame
+from pm_actors.ipc.protocol import LENGTH_PREFIX, PROTOCOL_VERSION, ErrorFrame
 from pm_actors.results import SearchResult
 from pm_actors.states import ProcessState
 from tests.daemon_support import Daemon, DaemonLauncher, SyncClient
@@ -162,7 +162,8 @@ def test_a_burst_over_the_rate_limit_is_refused_with_a_retry_after(daemons: Daem
 @pytest.mark.timeout(60)
 def test_malformed_frames_get_coded_refusals_without_a_traceback(daemon: Daemon) -> None:
     """The launcher fails the test at teardown if the daemon logged a traceback."""
-    bad_token = b"\x83\xa5frame\xa5hello\xb0protocol_version\x01\xa5token\xa4\xff\xfe\xfd\xfc"
+    version = bytes([PROTOCOL_VERSION])  # a positive fixint
+    bad_token = b"\x83\xa5frame\xa5hello\xb0protocol_version" + version + b"\xa5token\xa4\xff\xfe\xfd\xfc"
     nested = b"\x83\xa5frame\xa7request\xa2id\x07\xa7request" + b"\x91" * 100_000 + b"\xc0"
 
     async def refusal(peer: RawPeer, body: bytes) -> ErrorFrame:

@@ -33,6 +33,7 @@ from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
     PROTOCOL_VERSION,
     ErrorFrame,
+    EventFrame,
     Frame,
     Hello,
     ResponseFrame,
@@ -138,13 +139,13 @@ class RawPeer:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def receive(self) -> Welcome | ResponseFrame | ErrorFrame | None:
+    async def receive(self) -> Welcome | ResponseFrame | EventFrame | ErrorFrame | None:
         """The server's next frame, or None once it closed the connection."""
         async with asyncio.timeout(RECEIVE_TIMEOUT_S):
             body = await read_frame_body(self.reader)
         return None if body is None else decode_server_frame(body)
 
-    async def hello(self, token: str) -> Welcome | ResponseFrame | ErrorFrame | None:
+    async def hello(self, token: str) -> Welcome | ResponseFrame | EventFrame | ErrorFrame | None:
         await self.send(Hello(protocol_version=PROTOCOL_VERSION, token=token))
         return await self.receive()
 

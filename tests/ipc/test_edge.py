@@ -12,7 +12,7 @@ from pm_actors.api import ListProcesses, SearchLogs, StartProcess
 from pm_actors.config import Config
 from pm_actors.errors import ErrorCode, InvalidArgument
 from pm_actors.ipc.client import DaemonClient
-from pm_actors.ipc.protocol import LENGTH_PREFIX, ResponseFrame
+from pm_actors.ipc.protocol import LENGTH_PREFIX, PROTOCOL_VERSION, ResponseFrame
 from pm_actors.ipc.session import ClientSession
 from pm_actors.results import ProcessList
 from tests.helpers import wait_until
@@ -39,7 +39,8 @@ def framed(body: bytes) -> bytes:
 
 
 def test_a_token_that_is_not_utf8_is_unauthorized(config: Config, actors: FakeActors) -> None:
-    hello = b"\x83\xa5frame\xa5hello\xb0protocol_version\x01\xa5token\xa4\xff\xfe\xfd\xfc"
+    version = bytes([PROTOCOL_VERSION])  # a positive fixint
+    hello = b"\x83\xa5frame\xa5hello\xb0protocol_version" + version + b"\xa5token\xa4\xff\xfe\xfd\xfc"
 
     async def scenario() -> None:
         async with running_server(config, actors):

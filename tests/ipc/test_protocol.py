@@ -62,7 +62,11 @@ def test_a_frame_is_a_big_endian_length_then_the_msgpack_body() -> None:
     hello = Hello(protocol_version=PROTOCOL_VERSION, token="t" * 32)
     data = encode_frame(hello)
     assert data[:4] == len(data[4:]).to_bytes(4, "big")
-    assert msgspec.msgpack.decode(data[4:]) == {"frame": "hello", "protocol_version": 1, "token": "t" * 32}
+    assert msgspec.msgpack.decode(data[4:]) == {
+        "frame": "hello",
+        "protocol_version": PROTOCOL_VERSION,
+        "token": "t" * 32,
+    }
 
 
 def test_hello_and_requests_decode_as_the_daemon_reads_them() -> None:

@@ -18,6 +18,7 @@ from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
     MAX_CLIENT_FRAME_BYTES,
     MAX_HELLO_BYTES,
+    PROTOCOL_VERSION,
     Hello,
     RequestFrame,
     Welcome,
@@ -64,7 +65,7 @@ def test_a_wrong_token_is_refused_and_closed_while_another_client_keeps_being_se
         async with running_server(config, actors):
             good = await welcomed_peer(config)
             bad = await RawPeer.open(config)
-            await bad.send(Hello(protocol_version=1, token="not-the-token-at-all"))
+            await bad.send(Hello(protocol_version=PROTOCOL_VERSION, token="not-the-token-at-all"))
             refusal = await refusal_then_close(bad)
             assert refusal.code == "unauthorized"
             assert "wrong token" in refusal.message
@@ -107,7 +108,7 @@ def test_a_different_protocol_version_is_refused_naming_both(config: Config, act
             await peer.send(Hello(protocol_version=99, token=token_of(config)))
             refusal = await refusal_then_close(peer)
             assert refusal.code == "protocol_error"
-            assert "protocol version 99, this daemon speaks 1" in refusal.message
+            assert f"protocol version 99, this daemon speaks {PROTOCOL_VERSION}" in refusal.message
 
     run(scenario())
 

@@ -24,6 +24,7 @@ from pm_actors.results import (
     Breach,
     DeletedProcess,
     HealthReport,
+    InputSent,
     LogLine,
     LogLines,
     ProcessInfo,
@@ -296,6 +297,10 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
         )
     ],
     HealthReport: [HEALTH],
+    InputSent: [
+        InputSent(name="repl", bytes_sent=6, bytes_given=6, eof=False),
+        InputSent(name="repl", bytes_sent=4096, bytes_given=70000, eof=True),
+    ],
     SystemStats: [
         SystemStats(
             cpu_percent=35.0,
@@ -340,6 +345,7 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "stop_process": {"name": "web"},
     "restart_process": {"name": "web"},
     "kill_process": {"name": "web"},
+    "send_input": {"name": "repl", "text": "print(1)\n"},
     "delete_process": {"name": "web"},
     "list_processes": {},
     "get_logs": {"name": "web"},

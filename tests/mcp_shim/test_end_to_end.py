@@ -52,9 +52,9 @@ class Shim:
         )
         self.errlog_path = working_directory / "shim.err"
 
-    def session(self) -> Any:
+    def session(self, **client_options: Any) -> Any:
         errlog = self.errlog_path.open("a")
-        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy")
+        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy", **client_options)
 
 
 def structured(result: types.CallToolResult) -> dict[str, Any]:
