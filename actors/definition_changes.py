@@ -7,12 +7,14 @@ from typing import Any
 
 import msgspec
 
-from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.api import ConfigureProcess, RestartProcess
 from pm_actors.config import Config
-from pm_actors.specs import Limits
+from pm_actors.definition import ProcessDefinition
+from pm_actors.specs import Limits, RestartPolicy
 
 SUPERVISION_FIELDS = ("restart", "max_restarts", "backoff", "health_check", "limits", "stop_timeout_s")
+DEFINITION_SETTINGS = ("args", "env", *SUPERVISION_FIELDS)
+"""What a definition sets beside its name, command and working directory."""
 
 
 def with_restart_changes(
@@ -37,6 +39,29 @@ def with_configuration(
         given["health_check"] = None
     updates = {field: value for field, value in given.items() if value != getattr(definition, field)}
     return msgspec.structs.replace(definition, **updates), sorted(updates)
+
+
+def default_restart(config: Config) -> RestartPolicy:
+    """The restart policy of a definition that names none: PM_AUTO_RESTART_ENABLED decides."""
+    return "on-failure" if config.auto_restart_enabled else "never"
+
+
+def dropped_settings(old: ProcessDefinition, new: ProcessDefinition, config: Config) -> list[str]:
+    """What `new`, replacing `old`, left at its default although `old` had set it: settings a
+    start with a new command would otherwise lose without a word."""
+    defaults = ProcessDefinition(
+        name=new.name,
+        command=new.command,
+        executable=new.executable,
+        args=[],
+        cwd=new.cwd,
+        restart=default_restart(config),
+    )
+    return [
+        field
+        for field in DEFINITION_SETTINGS
+        if getattr(old, field) != getattr(defaults, field) and getattr(new, field) == getattr(defaults, field)
+    ]
 
 
 def effective_limits(definition: ProcessDefinition, config: Config) -> Limits:

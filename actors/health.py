@@ -16,20 +16,25 @@ was unwatched or replaced) is recognised and ignored.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import itertools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import pykka
 
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.delivery import tell_if_alive
-from pm_actors.actors.health_checks import Cancellation, CheckOutcome, run_check
+from pm_actors.actors.executables import ExecutablePolicy
+from pm_actors.actors.health_checks import Cancellation, run_check
 from pm_actors.actors.messages import (
+    CheckDue,
+    CheckFinished,
     CheckHealthNow,
+    CheckKey,
+    CheckOutcome,
+    CheckOverdue,
     HealthObserved,
     RecordHealthCheck,
     Reply,
@@ -55,34 +60,6 @@ anyway. It catches only what a runner cannot bound (a name lookup, a server drib
 answer), so it is generous enough never to race a runner that keeps its deadline."""
 MIN_INTERVAL_S = 0.01
 """A floor on the interval, so that a zero or negative one cannot make the chain a busy loop."""
-
-
-class CheckKey(msgspec.Struct, frozen=True):
-    """Which check of which watch a result or guard belongs to."""
-
-    name: str
-    generation: int
-    sequence: int
-
-
-class CheckDue(msgspec.Struct, frozen=True):
-    """Scheduler -> HealthActor: time for the next periodic check of this watch."""
-
-    name: str
-    generation: int
-
-
-class CheckFinished(msgspec.Struct, frozen=True):
-    """Worker thread -> HealthActor: a check returned."""
-
-    key: CheckKey
-    outcome: CheckOutcome
-
-
-class CheckOverdue(msgspec.Struct, frozen=True):
-    """Scheduler -> HealthActor: a check has not returned by its timeout plus the grace."""
-
-    key: CheckKey
 
 
 @dataclass
@@ -122,15 +99,18 @@ def next_health(previous: Health, failures: int, passed: bool, threshold: int) -
     return (Health.UNHEALTHY if failures >= threshold else previous), failures
 
 
-class HealthActor(pykka.ThreadingActor):
-    """`HealthActor.start(scheduler, writer)`: told WatchHealth / UnwatchHealth / CheckHealthNow;
+class HealthActor(DaemonActor):
+    """`HealthActor.start(scheduler, writer, executables)`: told WatchHealth / UnwatchHealth / CheckHealthNow;
     tells each watch's `process` HealthObserved and the writer RecordHealthCheck."""
 
-    def __init__(self, scheduler: Scheduler, writer: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self, scheduler: Scheduler, writer: pykka.ActorRef[Any], executables: ExecutablePolicy
+    ) -> None:
         """Runs in the thread that starts the actor; the pool is created in `on_start`."""
         super().__init__()
         self._scheduler = scheduler
         self._writer = writer
+        self._executables = executables
         self._watches: dict[str, Watch] = {}
         self._generations = itertools.count(1)
         self._sequences = itertools.count(1)
@@ -145,24 +125,10 @@ class HealthActor(pykka.ThreadingActor):
         """Runs on the actor's thread. Running command checks are cancelled (they kill their
         child and return at once); nothing waits for a TCP or HTTP check to time out."""
         self._shut_down()
+        super().on_stop()
 
-    def on_failure(self, *exc_info: Any) -> None:
-        """Runs on the actor's thread after an unexpected error (pykka has logged it)."""
-        self._shut_down()
-
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> None:
         """Runs on the actor's thread, one message at a time."""
-        try:
-            self._dispatch(message)
-        except Exception as error:
-            # The top-level handler: a bug must not kill the actor and stop every process's checks.
-            logger.exception("failed to handle %s", type(message).__name__)
-            reply = getattr(message, "reply", None)
-            if reply is not None:
-                _fail(reply, InternalError(f"internal error handling {type(message).__name__}: {error}"))
-        return None
-
-    def _dispatch(self, message: Any) -> None:
         match message:
             case CheckFinished(key, outcome):
                 self._on_finished(key, outcome)
@@ -197,19 +163,15 @@ class HealthActor(pykka.ThreadingActor):
         error = NotRunning(f"process {name!r} stopped being health-checked before the check ended: {why}")
         for pending in watch.pending.values():
             for reply in pending.replies:
-                _fail(reply, error)
+                fail(reply, error)
 
     def _check_now(self, name: str, reply: Reply) -> None:
         watch = self._watches.get(name)
         if watch is None:
-            _fail(
-                reply,
-                NotRunning(
-                    f"process {name!r} has no health check running: it is not running "
-                    "or was started without health_check"
-                ),
+            raise NotRunning(
+                f"process {name!r} has no health check running: it is not running "
+                "or was started without health_check"
             )
-            return
         self._start_check(watch, PendingCheck(periodic=False, replies=[reply]))
 
     # Checks --------------------------------------------------------------------------------
@@ -232,7 +194,7 @@ class HealthActor(pykka.ThreadingActor):
             self._complete(watch, key.sequence, CheckOutcome(False, detail, 0.0, time.time()))
             return
         future = self._pool.submit(
-            _run_in_worker, watch.check, self._cancellation, self._guard(key, watch.check)
+            _run_in_worker, watch.check, self._executables, self._cancellation, self._guard(key, watch.check)
         )
         actor = self.actor_ref
         future.add_done_callback(lambda done: _report_back(actor, key, done))
@@ -287,7 +249,7 @@ class HealthActor(pykka.ThreadingActor):
             consecutive_failures=watch.consecutive_failures,
         )
         for reply in replies:
-            _answer(reply, report)
+            answer(reply, report)
         tell_if_alive(request.process, HealthObserved(request.run_id, report))
         record = RecordHealthCheck(
             request.process_id,
@@ -339,11 +301,13 @@ class OverdueGuard:
             self._timer.cancel()
 
 
-def _run_in_worker(check: HealthCheck, cancellation: Cancellation, guard: OverdueGuard) -> CheckOutcome:
+def _run_in_worker(
+    check: HealthCheck, executables: ExecutablePolicy, cancellation: Cancellation, guard: OverdueGuard
+) -> CheckOutcome:
     """Runs on a pool thread: the blocking part of one check."""
     guard.arm()
     try:
-        return run_check(check, cancellation)
+        return run_check(check, executables, cancellation)
     finally:
         guard.disarm()
 
@@ -362,14 +326,3 @@ def _report_back(
         logger.error("health check of %r failed unexpectedly", key.name, exc_info=error)
         outcome = CheckOutcome(False, f"internal error running the check: {error}", 0.0, time.time())
     tell_if_alive(actor, CheckFinished(key, outcome))
-
-
-def _answer(reply: Reply, report: HealthReport) -> None:
-    # InvalidStateError: the caller gave up (cancelled) or it was answered already.
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
-        reply.set_result(report)
-
-
-def _fail(reply: Reply, error: Exception) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
-        reply.set_exception(error)

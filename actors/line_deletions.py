@@ -14,7 +14,7 @@ from typing import cast
 
 import apsw
 
-from pm_actors.actors.delivery import settle
+from pm_actors.actors.base import answer, fail
 from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import Reply
 from pm_actors.actors.retention import rows_older_than, rows_to_trim
@@ -42,12 +42,12 @@ class Chunk:
 @dataclass
 class ClientDeletion:
     """clear_logs or delete_process: the matching lines stored when it was asked (ids up to
-    `up_to_id`); `done` gets how many went once the last chunk is committed."""
+    `up_to_id`); `reply` gets how many went once the last chunk is committed."""
 
     process_id: int | None
     before_ts: float | None
     up_to_id: int
-    done: Reply
+    reply: Reply
     after_id: int = 0
     deleted: int = 0
 
@@ -72,9 +72,9 @@ class ClientDeletion:
 
     def finish(self, error: PmError | None) -> None:
         if error is None:
-            settle(self.done, self.deleted)
+            answer(self.reply, self.deleted)
         else:
-            settle(self.done, None, type(error)(f"{error.message}; {self.deleted} lines had been deleted"))
+            fail(self.reply, type(error)(f"{error.message}; {self.deleted} lines had been deleted"))
 
     def _condition(self, end_id: int) -> tuple[str, tuple[object, ...]]:
         clauses: list[str] = ["id > ?", "id <= ?"]

@@ -1,19 +1,19 @@
 """The read queries: pages of lines, the newest lines, and searches, over one read-only connection.
 
 Plain SQL, with a Python check per candidate line for a regex or a level, testable without
-actors. Every read runs under a time budget enforced inside SQLite (a progress handler), and a
-regex search scans a bounded window of lines: one request never holds the reader for long, and
-an answer cut short says why and where to continue (`next_cursor`). Every answer's text is
-sized by a `CharBudget`.
+actors. The caller runs each read within its time budget (`read_budget`: SQLite interrupts a
+statement past it), and a regex search scans a bounded window of lines: one request never
+holds a reader for long. A read the budget interrupts after it has something to show answers
+with it and where to continue (`stopped`, `next_cursor`, `has_more`); one interrupted before
+that lets the interruption through, and the budget answers that it ran out. Every answer's
+text is sized by a `CharBudget`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
@@ -29,15 +29,8 @@ from pm_actors.errors import InvalidArgument
 from pm_actors.log_results import LogLine, LogLines, LogTail, SearchMatch, SearchResult, SearchStop, Stream
 from pm_actors.results import iso_utc
 
-READ_TIME_BUDGET_S = 1.0
-"""A read that takes longer stops and answers with what it found and how to continue: the
-reader serves every client in turn, and an agent is better served by a quick partial answer."""
 REGEX_ROW_WINDOW = 200_000
 """Lines a regex search scans per call (a few tenths of a second in Python)."""
-PROGRESS_STEPS = 1_000
-"""SQLite instructions between two looks at the clock: microseconds apart."""
-CLOCK_EVERY_ROWS = 512
-"""Rows between two looks at the clock while lines are checked in Python."""
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 
 Row = tuple[Any, ...]
@@ -73,11 +66,8 @@ class LogQueries:
             " ORDER BY l.id LIMIT ?"
         )
         budget = CharBudget(request.max_chars, request.max_line_chars)
-        with self._time_budget():
-            rows = self._connection.execute(
-                sql, (process_id, request.after_id, *stream_args, request.limit + 1)
-            )
-            lines, has_more = _take_lines(rows, request.limit, budget, request.name)
+        rows = self._connection.execute(sql, (process_id, request.after_id, *stream_args, request.limit + 1))
+        lines, has_more = _take_lines(rows, request.limit, budget, request.name)
         next_after_id = lines[-1].id if lines else request.after_id
         return LogLines(
             lines=lines, next_after_id=next_after_id, has_more=has_more, budget_reached=budget.reached
@@ -94,9 +84,8 @@ class LogQueries:
             " ORDER BY l.id DESC LIMIT ?"
         )
         budget = CharBudget(request.max_chars, request.max_line_chars)
-        with self._time_budget():
-            rows = self._connection.execute(sql, (process_id, before, *stream_args, request.limit + 1))
-            newest_first, has_more = _take_lines(rows, request.limit, budget, request.name)
+        rows = self._connection.execute(sql, (process_id, before, *stream_args, request.limit + 1))
+        newest_first, has_more = _take_lines(rows, request.limit, budget, request.name)
         lines = newest_first[::-1]
         return LogTail(
             lines=lines,
@@ -118,11 +107,12 @@ class LogQueries:
         pattern = _compiled(request.query) if request.mode == "regex" else None
         level = None if request.level is None else LEVELS.index(request.level)
         budget = CharBudget(request.max_chars, request.max_line_chars)
-        with self._connection, self._time_budget():  # one read transaction: matches and unindexed agree
+        with self._connection:  # one read transaction: matches and unindexed agree
             where, args = self._filters(request, process_id, now)
+            # Counted first: once the time budget interrupts the search, no statement runs.
+            unindexed = 0 if request.mode in ("substring", "regex") else self._unindexed_count(process_id)
             rows = functools.partial(self._candidates, request, level, where, args)
             found = self._collect(rows, request, level, pattern, budget)
-            unindexed = 0 if request.mode in ("substring", "regex") else self._unindexed_count(process_id)
         if request.mode == "regex" and not found.has_more and found.scanned >= REGEX_ROW_WINDOW:
             found.stopped, found.has_more = "row_window", True  # there may be more beyond the window
         return SearchResult(
@@ -205,25 +195,22 @@ class LogQueries:
         budget: CharBudget,
     ) -> Found:
         found = Found()
-        deadline = time.monotonic() + READ_TIME_BUDGET_S
         try:
             for row in rows():  # started here: its first step may use up the time budget too
+                if _keeps(row[4], level, pattern):
+                    if len(found.matches) == request.limit:
+                        found.has_more = True
+                        return found
+                    match = self._match(row, request, pattern, budget)
+                    if match is None:
+                        found.stopped, found.has_more = "char_budget", True
+                        return found
+                    found.matches.append(match)
                 found.scanned += 1
                 found.last_scanned = row[0]
-                if found.scanned % CLOCK_EVERY_ROWS == 0 and time.monotonic() > deadline:
-                    found.stopped, found.has_more = "time_budget", True
-                    return found
-                if not _keeps(row[4], level, pattern):
-                    continue
-                if len(found.matches) == request.limit:
-                    found.has_more = True
-                    return found
-                match = self._match(row, request, pattern, budget)
-                if match is None:
-                    found.stopped, found.has_more = "char_budget", True
-                    return found
-                found.matches.append(match)
         except apsw.InterruptError:
+            if found.last_scanned is None:
+                raise  # nowhere to continue from: the read's budget answers that it ran out
             found.stopped, found.has_more = "time_budget", True
         return found
 
@@ -274,16 +261,6 @@ class LogQueries:
             + process_filter
         )
         return int(self._connection.execute(sql, () if process_id is None else (process_id,)).get)
-
-    @contextlib.contextmanager
-    def _time_budget(self) -> Iterator[None]:
-        """SQLite interrupts a statement of this read once READ_TIME_BUDGET_S has passed."""
-        deadline = time.monotonic() + READ_TIME_BUDGET_S
-        self._connection.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
-        try:
-            yield
-        finally:
-            self._connection.set_progress_handler(None)
 
 
 def _keeps(text: str, level: int | None, pattern: re.Pattern[str] | None) -> bool:
@@ -342,7 +319,8 @@ def log_line_from_row(row: Row, text: str | None = None, cut: int = 0) -> LogLin
 
 def _take_lines(rows: Iterable[Row], limit: int, budget: CharBudget, name: str) -> tuple[list[LogLine], bool]:
     """Up to `limit` lines within the budget; `rows` should yield limit + 1 when it can, so
-    that a further row shows there is more. Returns (lines, has_more)."""
+    that a further row shows there is more. Returns (lines, has_more); lines read before the
+    time budget interrupts the read are an answer that has more."""
     lines: list[LogLine] = []
     try:
         for row in rows:
@@ -353,5 +331,7 @@ def _take_lines(rows: Iterable[Row], limit: int, budget: CharBudget, name: str) 
                 return lines, True
             lines.append(log_line_from_row(row, *taken))
     except apsw.InterruptError:
+        if not lines:
+            raise  # nothing to show: the read's budget answers that it ran out
         return lines, True
     return lines, False

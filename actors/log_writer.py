@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import pykka
 
 from pm_actors.actors import log_writes
-from pm_actors.actors.delivery import settle
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
 from pm_actors.actors.log_text import clean_line
 from pm_actors.actors.log_writes import LineUsage
@@ -77,8 +76,9 @@ VACUUM_MIN_FREE_PAGES = 256
 """Below this much free space (1 MiB) the file is left as it is: new lines will reuse it."""
 
 
-class LogWriterActor(pykka.ThreadingActor):
-    """Owns the only write connection; applies writer messages in the order received.
+class LogWriterActor(DaemonActor):
+    """Owns the only write connection; applies writer messages in the order received. It
+    never asks another actor: every reader may block on it, so it must never wait in turn.
 
     It hands out line ids itself, from the `logs` sequence, so that a line's row and its index
     entry share the id without reading it back."""
@@ -123,14 +123,9 @@ class LogWriterActor(pykka.ThreadingActor):
         if self._connection is not None:
             self._connection.execute("PRAGMA optimize").fetchall()
         self._close()
+        super().on_stop()
 
-    def on_failure(self, *exc_info: Any) -> None:
-        """Runs in the actor's thread after an unexpected error (pykka has logged it): keep what
-        was pending, since those messages were well formed, then close."""
-        self._flush()
-        self._close()
-
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         """Runs in the actor's thread, one message at a time, in the order they arrived."""
         if isinstance(message, Flush):
             self._flush()
@@ -149,7 +144,7 @@ class LogWriterActor(pykka.ThreadingActor):
             if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
                 self._flush()
         else:
-            return super().on_receive(message)
+            raise InternalError(f"the writer cannot handle {type(message).__name__}")
         self._schedule_idle_work()
         return None
 
@@ -194,19 +189,16 @@ class LogWriterActor(pykka.ThreadingActor):
             self._delete_chunk(job)
 
     def _after_write(self, operation: Operation, error: Exception | None) -> None:
-        if isinstance(operation, LineBlock):
-            if error is None:
-                self._count(operation)
-            run_callbacks(operation.callbacks)
+        if isinstance(operation, LineBlock) and error is None:
+            self._count(operation)
         elif isinstance(operation, DeleteProcessData):
             if error is not None:
-                settle(
-                    operation.done, None, InternalError(f"deleting the process failed, nothing went: {error}")
-                )
+                fail(operation.reply, InternalError(f"deleting the process failed, nothing went: {error}"))
             else:  # its definition and runs are gone; its lines go in chunks now
                 self._jobs.append(
-                    ClientDeletion(operation.process_id, None, self._next_log_id - 1, operation.done)
+                    ClientDeletion(operation.process_id, None, self._next_log_id - 1, operation.reply)
                 )
+        run_callbacks(operation)
 
     def _count(self, block: LineBlock) -> None:
         """Add a committed block to the stored usage; start trimming a process now too large."""
@@ -226,22 +218,22 @@ class LogWriterActor(pykka.ThreadingActor):
         self._flush()  # the lines received before the request are part of what it clears
         if message.process_id is not None or message.before_ts is not None:
             self._jobs.append(
-                ClientDeletion(message.process_id, message.before_ts, self._next_log_id - 1, message.done)
+                ClientDeletion(message.process_id, message.before_ts, self._next_log_id - 1, message.reply)
             )
             return
         if self._connection is None:
-            settle(message.done, None, InternalError("the database is closed"))
+            fail(message.reply, InternalError("the database is closed"))
             return
         try:
             with self._connection:
                 removed = log_writes.delete_every_line(self._connection)
         except apsw.Error as error:
             logger.exception("clearing every line failed")
-            settle(message.done, None, InternalError(f"clearing the logs failed, nothing went: {error}"))
+            fail(message.reply, InternalError(f"clearing the logs failed, nothing went: {error}"))
             return
         self._uncount(removed)
         self._vacuum_due = True
-        settle(message.done, sum(lines for lines, _ in removed.values()))
+        answer(message.reply, sum(lines for lines, _ in removed.values()))
 
     def _delete_chunk(self, job: Job) -> None:
         """The next chunk of a deletion job, in its own transaction; a job done (or failed)

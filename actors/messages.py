@@ -2,28 +2,40 @@
 
 Public requests reach the actors unchanged, wrapped in a `Call` that carries the future the
 answer goes to: an actor may answer at once, or much later (a stop answers when the child has
-ended), without any thread blocking in between.
+ended), without any thread blocking in between. The few messages that are asked (the sender
+blocks on the answer) derive from `Asked`; ARCHITECTURE.md lists who may ask whom.
+
+Every message between actors is declared here, including the ticks an actor's timers send it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from pm_actors.api import RequestUnion
+from pm_actors.api import GetLogs, GroupMember, RequestUnion, SearchLogs, TailLogs, WaitFor
+from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.results import Breach, HealthReport
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState
+
+if TYPE_CHECKING:
+    import pykka
+
+    ActorRef = pykka.ActorRef[Any]
+else:
+    ActorRef = Any  # messages are never encoded: the annotation is for readers and mypy
 
 Reply = concurrent.futures.Future[Any]
 """Where an answer goes; `concurrent.futures` so that asyncio code can await it (wrap_future)."""
 
 STDOUT = 0
 STDERR = 1
-STREAM_NAMES = ("stdout", "stderr")
+STDIN = 2
+STREAM_NAMES = ("stdout", "stderr", "stdin")
 
 LogEntry = tuple[int, float, str]
 """(stream, seconds since the epoch, text) of one output line."""
@@ -32,30 +44,15 @@ SequenceName = Literal["processes", "runs", "logs"]
 """The id sequences of the database, named after the table whose ids they hand out."""
 
 
+class Asked(msgspec.Struct, frozen=True):
+    """Base of the messages sent with `ask`: the sender blocks until the answer comes."""
+
+
 class Call(msgspec.Struct, frozen=True):
     """A public request and the future its result (or its PmError) is set on."""
 
     request: RequestUnion
     reply: Reply
-
-
-class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
-    """What is stored of a process so a restarted daemon can start it again."""
-
-    name: str
-    command: str
-    executable: str
-    args: list[str]
-    cwd: str
-    env: dict[str, str] = {}
-    stop_timeout_s: float = 10.0
-    restart: RestartPolicy = "never"
-    max_restarts: int = 10
-    backoff: Backoff = msgspec.field(default_factory=Backoff)
-    health_check: HealthCheck | None = None
-    """With the command of a command check already resolved and allowed."""
-    limits: Limits | None = None
-    """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
 
 
 # Messages to the LogWriterActor; it applies them in the order received.
@@ -78,22 +75,33 @@ class SaveDefinition(msgspec.Struct, frozen=True):
     updated_at: float
 
 
+class SaveGroup(msgspec.Struct, frozen=True):
+    """Store a group and its members (replacing what was stored under its name)."""
+
+    group: GroupDefinition
+    updated_at: float
+
+
+class DeleteGroupData(msgspec.Struct, frozen=True):
+    name: str
+
+
 class DeleteProcessData(msgspec.Struct, frozen=True):
     """Remove a process's definition and runs at once, then its output lines (with their index
-    entries) in chunks; `done` gets the number of lines deleted once every chunk is committed,
+    entries) in chunks; `reply` gets the number of lines deleted once every chunk is committed,
     or the error that stopped it."""
 
     process_id: int
-    done: Reply
+    reply: Reply
 
 
 class DeleteLines(msgspec.Struct, frozen=True):
     """clear_logs: delete stored lines (every process's, or one's; all, or those stamped before
-    `before_ts`) with their index entries, in chunks; `done` gets how many went, once all did."""
+    `before_ts`) with their index entries, in chunks; `reply` gets how many went, once all did."""
 
     process_id: int | None
     before_ts: float | None
-    done: Reply
+    reply: Reply
 
 
 class ReserveIds(msgspec.Struct, frozen=True):
@@ -104,11 +112,15 @@ class ReserveIds(msgspec.Struct, frozen=True):
 
 
 class RecordRunStart(msgspec.Struct, frozen=True):
+    """A run began. `on_committed` runs (in the writer's thread) once it is committed: the
+    client that asked for the run is answered then, never before it is on disk."""
+
     run_id: int
     process_id: int
     pid: int | None
     started_at: float
     requested_by: str
+    on_committed: Callable[[], None] | None = None
 
 
 class RecordRunEnd(msgspec.Struct, frozen=True):
@@ -121,7 +133,7 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
     """The state the run ended in, so a restarted daemon shows the same."""
 
 
-class Flush(msgspec.Struct, frozen=True):
+class Flush(Asked, frozen=True):
     """Asked (not told) by a reader that must see every line received so far: commit them, then
     bring the full-text index up to them for at most `index_budget_s` (None: all the way)."""
 
@@ -154,8 +166,7 @@ class RecordHealthCheck(msgspec.Struct, frozen=True):
 class ReadLogs(msgspec.Struct, frozen=True):
     """A log read for the LogReaderActor: the supervisor has resolved the name to an id."""
 
-    request: Any
-    """A GetLogs, TailLogs or SearchLogs request."""
+    request: GetLogs | TailLogs | SearchLogs
     process_id: int | None
     reply: Reply
 
@@ -164,10 +175,12 @@ class ReadLogs(msgspec.Struct, frozen=True):
 
 
 class Launch(msgspec.Struct, frozen=True):
-    """Start a run with this definition (a new one replaces the stored definition)."""
+    """Start a run with this definition (a new one replaces the stored definition; None: the
+    stored one); with `start` False, only store it. Refused while the process is active."""
 
-    definition: ProcessDefinition
+    definition: ProcessDefinition | None
     reply: Reply
+    start: bool = True
 
 
 class Stop(msgspec.Struct, frozen=True):
@@ -178,7 +191,7 @@ class Stop(msgspec.Struct, frozen=True):
     timeout_s: float | None = None
 
 
-class Retire(msgspec.Struct, frozen=True):
+class Retire(Asked, frozen=True):
     """Asked by the supervisor before deleting: True (and the actor stops) unless active."""
 
 
@@ -244,7 +257,7 @@ class WatchHealth(msgspec.Struct, frozen=True):
     run_id: int
     check: HealthCheck
     interval_s: float
-    process: Any
+    process: ActorRef
     """The ProcessActor's ref, told `HealthObserved` after each check."""
 
 
@@ -269,7 +282,8 @@ class TrackProcess(msgspec.Struct, frozen=True):
     run_id: int
     pid: int
     limits: Limits
-    process: Any
+    process: ActorRef
+    """The ProcessActor's ref, told `LimitBreached`."""
 
 
 class UntrackProcess(msgspec.Struct, frozen=True):
@@ -289,7 +303,101 @@ class SystemStatsQuery(msgspec.Struct, frozen=True):
     running_processes: int
 
 
-class ListeningPorts(msgspec.Struct, frozen=True):
+class ListeningPorts(Asked, frozen=True):
     """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
+
+    name: str
+
+
+class SampleTick(msgspec.Struct, frozen=True):
+    """Scheduler -> MetricsActor: time for a sampling pass."""
+
+
+# Messages to the HealthActor from its own timers and worker threads.
+
+
+class CheckOutcome(msgspec.Struct, frozen=True):
+    """One finished check as measured by the worker that ran it."""
+
+    passed: bool
+    detail: str
+    duration_ms: float
+    finished_at: float
+    """Seconds since the epoch."""
+
+
+class CheckKey(msgspec.Struct, frozen=True):
+    """Which check of which watch a result or guard belongs to."""
+
+    name: str
+    generation: int
+    sequence: int
+
+
+class CheckDue(msgspec.Struct, frozen=True):
+    """Scheduler -> HealthActor: time for the next periodic check of this watch."""
+
+    name: str
+    generation: int
+
+
+class CheckFinished(msgspec.Struct, frozen=True):
+    """Worker thread -> HealthActor: a check returned."""
+
+    key: CheckKey
+    outcome: CheckOutcome
+
+
+class CheckOverdue(msgspec.Struct, frozen=True):
+    """Scheduler -> HealthActor: a check has not returned by its timeout plus the grace."""
+
+    key: CheckKey
+
+
+# Messages to the WaitActor.
+
+
+class StartWait(msgspec.Struct, frozen=True):
+    """wait_for, with the process resolved to its id; the reply gets a WaitResult."""
+
+    request: WaitFor
+    process_id: int
+    reply: Reply
+
+
+class WaitTick(msgspec.Struct, frozen=True):
+    """Scheduler -> WaitActor: look at every pending wait again."""
+
+
+# Messages to the SupervisorActor, beside the public requests.
+
+
+class StopAll(Asked, frozen=True):
+    """Asked by the actor system at shutdown: stop every process; returns their reply futures."""
+
+
+class DefineMembers(msgspec.Struct, frozen=True):
+    """GroupActor -> SupervisorActor: check that each member names a process or declares a valid
+    definition, then store the declared ones (not started); the reply gets None once stored."""
+
+    members: list[GroupMember]
+    reply: Reply
+
+
+# Messages to the GroupActor, beside the group requests the supervisor forwards in a `Call`.
+
+
+class Settled(msgspec.Struct, frozen=True):
+    """A future the GroupActor waits on (a start, a wait, a stop) is settled: run `step` with it
+    on the GroupActor's thread. If the step fails, `reply` (the group request it serves) gets
+    the error."""
+
+    step: Callable[[Reply], None]
+    future: Reply
+    reply: Reply
+
+
+class ProcessRemoved(msgspec.Struct, frozen=True):
+    """SupervisorActor -> GroupActor: the process was deleted; it leaves every group."""
 
     name: str

@@ -21,21 +21,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import psutil
-import pykka
 
+from pm_actors.actors.base import DaemonActor, answer
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
     LimitBreached,
     ListeningPorts,
     ProcessStatsQuery,
-    Reply,
+    SampleTick,
     SystemStatsQuery,
     TrackProcess,
     UntrackProcess,
@@ -52,7 +50,7 @@ from pm_actors.actors.sampling import (
     tree_details,
 )
 from pm_actors.actors.scheduler import Scheduler, TimerHandle
-from pm_actors.errors import InternalError, NotRunning
+from pm_actors.errors import NotRunning
 from pm_actors.results import Breach, ProcessStats, SystemStats, iso_utc
 from pm_actors.specs import Limits
 
@@ -61,10 +59,6 @@ logger = logging.getLogger(__name__)
 SLOW_PASS_FRACTION = 0.2
 """A pass is ~3 ms for 50 idle trees; one that takes a fifth of the interval means the host or
 the trees are so large that sampling itself costs a noticeable share of a core: say so."""
-
-
-class SampleTick(msgspec.Struct, frozen=True):
-    """Scheduler -> MetricsActor: time for a sampling pass. Only this module sends it."""
 
 
 def _now_iso() -> str:
@@ -258,7 +252,7 @@ def _existing(path: Path) -> Path:
     return path
 
 
-class MetricsActor(pykka.ThreadingActor):
+class MetricsActor(DaemonActor):
     def __init__(self, scheduler: Scheduler, disk_path: Path, sample_interval_s: float = 1.0) -> None:
         super().__init__()
         self._scheduler = scheduler
@@ -277,24 +271,10 @@ class MetricsActor(pykka.ThreadingActor):
         """Runs on the actor's thread: a tick already scheduled must not tell a stopped actor."""
         if self._timer is not None:
             self._timer.cancel()
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         """Runs on the actor's thread, one message at a time."""
-        try:
-            return self._dispatch(message)
-        except Exception as error:
-            # The top-level handler: a bug must not strand a caller or stop the ticks.
-            logger.exception("metrics: failed to handle %s", type(message).__name__)
-            reply = getattr(message, "reply", None)
-            if reply is not None and not reply.done():
-                reply.set_exception(
-                    InternalError(f"internal error handling {type(message).__name__}: {error}")
-                )
-            if isinstance(message, ListeningPorts):
-                raise  # asked: the caller's future gets the error; the actor carries on
-            return None
-
-    def _dispatch(self, message: Any) -> Any:
         match message:
             case SampleTick():
                 self._on_tick()
@@ -306,24 +286,14 @@ class MetricsActor(pykka.ThreadingActor):
             case UntrackProcess(name):
                 self._sampler.untrack(name)
             case ProcessStatsQuery(name, reply):
-                self._answer(reply, lambda: self._sampler.process_stats(name))
+                answer(reply, self._sampler.process_stats(name))
             case SystemStatsQuery(reply, managed, running):
-                self._answer(reply, lambda: system_stats(self._disk_path, managed, running))
+                answer(reply, system_stats(self._disk_path, managed, running))
             case ListeningPorts(name):
                 return self._sampler.listening_ports(name)
             case _:
                 logger.error("metrics: unexpected message %r", message)
         return None
-
-    @staticmethod
-    def _answer(reply: Reply, compute: Callable[[], object]) -> None:
-        """Set the reply to the result, or to the NotRunning the computation raised."""
-        try:
-            result = compute()
-        except NotRunning as error:
-            reply.set_exception(error)
-            return
-        reply.set_result(result)
 
     def _on_tick(self) -> None:
         started = time.perf_counter()

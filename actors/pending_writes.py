@@ -11,22 +11,31 @@ from collections.abc import Callable
 
 import apsw
 
-from pm_actors.actors import log_writes
+from pm_actors.actors import group_store, log_writes
 from pm_actors.actors.log_writes import LogRow
 from pm_actors.actors.messages import (
+    DeleteGroupData,
     DeleteProcessData,
     RecordHealthCheck,
     RecordRunEnd,
     RecordRunStart,
     ReserveIds,
     SaveDefinition,
+    SaveGroup,
 )
 from pm_actors.actors.store import advance_sequence
 
 logger = logging.getLogger(__name__)
 
 Statement = (
-    SaveDefinition | DeleteProcessData | RecordRunStart | RecordRunEnd | RecordHealthCheck | ReserveIds
+    SaveDefinition
+    | DeleteProcessData
+    | RecordRunStart
+    | RecordRunEnd
+    | RecordHealthCheck
+    | ReserveIds
+    | SaveGroup
+    | DeleteGroupData
 )
 STATEMENT_TYPES = (
     SaveDefinition,
@@ -35,6 +44,8 @@ STATEMENT_TYPES = (
     RecordRunEnd,
     RecordHealthCheck,
     ReserveIds,
+    SaveGroup,
+    DeleteGroupData,
 )
 
 
@@ -94,18 +105,30 @@ def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
         log_writes.record_health_check(connection, operation)
     elif isinstance(operation, ReserveIds):
         advance_sequence(connection, operation.sequence, operation.up_to)
+    elif isinstance(operation, SaveGroup):
+        group_store.save_group(connection, operation.group, operation.updated_at)
+    elif isinstance(operation, DeleteGroupData):
+        group_store.delete_group(connection, operation.name)
     else:
         log_writes.delete_process_rows(connection, operation.process_id)
 
 
-def run_callbacks(callbacks: list[Callable[[], None]]) -> None:
-    """Tell each batch's sender its lines are written (or, after an error, logged as lost):
-    a sender that waits for this must never wait forever, and no callback may stop the writer."""
-    for callback in callbacks:
+def run_callbacks(operation: Operation) -> None:
+    """Tell each sender that asked (a batch's, a statement's `on_committed`) its operation is
+    written (or, after an error, logged as lost): a sender that waits for this must never wait
+    forever, and no callback may stop the writer."""
+    for callback in _callbacks_of(operation):
         try:
             callback()
         except Exception:
             logger.exception("on_committed callback %r failed", callback)
+
+
+def _callbacks_of(operation: Operation) -> list[Callable[[], None]]:
+    if isinstance(operation, LineBlock):
+        return operation.callbacks
+    on_committed = getattr(operation, "on_committed", None)  # a statement may carry one
+    return [] if on_committed is None else [on_committed]
 
 
 def describe(operation: Operation) -> str:

@@ -12,21 +12,17 @@ Every hook and handler below runs on this actor's own thread.
 
 from __future__ import annotations
 
-import collections
 import logging
-import random
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-import pykka
-
 from pm_actors.actors import restart_policy
-from pm_actors.actors.child import signal_name, spawn
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.commands import child_environment
-from pm_actors.actors.definition_changes import effective_limits, with_configuration, with_restart_changes
+from pm_actors.actors.definition_changes import dropped_settings, with_configuration, with_restart_changes
+from pm_actors.actors.executables import spawn_checked
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
@@ -36,7 +32,6 @@ from pm_actors.actors.messages import (
     LimitBreached,
     ListeningPorts,
     OutputComplete,
-    ProcessDefinition,
     RecordRunEnd,
     RecordRunStart,
     Reply,
@@ -46,26 +41,23 @@ from pm_actors.actors.messages import (
     SaveDefinition,
     Stop,
     StopTimeout,
-    TrackProcess,
-    UntrackProcess,
-    UnwatchHealth,
-    WatchHealth,
 )
-from pm_actors.actors.pipe_reader import RunWatch
-from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of, run_summary
-from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
+from pm_actors.actors.process_input import send_input
+from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
+from pm_actors.actors.restart_schedule import RestartSchedule
+from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
+from pm_actors.actors.run_observers import RunObservers
+from pm_actors.api import (
+    ConfigureProcess,
+    GetProcessInfo,
+    KillProcess,
+    RestartProcess,
+    SendInput,
+    StopProcess,
+)
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
-from pm_actors.results import (
-    Breach,
-    ConfiguredProcess,
-    HealthReport,
-    ProcessInfo,
-    ProcessRecord,
-    RestartedProcess,
-    RunSummary,
-    iso_utc,
-)
-from pm_actors.specs import Limits
+from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState, check_transition
 
 logger = logging.getLogger(__name__)
@@ -76,13 +68,11 @@ behind) before we kill its group and close them: long enough for a slow flush, s
 that a client is not kept waiting for the end."""
 KILL_REPLY_WAIT_S = 1.0
 """kill_process answers when the process has ended, or after this if the signal did not end it."""
-BREACHES_KEPT = 20
-"""Recent limit breaches shown by get_process_info; older ones are in the daemon log."""
-RUNS_SHOWN = 10
-"""Recent runs shown by get_process_info; every run stays in the database's runs table."""
 
 
-class ProcessActor(pykka.ThreadingActor):
+class ProcessActor(DaemonActor):
+    may_ask = frozenset({"MetricsActor"})
+
     def __init__(
         self,
         process_id: int,
@@ -99,40 +89,19 @@ class ProcessActor(pykka.ThreadingActor):
         self._state = state
         self._outcome = outcome or RunOutcome()
         self._run: LiveRun | None = None
-        self._restarts = restarts
-        """Restarts since the latest start_process (automatic ones and restart_process)."""
-        self._failures = 0
-        """Automatic restarts in a row; reset by a stable run or a start asked for by a client."""
-        self._generation = 0
-        """Bumped whenever a pending automatic restart must be forgotten."""
-        self._next_restart_at: float | None = None
-        self._health = Health.UNKNOWN
-        self._last_health: HealthReport | None = None
-        self._breaches: collections.deque[Breach] = collections.deque(maxlen=BREACHES_KEPT)
-        self._recent_runs: collections.deque[RunSummary] = collections.deque(maxlen=RUNS_SHOWN)
-        self._remember_run()
+        self._schedule = RestartSchedule(context.scheduler, self.actor_ref, restarts)
+        self._observers = RunObservers(context, definition.name, process_id, self.actor_ref)
+        self._view = ProcessView()
+        self._view.remember_run(self._outcome)
         self._retired = False
 
     def on_start(self) -> None:
         self._publish()
 
-    def on_receive(self, message: Any) -> Any:
-        try:
-            return self._dispatch(message)
-        except Exception as error:
-            # The top-level handler: a bug must not kill the actor and strand waiting callers.
-            logger.exception("process %r: failed to handle %s", self._name, type(message).__name__)
-            reply = getattr(message, "reply", None)
-            if reply is not None and not reply.done():
-                reply.set_exception(
-                    InternalError(f"internal error handling {type(message).__name__}: {error}")
-                )
-            return None
-
-    def _dispatch(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         match message:
-            case Launch(definition, reply):
-                self._launch(definition, reply)
+            case Launch(definition, reply, start):
+                self._launch(definition, reply, start)
             case Call(StopProcess(timeout_s=timeout_s), reply):
                 self._request_stop(reply, "stopped on request", timeout_s)
             case Stop(reply, reason, timeout_s):
@@ -141,11 +110,13 @@ class ProcessActor(pykka.ThreadingActor):
                 self._restart(reply, request)
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
+            case Call(SendInput() as request, reply):
+                answer(reply, send_input(self._context, self._process_id, self._live(), request))
             case Call(GetProcessInfo(), reply):
-                reply.set_result(self._info())
+                answer(reply, self._info())
             case Call(ConfigureProcess() as request, reply):
                 changed = self._configure(request)
-                reply.set_result(ConfiguredProcess(**msgspec.structs.asdict(self._info()), changed=changed))
+                answer(reply, configured_info(self._info(), changed))
             case Retire():
                 return self._retire()
             case ChildExited(run_id, status):
@@ -163,7 +134,7 @@ class ProcessActor(pykka.ThreadingActor):
             case LimitBreached(run_id, breach):
                 self._on_limit_breached(run_id, breach)
             case ReplyDeadline(reply):
-                self._resolve(reply, self._record())
+                answer(reply, self._record())
             case _:
                 logger.error("process %r: unexpected message %r", self._name, message)
         return None
@@ -174,27 +145,31 @@ class ProcessActor(pykka.ThreadingActor):
 
     # Requests ------------------------------------------------------------------------------
 
-    def _launch(self, definition: ProcessDefinition, reply: Reply) -> None:
+    def _launch(self, definition: ProcessDefinition | None, reply: Reply, start: bool) -> None:
+        """Start a run of `definition` (None: of the stored one), or with `start` False only store it."""
         if self._state in ACTIVE_STATES:
-            reply.set_exception(
-                AlreadyRunning(
-                    f"process {definition.name!r} is already {self._state.value}; "
-                    "use restart_process, or stop_process first"
-                )
+            raise AlreadyRunning(
+                f"process {self._name!r} is already {self._state.value}; "
+                "use restart_process, or stop_process first"
             )
-            return
-        self._restarts = 0
-        self._store_definition(definition)
-        self._forget_pending_restart()
-        self._start_and_reply(reply, "start_process", lambda: self._record())
+        dropped: list[str] = []
+        if definition is not None:
+            dropped = dropped_settings(self._definition, definition, self._context.config)
+            self._store_definition(definition)
+        if start:
+            self._schedule.start_over()
+            self._start_run("start_process", lambda record: answer(reply, started_record(record, dropped)))
+        else:
+            self._publish()
+            answer(reply, started_record(self._record(), dropped))
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run
         if run is None:
             if self._state is ProcessState.BACKOFF:
                 self._change_state(ProcessState.STOPPED, f"{reason} while waiting to restart")
-            self._forget_pending_restart()
-            reply.set_result(self._record())
+            self._schedule.forget_pending()
+            answer(reply, self._record())
             return
         run.end_waiters.append(reply)
         self._begin_stop(run, reason, timeout_s, "end")
@@ -205,12 +180,21 @@ class ProcessActor(pykka.ThreadingActor):
             self._store_definition(definition)
         run = self._run
         if run is None:
-            self._forget_pending_restart()
-            self._restarts += 1
-            self._start_and_reply(reply, "restart_process", lambda: self._restarted_record(changed))
+            self._schedule.forget_pending()
+            self._schedule.restarts += 1
+            self._start_run(
+                "restart_process", lambda record: answer(reply, restarted_record(record, changed))
+            )
             return
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
+
+    def _live(self) -> LiveRun:
+        """The run whose child is alive, or NotRunning."""
+        run = self._run
+        if run is None or run.exit_status is not None:
+            raise NotRunning(f"process {self._name!r} is {self._state.value}: no child of it is running")
+        return run
 
     def _store_definition(self, definition: ProcessDefinition) -> None:
         self._definition = definition
@@ -221,34 +205,26 @@ class ProcessActor(pykka.ThreadingActor):
         returns the names of the settings that changed."""
         definition, changed = with_configuration(self._definition, request)
         self._store_definition(definition)
-        if self._run is None:
-            return changed
-        if "limits" in changed:
-            self._track(self._run.run_id, self._run.child.pid)
-        if "health_check" in changed:
-            self._context.health.tell(UnwatchHealth(self._name))
-            self._health = Health.UNKNOWN
+        if self._run is not None and "limits" in changed:
+            self._observers.track(definition, self._run.run_id, self._run.child.pid)
+        if self._run is not None and "health_check" in changed:
+            self._view.health = Health.UNKNOWN
             self._publish()
-            self._watch_health(self._run.run_id)
+            self._observers.watch_health(definition, self._run.run_id)
         return changed
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
-        run = self._run
-        if run is None or run.exit_status is not None:
-            reply.set_exception(
-                NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
-            )
-            return
+        run = self._live()
         logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
-        run.child.signal_group(signal_number)
+        run.child.signal_tree(signal_number)
         run.end_waiters.append(reply)
         self._context.scheduler.tell_later(KILL_REPLY_WAIT_S, self.actor_ref, ReplyDeadline(reply))
 
     def _retire(self) -> bool:
         if self._state in ACTIVE_STATES:
             return False
-        self._forget_pending_restart()
+        self._schedule.forget_pending()
         self._retired = True
         self._context.board.remove(self._name)
         self.stop()
@@ -256,82 +232,53 @@ class ProcessActor(pykka.ThreadingActor):
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_and_reply(self, reply: Reply, requested_by: str, result: Callable[[], ProcessRecord]) -> None:
-        try:
-            self._start_run(requested_by)
-        except PmError as error:
-            reply.set_exception(error)
-            return
-        reply.set_result(result())
-
-    def _start_run(self, requested_by: str) -> None:
+    def _start_run(self, requested_by: str, tell: Callable[[ProcessRecord], None] | None = None) -> None:
+        """Spawn a run; `tell` gets its record once the run is committed to the database, so a
+        client is never told of a run that a crash of the daemon would forget."""
         definition = self._definition
         self._change_state(ProcessState.STARTING, f"{requested_by} asked for a run")
         run_id = self._context.run_ids.next()
         started_at = time.time()
-        writer = self._context.writer
+        self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
-            child = spawn(
-                definition.executable,
-                definition.command,
-                definition.args,
-                definition.cwd,
-                child_environment(definition.env),
-            )
-        except OSError as error:
-            reason = f"could not start {definition.executable}: {error.strerror or error}"
-            self._outcome = RunOutcome(
-                run_id=run_id,
-                started_at=started_at,
-                ended_at=time.time(),
-                end_reason=reason,
-                requested_by=requested_by,
-            )
-            self._remember_run()
-            writer.tell(RecordRunStart(run_id, self._process_id, None, started_at, requested_by))
-            writer.tell(RecordRunEnd(run_id, time.time(), None, None, reason, ProcessState.CRASHED))
-            self._change_state(ProcessState.CRASHED, reason)
-            raise SpawnFailed(reason) from None
-        self._outcome = RunOutcome(
-            run_id=run_id, pid=child.pid, started_at=started_at, requested_by=requested_by
-        )
-        writer.tell(RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by))
-        actor = self.actor_ref
-        watch = RunWatch(
-            process_id=self._process_id,
-            run_id=run_id,
-            child=child,
-            on_exit=lambda status: actor.tell(ChildExited(run_id, status)),
-            on_output_complete=lambda: actor.tell(OutputComplete(run_id)),
-        )
-        self._run = LiveRun(watch)
-        self._context.pipe_reader.watch(watch)
+            markers, environment = self._context.markers, child_environment(definition.env)
+            child = spawn_checked(self._context.executables, definition, environment, markers.of(run_id))
+        except Exception as error:
+            # Whatever went wrong, the run is over and the process can be started, stopped or
+            # deleted again: never left in `starting`.
+            raise self._spawn_failed(
+                RecordRunStart(run_id, self._process_id, None, started_at, requested_by), error
+            ) from None
+        self._outcome.pid = child.pid
+        self._run = LiveRun.watching(self._process_id, run_id, child, self.actor_ref)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
-        self._track(run_id, child.pid)
-        self._watch_health(run_id)
+        record = self._record()
+        on_committed = None if tell is None else lambda: tell(record)
+        start = RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by, on_committed)
+        self._context.writer.tell(start)  # before the run's first lines, which the IO thread sends
+        self._context.pipe_reader.watch(self._run.watch)
+        self._observers.observe(definition, run_id, child.pid)
 
-    def _track(self, run_id: int, pid: int) -> None:
-        """Have the MetricsActor sample the run against the limits (replacing an earlier tracking)."""
-        self._context.metrics.tell(TrackProcess(self._name, run_id, pid, self._limits(), self.actor_ref))
-
-    def _watch_health(self, run_id: int) -> None:
-        check = self._definition.health_check
-        if check is not None:
-            interval_ms = check.interval_ms or self._context.config.health_check_interval_ms
-            self._context.health.tell(
-                WatchHealth(self._name, self._process_id, run_id, check, interval_ms / 1000, self.actor_ref)
-            )
-
-    def _limits(self) -> Limits:
-        return effective_limits(self._definition, self._context.config)
+    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
+        """Record a run that never started, end in `crashed`, and say why (a refusal of the
+        executable's check keeps its own code)."""
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        reason = f"could not start {self._definition.executable}: {detail}"
+        self._outcome.ended_at = time.time()
+        self._outcome.end_reason = reason
+        self._view.remember_run(self._outcome)
+        self._context.writer.tell(start)
+        self._context.writer.tell(
+            RecordRunEnd(start.run_id, self._outcome.ended_at, None, None, reason, ProcessState.CRASHED)
+        )
+        self._change_state(ProcessState.CRASHED, reason)
+        return error if isinstance(error, PmError) else SpawnFailed(reason)
 
     def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
-        run.after_stop = after_stop  # the latest request decides: a client's stop cancels a restart
-        if run.stop_reason is not None or run.exit_status is not None:
-            return  # already stopping, or already ended and only draining its output
-        run.stop_reason = reason
+        if not run.ask_to_stop(reason, after_stop):
+            return
         self._change_state(ProcessState.STOPPING, reason)
-        run.child.signal_group(signal.SIGTERM)
+        run.child.signal_tree(signal.SIGTERM)
         timeout = self._definition.stop_timeout_s if timeout_s is None else timeout_s
         run_id = run.run_id
         self._context.scheduler.tell_later(timeout, self.actor_ref, StopTimeout(run_id))
@@ -348,25 +295,21 @@ class ProcessActor(pykka.ThreadingActor):
             return
         logger.warning("process %r: did not stop after SIGTERM; sending SIGKILL to its group", self._name)
         run.killed_at_timeout = True
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
 
     def _on_child_exited(self, run_id: int, status: int) -> None:
         run = self._current(run_id)
         if run is None:
             return
-        run.exit_status = status
         self._outcome.ended_at = time.time()
-        if run.output_complete:
+        if run.note_exit(status):
             self._finish_run(run)
         else:
             self._context.scheduler.tell_later(DRAIN_GRACE_S, self.actor_ref, DrainTimeout(run_id))
 
     def _on_output_complete(self, run_id: int) -> None:
         run = self._current(run_id)
-        if run is None:
-            return
-        run.output_complete = True
-        if run.exit_status is not None:
+        if run is not None and run.note_output_complete():
             self._finish_run(run)
 
     def _on_drain_timeout(self, run_id: int) -> None:
@@ -374,33 +317,30 @@ class ProcessActor(pykka.ThreadingActor):
         if run is None or run.output_complete:
             return
         logger.warning("process %r: exited but its pipes stay open; killing what it left behind", self._name)
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
         self._context.pipe_reader.close_output(run.watch)
 
     def _finish_run(self, run: LiveRun) -> None:
         status = run.exit_status
         if status is None:
             raise InternalError("finishing a run whose child has not exited")
-        # Whatever is left of the group would be an orphan of ours (zombies ignore it).
-        run.child.signal_group(signal.SIGKILL)
-        self._context.metrics.tell(UntrackProcess(self._name))
-        self._context.health.tell(UnwatchHealth(self._name))
+        # Whatever is left of the run (in its group or not) would be an orphan of ours.
+        run.child.signal_tree(signal.SIGKILL)
+        run.child.close_input()
+        self._observers.forget()
         state, reason = ending_of(run, status)
         outcome = self._outcome
-        outcome.exit_code = status if status >= 0 else None
-        outcome.exit_signal = signal_name(-status) if status < 0 else None
-        outcome.end_reason = reason
-        outcome.ended_at = outcome.ended_at or time.time()
+        ended_at = outcome.record_end(status, reason)
         self._context.writer.tell(
-            RecordRunEnd(run.run_id, outcome.ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
+            RecordRunEnd(run.run_id, ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
         )
         self._run = None
-        self._remember_run()
-        self._health = Health.UNKNOWN
+        self._view.remember_run(outcome)
+        self._view.health = Health.UNKNOWN
         self._change_state(state, reason)
         record = self._record()
         for waiter in run.end_waiters:
-            self._resolve(waiter, record)
+            answer(waiter, record)
         if run.after_stop == "restart":
             self._restart_after_stop(run)
         elif run.after_stop == "backoff" or state is not ProcessState.STOPPED:
@@ -408,51 +348,27 @@ class ProcessActor(pykka.ThreadingActor):
 
     def _restart_after_stop(self, run: LiveRun) -> None:
         """restart_process asked for it: start at once, and answer every asker."""
-        self._restarts += 1
+        self._schedule.restarts += 1
         try:
-            self._start_run("restart_process")
+            self._start_run("restart_process", lambda record: _answer_restarts(run, record))
         except PmError as error:
             for reply, _ in run.restart_waiters:
-                reply.set_exception(error)
-            return
-        for reply, changed in run.restart_waiters:
-            reply.set_result(self._restarted_record(changed))
+                fail(reply, error)
 
     # Supervision ---------------------------------------------------------------------------
 
     def _apply_restart_policy(self, ended_state: ProcessState, reason: str) -> None:
-        decision = restart_policy.decide(
-            self._definition, ended_state, reason, self._outcome.duration_s(), self._failures, random.random()
-        )
-        self._failures = decision.failures
+        decision = self._schedule.after_run(self._definition, ended_state, reason, self._outcome.duration_s())
         if decision.action == "backoff":
             self._change_state(ProcessState.BACKOFF, decision.reason)
-            self._schedule_restart(decision.delay_s)
         elif decision.action == "fatal":
             self._outcome.end_reason = decision.reason
             self._change_state(ProcessState.FATAL, decision.reason)
-            retry_s = self._definition.backoff.fatal_retry_s
-            if retry_s is not None:
-                self._schedule_restart(retry_s)
-
-    def _schedule_restart(self, delay_s: float) -> None:
-        self._generation += 1
-        generation = self._generation
-        self._next_restart_at = time.time() + delay_s
-        self._context.scheduler.tell_later(delay_s, self.actor_ref, RestartDue(generation))
-
-    def _forget_pending_restart(self) -> None:
-        self._generation += 1
-        self._next_restart_at = None
-        self._failures = 0
 
     def _on_restart_due(self, generation: int) -> None:
-        if generation != self._generation or self._state not in (ProcessState.BACKOFF, ProcessState.FATAL):
+        waiting = self._state in (ProcessState.BACKOFF, ProcessState.FATAL)
+        if not waiting or not self._schedule.take_due(generation, self._state is ProcessState.FATAL):
             return
-        if self._state is ProcessState.FATAL:
-            self._failures = 0  # the slow retry out of fatal starts a fresh series
-        self._next_restart_at = None
-        self._restarts += 1
         try:
             self._start_run("automatic restart")
         except PmError as error:
@@ -462,30 +378,23 @@ class ProcessActor(pykka.ThreadingActor):
         run = self._current(run_id)
         if run is None:
             return
-        previous, self._health, self._last_health = self._health, report.health, report
+        previous = self._view.observe_health(report)
         if report.health is previous:
             return
         self._publish()
         logger.info(
             "process %r: health %s -> %s (%s)", self._name, previous.value, report.health.value, report.detail
         )
-        if report.health is Health.UNHEALTHY and self._restarts_when_unhealthy():
-            reason = f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
+        check, auto_restart = self._definition.health_check, self._context.config.auto_restart_enabled
+        reason = restart_policy.stop_for_health(report, check, auto_restart)
+        if reason is not None and self._state is ProcessState.RUNNING:
             self._begin_stop(run, reason, None, "backoff")
-
-    def _restarts_when_unhealthy(self) -> bool:
-        check = self._definition.health_check
-        if check is None or self._state is not ProcessState.RUNNING:
-            return False
-        if check.restart_when_unhealthy is not None:
-            return check.restart_when_unhealthy
-        return self._context.config.auto_restart_enabled
 
     def _on_limit_breached(self, run_id: int, breach: Breach) -> None:
         run = self._current(run_id)
         if run is None:
             return
-        self._breaches.append(breach)
+        self._view.breaches.append(breach)
         if breach.enforced and self._state is ProcessState.RUNNING:
             # Through the backoff like a crash: a child that always overshoots is not restarted in a storm.
             self._begin_stop(run, f"restarted because {breach.detail}", None, "backoff")
@@ -503,56 +412,18 @@ class ProcessActor(pykka.ThreadingActor):
             self._context.board.publish(self._record())
 
     def _record(self) -> ProcessRecord:
-        definition = self._definition
-        outcome = self._outcome
-        return ProcessRecord(
-            name=definition.name,
-            state=self._state,
-            pid=self._run.child.pid if self._run is not None else None,
-            command=definition.command,
-            args=list(definition.args),
-            cwd=definition.cwd,
-            restarts=self._restarts,
-            exit_code=outcome.exit_code,
-            started_at=iso_utc(outcome.started_at),
-            ended_at=iso_utc(outcome.ended_at) if self._run is None else None,
-            health=self._health,
-            exit_signal=outcome.exit_signal,
-            end_reason=outcome.end_reason,
-            run_id=outcome.run_id,
-        )
-
-    def _remember_run(self) -> None:
-        """Keep the latest run, once ended, for get_process_info."""
-        summary = run_summary(self._outcome)
-        if summary is not None and summary.ended_at is not None:
-            self._recent_runs.appendleft(summary)
-
-    def _restarted_record(self, changed: list[str]) -> RestartedProcess:
-        return RestartedProcess(**msgspec.structs.asdict(self._record()), changed=changed)
+        pid = self._run.child.pid if self._run is not None else None
+        return self._view.record(self._definition, self._state, self._outcome, pid, self._schedule.restarts)
 
     def _info(self) -> ProcessInfo:
-        definition = self._definition
-        ports: list[int] = (
-            self._context.metrics.ask(ListeningPorts(self._name), block=True) if self._run else []
-        )
-        return ProcessInfo(
-            **msgspec.structs.asdict(self._record()),
-            env=dict(definition.env),
-            restart=definition.restart,
-            max_restarts=definition.max_restarts,
-            backoff=definition.backoff,
-            health_check=definition.health_check,
-            limits=self._limits(),
-            stop_timeout_s=definition.stop_timeout_s,
-            listening_ports=ports,
-            last_health_check=self._last_health,
-            breaches=list(self._breaches),
-            next_restart_at=iso_utc(self._next_restart_at),
-            recent_runs=list(self._recent_runs),
+        ports: list[int] = self.ask(self._context.metrics, ListeningPorts(self._name)) if self._run else []
+        limits = self._observers.limits(self._definition)
+        return self._view.info(
+            self._record(), self._definition, limits, ports, self._schedule.next_restart_at
         )
 
-    @staticmethod
-    def _resolve(reply: Reply, record: ProcessRecord) -> None:
-        if not reply.done():
-            reply.set_result(record)
+
+def _answer_restarts(run: LiveRun, record: ProcessRecord) -> None:
+    """Answer every restart_process caller of `run` with the new run's record."""
+    for reply, changed in run.restart_waiters:
+        answer(reply, restarted_record(record, changed))

@@ -7,13 +7,17 @@ module reads as its handlers.
 from __future__ import annotations
 
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
-from pm_actors.actors.messages import Reply
+from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.events import EventHub
+from pm_actors.actors.executables import ExecutablePolicy
+from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
@@ -37,6 +41,7 @@ class ProcessContext:
     """What every ProcessActor shares: the daemon's parts it talks to."""
 
     config: Config
+    executables: ExecutablePolicy
     writer: pykka.ActorRef[Any]
     health: pykka.ActorRef[Any]
     metrics: pykka.ActorRef[Any]
@@ -45,6 +50,8 @@ class ProcessContext:
     run_ids: IdSequence
     process_ids: IdSequence
     board: RecordBoard
+    markers: RunMarkers
+    events: EventHub
 
 
 @dataclass
@@ -59,6 +66,15 @@ class RunOutcome:
     exit_signal: str | None = None
     end_reason: str | None = None
     requested_by: str | None = None
+
+    def record_end(self, status: int, reason: str) -> float:
+        """The run ended with `status` (Popen's returncode: minus the signal number if killed);
+        returns when it ended."""
+        self.exit_code = status if status >= 0 else None
+        self.exit_signal = signal_name(-status) if status < 0 else None
+        self.end_reason = reason
+        self.ended_at = self.ended_at or time.time()
+        return self.ended_at
 
     def duration_s(self) -> float:
         if self.started_at is None or self.ended_at is None:
@@ -103,6 +119,40 @@ class LiveRun:
     @property
     def child(self) -> SpawnedChild:
         return self.watch.child
+
+    @classmethod
+    def watching(
+        cls, process_id: int, run_id: int, child: SpawnedChild, process: pykka.ActorRef[Any]
+    ) -> LiveRun:
+        """A new run whose exit and end of output the IO thread tells `process`."""
+        return cls(
+            RunWatch(
+                process_id=process_id,
+                run_id=run_id,
+                child=child,
+                on_exit=lambda status: process.tell(ChildExited(run_id, status)),
+                on_output_complete=lambda: process.tell(OutputComplete(run_id)),
+            )
+        )
+
+    def ask_to_stop(self, reason: str, after_stop: AfterStop) -> bool:
+        """Note a stop request (the latest decides what follows: a client's stop cancels a
+        restart); True when the group must be signalled, False if it is stopping or ended."""
+        self.after_stop = after_stop
+        if self.stop_reason is not None or self.exit_status is not None:
+            return False
+        self.stop_reason = reason
+        return True
+
+    def note_exit(self, status: int) -> bool:
+        """The child was reaped; True when the run is over (its output is complete too)."""
+        self.exit_status = status
+        return self.output_complete
+
+    def note_output_complete(self) -> bool:
+        """Every line is committed; True when the run is over (its child was reaped too)."""
+        self.output_complete = True
+        return self.exit_status is not None
 
 
 def ending_of(run: LiveRun, status: int) -> tuple[ProcessState, str]:

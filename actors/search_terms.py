@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from pm_actors.actors.log_text import case_parts, level_words
-from pm_actors.api import SearchMode
+from pm_actors.api import MAX_QUERY_WORDS, SearchMode
 from pm_actors.errors import InvalidArgument
 
 WORD = re.compile(r"\w+")
@@ -20,9 +20,14 @@ for one with an underscore, which it splits on, as the phrase of its parts)."""
 
 def fts5_query(query: str, mode: SearchMode) -> str:
     """The FTS5 MATCH expression for a query in `words`, `phrase` or raw `fts5` mode."""
+    words = WORD.findall(query)
+    if len(words) > MAX_QUERY_WORDS:
+        raise InvalidArgument(
+            f"the query has {len(words)} words, more than the {MAX_QUERY_WORDS} a search takes "
+            "(each one is another term to intersect): keep the most specific ones"
+        )
     if mode == "fts5":
         return query
-    words = WORD.findall(query)
     if not words:
         raise InvalidArgument(
             f"the query {query!r} has no words (letters or digits) for mode {mode!r}:"

@@ -1,9 +1,9 @@
 """Opening the SQLite database, migrating its schema, and reading back what a daemon left.
 
 One file holds process definitions, runs, output lines with their FTS5 index, each process's
-recent health checks, and the id sequences. The LogWriterActor owns the only write connection
-(SQLite has one writer); readers open their own read-only connections, which WAL lets run
-beside the writer without blocking it.
+recent health checks, groups with their members, and the id sequences. The LogWriterActor owns
+the only write connection (SQLite has one writer); readers open their own read-only
+connections, which WAL lets run beside the writer without blocking it.
 
 Ids (processes, runs, lines) come from `id_sequences` and are never handed out twice, whatever
 was deleted: a sequence only grows, and is always above every id stored or shown.
@@ -19,8 +19,10 @@ from pathlib import Path
 import apsw
 import msgspec
 
+from pm_actors.actors import group_store
 from pm_actors.actors.log_text import clean_line
-from pm_actors.actors.messages import ProcessDefinition, SequenceName
+from pm_actors.actors.messages import SequenceName
+from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.errors import InternalError
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ CREATE TABLE fts_progress(
 INSERT INTO fts_progress(id, indexed_up_to) SELECT 1, coalesce(max(id), 0) FROM logs;
 """
 
-_SCHEMA_V4 = """
+_SCHEMA_V5 = """
 -- Ids are never handed out twice, whatever was deleted: each sequence starts above every id
 -- any table still holds, and above the index's high-water mark (the trace of deleted lines).
 CREATE TABLE id_sequences(name TEXT PRIMARY KEY, next_id INTEGER NOT NULL) WITHOUT ROWID;
@@ -121,7 +123,7 @@ INSERT INTO id_sequences(name, next_id) SELECT 'logs', 1 + max(coalesce((SELECT 
 -- The parts of identifiers that change case (ConnectionRefusedError -> Connection Refused
 -- Error), filled when a line is indexed: indexed beside the line, found by a words search.
 ALTER TABLE logs ADD COLUMN parts TEXT;
--- The index of version 3 may hold entries of lines deleted and ids handed out again: it is
+-- The index of versions 3 and 4 may hold entries of lines deleted and ids handed out again: it is
 -- rebuilt from the rows, by the writer when idle, beginning at the first line.
 DROP TABLE logs_fts;
 CREATE VIRTUAL TABLE logs_fts USING fts5(
@@ -133,11 +135,11 @@ UPDATE fts_progress SET indexed_up_to = 0;
 _CONTROL_CODES = ",".join(str(code) for code in (*range(1, 9), *range(11, 32), 127))
 _UNCLEAN_LINE = f"line GLOB '*[' || char({_CONTROL_CODES}) || ']*'"
 """A line holding a control character (an ANSI escape begins with ESC, 27): stored before
-version 4, which stores lines clean."""
+version 5, which stores lines clean."""
 
 
-def _migrate_to_v4(connection: apsw.Connection) -> None:
-    connection.execute(_SCHEMA_V4)
+def _migrate_to_v5(connection: apsw.Connection) -> None:
+    connection.execute(_SCHEMA_V5)
     rows = connection.execute(f"SELECT id, line FROM logs WHERE {_UNCLEAN_LINE}").fetchall()
     cleaned = [(clean_line(str(line)), line_id) for line_id, line in rows]
     connection.executemany("UPDATE logs SET line = ? WHERE id = ?", cleaned)
@@ -147,7 +149,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _script(_SCHEMA_V1),
     _script(_SCHEMA_V2),
     _script(_SCHEMA_V3),
-    _migrate_to_v4,
+    _script(group_store.SCHEMA),
+    _migrate_to_v5,
 )
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -185,6 +188,7 @@ class StoredState(msgspec.Struct, frozen=True, kw_only=True):
     """How many runs each process that has run has had, by process id."""
     open_runs: list[StoredRun]
     """Runs never closed: a daemon died under them. Their process groups may still be alive."""
+    groups: list[GroupDefinition]
 
 
 def open_write_connection(path: Path) -> apsw.Connection:
@@ -247,6 +251,7 @@ def load_stored_state(connection: apsw.Connection) -> StoredState:
             last_runs=_last_runs(connection),
             restart_counts=_restart_counts(connection),
             open_runs=_runs_where(connection, "ended_at IS NULL"),
+            groups=group_store.load_groups(connection),
         )
     return state
 

@@ -11,70 +11,87 @@ Every hook and handler below runs on this actor's own thread.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import psutil
 import pykka
 
-from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
-from pm_actors.actors.delivery import relay
+from pm_actors.actors.base import DaemonActor, answer, relay, settle_all
+from pm_actors.actors.child import end_orphaned_run
+from pm_actors.actors.commands import check_environment
+from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
+    DefineMembers,
     DeleteLines,
     DeleteProcessData,
     Launch,
-    ProcessDefinition,
+    ProcessRemoved,
     ProcessStatsQuery,
     ReadLogs,
     RecordRunEnd,
     Reply,
     Retire,
+    StartWait,
     Stop,
+    StopAll,
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
-from pm_actors.actors.waiter import StartWait
 from pm_actors.api import (
+    AddToGroup,
     CheckProcessHealth,
     ClearLogs,
     ConfigureProcess,
+    CreateGroup,
+    DeleteGroup,
     DeleteProcess,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
+    GroupMember,
+    GroupRequest,
     KillProcess,
+    ListGroups,
     ListProcesses,
+    RemoveFromGroup,
+    Request,
     RestartProcess,
     SearchLogs,
+    SendInput,
+    StartGroup,
     StartProcess,
+    StopGroup,
     StopProcess,
     TailLogs,
     WaitFor,
 )
 from pm_actors.config import Config
-from pm_actors.errors import AlreadyRunning, InternalError, LimitReached, PmError, ProcessNotFound
+from pm_actors.definition import ProcessDefinition
+from pm_actors.errors import (
+    AlreadyRunning,
+    DaemonUnavailable,
+    InternalError,
+    LimitReached,
+    ProcessNotFound,
+)
 from pm_actors.log_results import ClearedLogs
 from pm_actors.results import DeletedProcess, ProcessList, iso_utc
-from pm_actors.specs import CommandCheck, HealthCheck
+from pm_actors.specs import ProcessSpec
 from pm_actors.states import ACTIVE_STATES, ProcessState
 
 logger = logging.getLogger(__name__)
 
-ORPHAN_START_TIME_TOLERANCE_S = 2.0
-"""A pid from a dead daemon's open run is ours only if it started when the run did: pids are reused."""
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
 
 
@@ -84,17 +101,16 @@ class ManagedProcess:
     actor: pykka.ActorRef[Any]
 
 
-class StopAll:
-    """Asked by the actor system at shutdown: stop every process; returns their reply futures."""
+class SupervisorActor(DaemonActor):
+    may_ask = frozenset({"ProcessActor"})
 
-
-class SupervisorActor(pykka.ThreadingActor):
     def __init__(
         self,
         config: Config,
         context: ProcessContext,
         reader: pykka.ActorRef[Any],
         waiter: pykka.ActorRef[Any],
+        groups: pykka.ActorRef[Any],
         stored: StoredState,
     ) -> None:
         super().__init__()
@@ -102,26 +118,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._context = context
         self._reader = reader
         self._waiter = waiter
+        self._groups = groups
         self._stored = stored
         self._processes: dict[str, ManagedProcess] = {}
-        self._handlers: dict[type, Callable[[Any, Reply], None]] = {
-            StartProcess: self._start_process,
-            StopProcess: self._forward,
-            RestartProcess: self._restart_process,
-            KillProcess: self._forward,
-            DeleteProcess: self._delete_process,
-            ListProcesses: self._list_processes,
-            GetLogs: self._read_logs,
-            TailLogs: self._read_logs,
-            SearchLogs: self._read_logs,
-            ClearLogs: self._clear_logs,
-            GetProcessInfo: self._forward,
-            ConfigureProcess: self._configure_process,
-            GetProcessStats: self._process_stats,
-            CheckProcessHealth: self._check_health,
-            GetSystemStats: self._system_stats,
-            WaitFor: self._wait_for,
-        }
 
     def on_start(self) -> None:
         """Bring back the stored definitions; end what a dead daemon left running."""
@@ -136,41 +135,27 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         for managed in self._processes.values():
             managed.actor.stop()
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, StopAll):
             return self._stop_all()
+        if isinstance(message, DefineMembers):
+            return self._define_members(message.members, message.reply)
         if not isinstance(message, Call):
-            logger.error("supervisor: unexpected message %r", message)
-            return None
-        try:
-            self._handlers[type(message.request)](message.request, message.reply)
-        except PmError as error:
-            message.reply.set_exception(error)
-        except Exception as error:
-            logger.exception("supervisor: failed to handle %s", type(message.request).__name__)
-            message.reply.set_exception(InternalError(f"internal error: {error}"))
+            raise InternalError(f"the supervisor cannot handle {type(message).__name__}")
+        HANDLERS[type(message.request)](self, message.request, message.reply)
         return None
 
     # Handlers ------------------------------------------------------------------------------
 
     def _start_process(self, request: StartProcess, reply: Reply) -> None:
-        cwd = resolve_working_directory(request.cwd or os.getcwd())
-        check_environment(request.env)
-        definition = ProcessDefinition(
-            name=request.name,
-            command=request.command,
-            executable=resolve_executable(request.command, cwd, self._config),
-            args=list(request.args),
-            cwd=cwd,
-            env=dict(request.env),
-            stop_timeout_s=request.stop_timeout_s,
-            restart=request.restart or ("on-failure" if self._config.auto_restart_enabled else "never"),
-            max_restarts=request.max_restarts,
-            backoff=request.backoff,
-            health_check=self._allowed_check(request.health_check, cwd),
-            limits=request.limits,
-        )
+        if request.command is None:
+            stored = self._stored_process(request, "start_process with `name` alone")
+            self._check_room_for(request.name)
+            stored.actor.tell(Launch(None, reply))
+            return
+        definition = declared_definition(request, request.command, self._config, self._context.executables)
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
         if managed is None:
@@ -179,28 +164,59 @@ class SupervisorActor(pykka.ThreadingActor):
             )
         managed.actor.tell(Launch(definition, reply))
 
+    def _define_members(self, members: list[GroupMember], reply: Reply) -> None:
+        """Check every member, then store the definitions given inline (none is started)."""
+        declared = []
+        for member in members:
+            if member.command is None:
+                self._stored_process(member, f"group member {member.name!r} given without `command`")
+                continue
+            record = self._context.board.get(member.name)
+            if record is not None and record.state in ACTIVE_STATES:
+                raise AlreadyRunning(
+                    f"process {member.name!r} is {record.state.value}: its definition cannot be replaced "
+                    "while it runs; stop_process it first, or give the member by `name` alone"
+                )
+            declared.append(
+                declared_definition(member, member.command, self._config, self._context.executables)
+            )
+        stored: list[Reply] = []
+        for definition in declared:
+            managed = self._processes.get(definition.name) or self._add(
+                self._context.process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
+            )
+            stored.append(concurrent.futures.Future())
+            managed.actor.tell(Launch(definition, stored[-1], start=False))
+        settle_all(stored, reply)
+
+    def _stored_process(self, spec: ProcessSpec, what: str) -> ManagedProcess:
+        """The process whose stored definition `spec` (a name without a command) refers to."""
+        check_uses_stored(spec, what)
+        managed = self._processes.get(spec.name)
+        if managed is None:
+            raise ProcessNotFound(
+                f"no process named {spec.name!r} is stored, so {what} has no definition to use; "
+                "give `command` (and `args`) to declare it"
+            )
+        return managed
+
     def _restart_process(self, request: RestartProcess, reply: Reply) -> None:
         check_environment(request.env or {})
         self._check_room_for(request.name)
         self._forward(request, reply)
 
-    def _allowed_check(self, check: HealthCheck | None, cwd: str) -> HealthCheck | None:
-        """A command check runs under the same rules as the process: resolved and allowed now."""
-        if not isinstance(check, CommandCheck):
-            return check
-        return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, self._config))
-
     def _forward(
-        self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
+        self, request: StopProcess | RestartProcess | KillProcess | SendInput | GetProcessInfo, reply: Reply
     ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
 
     def _configure_process(self, request: ConfigureProcess, reply: Reply) -> None:
         managed = self._managed(request.name)
         record = self._context.board.get(request.name)
-        cwd = record.cwd if record is not None else os.getcwd()
+        if record is None:
+            raise ProcessNotFound(f"process {request.name!r} was deleted meanwhile")
         allowed = msgspec.structs.replace(
-            request, health_check=self._allowed_check(request.health_check, cwd)
+            request, health_check=allowed_check(request.health_check, record.cwd, self._context.executables)
         )
         managed.actor.tell(Call(allowed, reply))
 
@@ -223,9 +239,11 @@ class SupervisorActor(pykka.ThreadingActor):
     def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
         """Answered once the writer has committed the deletion (or with why it could not)."""
         managed = self._managed(request.name)
-        if not managed.actor.ask(Retire()):
+        if not self.ask(managed.actor, Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
+        tell_if_alive(self._groups, ProcessRemoved(request.name))
+        self._context.events.forget_process(managed.process_id)
         written: Reply = concurrent.futures.Future()
         relay(
             written, reply, lambda lines: DeletedProcess(name=request.name, deleted=True, lines_deleted=lines)
@@ -236,16 +254,23 @@ class SupervisorActor(pykka.ThreadingActor):
         """Answered once the writer has committed every deleted line (or with why it could not)."""
         process_id = None if request.name is None else self._managed(request.name).process_id
         before_ts = None if request.before is None else parse_time(request.before, time.time(), "before")
+        cleared = [process_id] if process_id is not None else [m.process_id for m in self._processes.values()]
+
+        def answer_cleared(lines: int) -> ClearedLogs:  # on the writer's thread, once committed
+            for cleared_id in cleared:  # what a subscriber to their output shows has changed
+                self._context.events.output_committed(cleared_id)
+            return ClearedLogs(name=request.name, before=iso_utc(before_ts), lines_deleted=lines)
+
         written: Reply = concurrent.futures.Future()
-        relay(
-            written,
-            reply,
-            lambda lines: ClearedLogs(name=request.name, before=iso_utc(before_ts), lines_deleted=lines),
-        )
+        relay(written, reply, answer_cleared)
         self._context.writer.tell(DeleteLines(process_id, before_ts, written))
 
+    def _to_groups(self, request: GroupRequest, reply: Reply) -> None:
+        if not tell_if_alive(self._groups, Call(request, reply)):
+            raise DaemonUnavailable("the daemon is stopping: groups are no longer served")
+
     def _list_processes(self, request: ListProcesses, reply: Reply) -> None:
-        reply.set_result(ProcessList(processes=self._context.board.all()))
+        answer(reply, ProcessList(processes=self._context.board.all()))
 
     def _read_logs(self, request: GetLogs | TailLogs | SearchLogs, reply: Reply) -> None:
         process_id = None if request.name is None else self._managed(request.name).process_id
@@ -287,28 +312,55 @@ class SupervisorActor(pykka.ThreadingActor):
         outcome: RunOutcome,
         restarts: int = 0,
     ) -> ManagedProcess:
+        self._context.events.name_process(process_id, definition.name)
         actor = ProcessActor.start(process_id, definition, self._context, state, outcome, restarts)
         managed = ManagedProcess(process_id, actor)
         self._processes[definition.name] = managed
         return managed
 
     def _end_orphaned_runs(self) -> None:
-        """Runs a dead daemon left open: kill their process groups if still alive, close them."""
+        """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
+        session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
         for run in self._stored.open_runs:
-            if run.pid is not None and _is_same_process(run.pid, run.started_at):
-                logger.warning("supervisor: killing process group %d left by a daemon that died", run.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.pid, signal.SIGKILL)
+            if run.pid is not None:
+                logger.warning(
+                    "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid
+                )
+                end_orphaned_run(run.pid, run.started_at, self._context.markers.of(run.run_id))
             self._context.writer.tell(
                 RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
 
 
-def _is_same_process(pid: int, started_at: float) -> bool:
-    try:
-        return abs(psutil.Process(pid).create_time() - started_at) < ORPHAN_START_TIME_TOLERANCE_S
-    except psutil.Error:
-        return False
+Handler = Callable[[SupervisorActor, Any, Reply], None]
+
+HANDLERS: dict[type[Request], Handler] = {
+    StartProcess: SupervisorActor._start_process,
+    StopProcess: SupervisorActor._forward,
+    RestartProcess: SupervisorActor._restart_process,
+    KillProcess: SupervisorActor._forward,
+    SendInput: SupervisorActor._forward,
+    DeleteProcess: SupervisorActor._delete_process,
+    ListProcesses: SupervisorActor._list_processes,
+    GetLogs: SupervisorActor._read_logs,
+    TailLogs: SupervisorActor._read_logs,
+    SearchLogs: SupervisorActor._read_logs,
+    ClearLogs: SupervisorActor._clear_logs,
+    GetProcessInfo: SupervisorActor._forward,
+    ConfigureProcess: SupervisorActor._configure_process,
+    GetProcessStats: SupervisorActor._process_stats,
+    CheckProcessHealth: SupervisorActor._check_health,
+    GetSystemStats: SupervisorActor._system_stats,
+    WaitFor: SupervisorActor._wait_for,
+    CreateGroup: SupervisorActor._to_groups,
+    AddToGroup: SupervisorActor._to_groups,
+    RemoveFromGroup: SupervisorActor._to_groups,
+    DeleteGroup: SupervisorActor._to_groups,
+    StartGroup: SupervisorActor._to_groups,
+    StopGroup: SupervisorActor._to_groups,
+    ListGroups: SupervisorActor._to_groups,
+}
+"""The supervisor's handler of each public request type (a test checks that none is missing)."""
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:

@@ -4,7 +4,8 @@ Every pending wait is evaluated on a short tick while any is pending: new output
 process's current run (read on this actor's own connection, beside the writer), its listening
 ports (asked of the MetricsActor), its health and its state (from the RecordBoard). A wait ends
 as soon as its condition holds, when the process ends without it holding, or at its timeout
-with the newest output lines, so the caller can see why.
+with the newest output lines, so the caller can see why (they come with any end of the
+process, so a one-shot step that exited shows how).
 
 Every hook and handler below runs on this actor's own thread.
 """
@@ -19,20 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import msgspec
 import pykka
 
+from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.line_budget import CharBudget
 from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from_row
-from pm_actors.actors.messages import ListeningPorts, Reply
+from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
 from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
-from pm_actors.errors import DaemonUnavailable, InvalidArgument, ProcessNotFound
+from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
 from pm_actors.results import ProcessRecord, WaitResult
-from pm_actors.states import ENDED_STATES, Health
+from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +45,6 @@ PORT_CHECK_EVERY_S = 0.05
 LINES_PER_LOOK = 50_000
 """Lines examined per wait and tick at most, so one flood cannot stall every other wait."""
 LAST_LINES_ON_TIMEOUT = 20
-
-
-class StartWait(msgspec.Struct, frozen=True):
-    request: WaitFor
-    process_id: int
-    reply: Reply
-
-
-class WaitTick(msgspec.Struct, frozen=True):
-    pass
 
 
 @dataclass
@@ -68,11 +60,19 @@ class PendingWait:
     next_port_check: float = 0.0
 
 
-class WaitActor(pykka.ThreadingActor):
+class WaitActor(DaemonActor):
+    may_ask = frozenset({"MetricsActor"})
+
     def __init__(
-        self, database_path: Path, scheduler: Scheduler, board: RecordBoard, metrics: pykka.ActorRef[Any]
+        self,
+        database_path: Path,
+        scheduler: Scheduler,
+        board: RecordBoard,
+        metrics: pykka.ActorRef[Any],
+        budget: ReadBudget,
     ) -> None:
         super().__init__()
+        self._budget = budget
         self._database_path = database_path
         self._scheduler = scheduler
         self._board = board
@@ -86,25 +86,24 @@ class WaitActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         for wait in self._waits:
-            wait.reply.set_exception(DaemonUnavailable("the daemon is shutting down; the wait was abandoned"))
+            fail(wait.reply, DaemonUnavailable("the daemon is shutting down; the wait was abandoned"))
         if self._connection is not None:
             self._connection.close()
+        super().on_stop()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, StartWait):
             self._start(message)
         elif isinstance(message, WaitTick):
             self._tick_scheduled = False
             self._evaluate_all()
+        else:
+            raise InternalError(f"the wait actor cannot handle {type(message).__name__}")
         return None
 
     def _start(self, message: StartWait) -> None:
         request = message.request
-        try:
-            pattern = _compiled(request)
-        except InvalidArgument as error:
-            message.reply.set_exception(error)
-            return
+        pattern = request.compiled_pattern()
         now = time.monotonic()
         wait = PendingWait(request, message.process_id, message.reply, pattern, now, now + request.timeout_s)
         self._waits.append(wait)
@@ -114,10 +113,10 @@ class WaitActor(pykka.ThreadingActor):
         still_pending = []
         for wait in self._waits:
             try:
-                done = self._evaluate(wait)
+                done = self._evaluate_within_budget(wait)
             except Exception as error:
-                logger.exception("wait_for %r failed", wait.request.name)
-                wait.reply.set_exception(error)
+                # One broken wait is answered and dropped; the others and the ticks go on.
+                fail(wait.reply, self.failure_of(f"wait_for {wait.request.name!r}", error))
                 done = True
             if not done:
                 still_pending.append(wait)
@@ -126,14 +125,17 @@ class WaitActor(pykka.ThreadingActor):
             self._tick_scheduled = True
             self._scheduler.tell_later(TICK_S, self.actor_ref, WaitTick())
 
+    def _evaluate_within_budget(self, wait: PendingWait) -> bool:
+        if self._connection is None:
+            return self._evaluate(wait)
+        with self._budget.limit(self._connection, f"wait_for {wait.request.name!r}"):
+            return self._evaluate(wait)
+
     def _evaluate(self, wait: PendingWait) -> bool:
         """True when the wait is answered (either way)."""
         record = self._board.get(wait.request.name)
         if record is None:
-            wait.reply.set_exception(
-                ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
-            )
-            return True
+            raise ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
         until = wait.request.until
         if until == "log_line":
             line = self._matching_line(wait, record)
@@ -143,8 +145,10 @@ class WaitActor(pykka.ThreadingActor):
             port = self._listening_port(wait)
             if port is not None:
                 return self._finish(wait, satisfied=True, record=record, port=port)
-        elif (until == "healthy" and record.health is Health.HEALTHY) or (
-            until == "exited" and record.state in ENDED_STATES
+        elif (
+            (until == "running" and record.state is ProcessState.RUNNING)
+            or (until == "healthy" and record.health is Health.HEALTHY)
+            or (until == "exited" and record.state in ENDED_STATES)
         ):
             return self._finish(wait, satisfied=True, record=record)
         if record.state in ENDED_STATES or time.monotonic() >= wait.deadline:
@@ -164,7 +168,8 @@ class WaitActor(pykka.ThreadingActor):
         )
         for row in rows:
             wait.after_id = row[0]
-            if wait.pattern.search(row[4]):
+            # What was sent to it is not what it printed: a REPL's input must not match its pattern.
+            if row[2] != STDIN and wait.pattern.search(row[4]):
                 # Sized like a line of get_logs: a match in a huge line is cut, and says so.
                 budget = CharBudget(DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS)
                 return log_line_from_row(
@@ -190,7 +195,7 @@ class WaitActor(pykka.ThreadingActor):
         if now < wait.next_port_check:
             return None
         wait.next_port_check = now + PORT_CHECK_EVERY_S
-        ports: list[int] = self._metrics.ask(ListeningPorts(wait.request.name), block=True)
+        ports: list[int] = self.ask(self._metrics, ListeningPorts(wait.request.name))
         wanted = wait.request.port
         if wanted is None:
             return ports[0] if ports else None
@@ -204,7 +209,8 @@ class WaitActor(pykka.ThreadingActor):
         matched_line: LogLine | None = None,
         port: int | None = None,
     ) -> bool:
-        last_lines = [] if satisfied else self._last_lines(wait.request.name, wait.process_id)
+        ended = record.state in ENDED_STATES
+        last_lines = [] if satisfied and not ended else self._last_lines(wait.request.name, wait.process_id)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -215,8 +221,7 @@ class WaitActor(pykka.ThreadingActor):
             port=port,
             last_lines=last_lines,
         )
-        if not wait.reply.done():
-            wait.reply.set_result(result)
+        answer(wait.reply, result)
         return True
 
     def _last_lines(self, name: str, process_id: int) -> list[LogLine]:
@@ -227,16 +232,3 @@ class WaitActor(pykka.ThreadingActor):
             .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id)
             .lines
         )
-
-
-def _compiled(request: WaitFor) -> re.Pattern[str] | None:
-    if request.until != "log_line":
-        return None
-    if not request.pattern:
-        raise InvalidArgument(
-            "invalid argument `pattern`: until=log_line needs a regular expression to match"
-        )
-    try:
-        return re.compile(request.pattern)
-    except re.error as error:
-        raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None

@@ -12,7 +12,7 @@ latency as p50 / p90 over many runs:
 - search_logs on those N rows: words, phrase and substring;
 - the daemon's RSS idle and with 50 idle children, and its CPU use supervising them.
 Then, in the same run, the same work for supervisord (if installed) over XML-RPC, and the ratio
-pm-actors / supervisord of each shared figure. Targets: in the table. Prints to stdout
+pm-actors / supervisord of each shared figure. Targets: bench/README.md. Prints to stdout
 only; every process it started is ended and its temp dir removed on any exit path.
 """
 

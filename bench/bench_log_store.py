@@ -7,7 +7,7 @@ against baselines measured in the same run: plain executemany of the same rows i
 table without the index and without the actor, and the same with the writer's FTS5 insert.
 Then, on the database the writer built, the median (p50) time of searches in each mode through
 `LogQueries`, and of one search through the LogReaderActor (which first asks the writer to
-flush). Targets: >= 150,000 lines/s FTS-indexed; on 1M rows,
+flush). Targets (bench/README.md): >= 150,000 lines/s FTS-indexed; on 1M rows,
 word/phrase p50 <= 5 ms and substring <= 150 ms.
 """
 
@@ -36,13 +36,14 @@ from pm_actors.actors.messages import (
     Flush,
     LogBatch,
     LogEntry,
-    ProcessDefinition,
     ReadLogs,
     SaveDefinition,
 )
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.api import SearchLogs, SearchMode
+from pm_actors.definition import ProcessDefinition
 
 BATCH_LINES = 1000
 """Lines per LogBatch, about what the IO thread hands over from a chatty child."""
@@ -51,6 +52,9 @@ SUBSTRING_RUNS = 11
 PROCESSES = 4
 WORDS = ("alpha", "beta", "gamma", "delta", "cache", "queue", "upstream", "session")
 KEEP_EVERYTHING = RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=1 << 40)
+
+READ_BUDGET_S = 5.0
+"""The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
 def make_lines(count: int) -> list[LogEntry]:
@@ -157,7 +161,7 @@ def search_figures(database: Path, line_count: int) -> None:
 
 
 def reader_actor_figure(database: Path, writer: pykka.ActorRef[Any], line_count: int) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     request = SearchLogs(query=str(line_count * 7 // 9), mode="words")
 
     def search() -> Any:

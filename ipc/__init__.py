@@ -1,27 +1,7 @@
 """The daemon's socket: framed msgpack over a token-authenticated Unix socket (or loopback TCP).
 
-The daemon runs an `IpcServer`; the MCP shim and the CLI get a `DaemonClient` (the daemon's
-`Backend`) from `connect_or_start`. Nothing here imports `mcp`: the daemon must not need it.
+The daemon runs `server.IpcServer`; the MCP shim and the CLI reach it through
+`session.ClientSession` over a `client.DaemonClient` that `launcher.connect_or_start` opens.
+Nothing here imports `mcp`, and this package imports none of its modules itself, so the
+daemon loads only the server side.
 """
-
-from __future__ import annotations
-
-from .auth import load_or_create_token, read_token
-from .client import DaemonBackend, DaemonClient, NoDaemonListening, daemon_address
-from .launcher import connect_or_start, start_daemon
-from .protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
-from .server import IpcServer
-
-__all__ = [
-    "MAX_FRAME_BYTES",
-    "PROTOCOL_VERSION",
-    "DaemonBackend",
-    "DaemonClient",
-    "IpcServer",
-    "NoDaemonListening",
-    "connect_or_start",
-    "daemon_address",
-    "load_or_create_token",
-    "read_token",
-    "start_daemon",
-]

@@ -2,8 +2,10 @@
 
 One connection carries any number of concurrent calls: each request gets a fresh id, a
 background task reads responses as they come and hands each to the call waiting for its id.
-Errors come back as our own classes: a `PmError` the daemon reported is a `RemoteError` with
-its code and message; a connection that cannot be made or is lost is `DaemonUnavailable`.
+After `subscribe`, the same task hands each event frame to the listener.
+Errors come back as our own classes: a `PmError` the daemon reported is rebuilt as the class of
+its code (`NotFound`, `AlreadyRunning`, ...) with its message; a connection that cannot be made
+or is lost is `DaemonUnavailable`.
 """
 
 from __future__ import annotations
@@ -13,34 +15,35 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pm_actors.api import RequestUnion
+from pm_actors.api import RequestUnion, Topic
 from pm_actors.config import Config
 from pm_actors.errors import (
     DaemonUnavailable,
-    ErrorCode,
     InternalError,
     PmError,
     ProtocolError,
-    RemoteError,
-    Unauthorized,
+    error_from_wire,
 )
 
 from .auth import read_token
 from .protocol import (
     PROTOCOL_VERSION,
     ErrorFrame,
+    EventFrame,
     Frame,
     Hello,
     RequestFrame,
     ResponseFrame,
+    SubscribeFrame,
     Welcome,
+    check_protocol_version,
     decode_result,
     decode_server_frame,
     encode_frame,
-    error_code_from_wire,
     read_frame_body,
 )
 
@@ -53,16 +56,18 @@ CLOSE_TIMEOUT_S = 1.0
 """Time to let the socket close politely before it is cut."""
 
 
+EventListener = Callable[[list[Topic]], None]
+"""Told the topics that changed, each time the daemon's push stream says so."""
+
+
+class ConnectionClosed(DaemonUnavailable):
+    """The connection had already ended (the daemon closed it, e.g. when it was idle) when a
+    call came: the request was never sent, so sending it on a new connection is safe."""
+
+
 class NoDaemonListening(DaemonUnavailable):
     """Nothing accepts connections at the configured address (no socket file, a stale one left
     by a dead daemon, a closed port): the one case where starting a daemon can help."""
-
-
-def daemon_address(config: Config) -> str:
-    """Where clients look for the daemon, as people read it."""
-    if config.daemon_transport == "unix":
-        return str(config.daemon_socket_path)
-    return f"{config.daemon_tcp_bind}:{config.daemon_tcp_port}"
 
 
 class DaemonClient:
@@ -80,6 +85,7 @@ class DaemonClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ResponseFrame]] = {}
         self._failure: PmError | None = None
+        self._listener: EventListener | None = None
         self._reader_task = asyncio.get_running_loop().create_task(self._read_responses())
 
     @classmethod
@@ -88,7 +94,7 @@ class DaemonClient:
     ) -> DaemonClient:
         """Connect and say hello. Without `token`, it is read (PM_DAEMON_TOKEN or the daemon's
         token file) once the socket answers, so a missing daemon is reported as such."""
-        address = daemon_address(config)
+        address = config.daemon_address
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await _open_stream(config, address)
@@ -112,21 +118,36 @@ class DaemonClient:
     async def call(self, request: RequestUnion) -> Any:
         """Send `request` and return its result struct (`type(request).result_type`).
 
-        Raises `RemoteError` with the daemon's code and message when the request failed, and
+        Raises the error class of the daemon's code, with its message, when the request failed, and
         `DaemonUnavailable` when the connection is lost before the answer came."""
+        response = await self._exchange(lambda request_id: RequestFrame(id=request_id, request=request))
+        return decode_result(request, response.result)
+
+    async def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """From now on, call `listener` (on this event loop) with the topics that changed, of
+        `topics` (replacing the earlier set; empty: none)."""
+        self._listener = listener
+        await self._exchange(lambda request_id: SubscribeFrame(id=request_id, topics=topics))
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is over (lost, or closed by either side)."""
+        await asyncio.wait([self._reader_task])
+
+    async def _exchange(self, frame_with_id: Callable[[int], Frame]) -> ResponseFrame:
+        """Send the frame built for a fresh id; return the response of that id, or raise its error."""
         if self._failure is not None:
-            raise _copy_of(self._failure)
+            raise ConnectionClosed(f"not sent: {self._failure.message}")
         request_id = next(self._ids)
         answer: asyncio.Future[ResponseFrame] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            await self._send(RequestFrame(id=request_id, request=request))
+            await self._send(frame_with_id(request_id))
             response = await answer
         finally:
             self._pending.pop(request_id, None)
         if response.error is not None:
-            raise RemoteError(error_code_from_wire(response.error.code), response.error.message)
-        return decode_result(request, response.result)
+            raise error_from_wire(response.error.code, response.error.message)
+        return response
 
     async def close(self) -> None:
         """Close the connection; calls still waiting fail with `DaemonUnavailable`."""
@@ -169,9 +190,13 @@ class DaemonClient:
             logger.exception("reading the daemon's responses failed unexpectedly")
             self._fail(InternalError("reading the daemon's responses failed unexpectedly; see the log"))
 
-    def _dispatch(self, frame: Welcome | ResponseFrame | ErrorFrame) -> None:
+    def _dispatch(self, frame: Welcome | ResponseFrame | EventFrame | ErrorFrame) -> None:
         if isinstance(frame, ErrorFrame):
             raise _refusal(frame)
+        if isinstance(frame, EventFrame):
+            if self._listener is not None:
+                self._listener(frame.topics)
+            return
         if isinstance(frame, Welcome):
             raise ProtocolError("the daemon sent a second welcome on this connection")
         answer = self._pending.get(frame.id)
@@ -223,22 +248,13 @@ async def _say_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         raise _refusal(frame)
     if not isinstance(frame, Welcome):
         raise ProtocolError("the daemon answered hello with something other than a welcome")
-    if frame.protocol_version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"the daemon speaks protocol version {frame.protocol_version}, this client "
-            f"{PROTOCOL_VERSION}: restart the daemon so that both come from the same pm-actors"
-        )
+    check_protocol_version(frame.protocol_version, "daemon")
     return frame
 
 
 def _refusal(frame: ErrorFrame) -> PmError:
     """The error for a protocol-level refusal from the daemon."""
-    code = error_code_from_wire(frame.code)
-    if code is ErrorCode.UNAUTHORIZED:
-        return Unauthorized(frame.message)
-    if code is ErrorCode.PROTOCOL_ERROR:
-        return ProtocolError(frame.message)
-    return RemoteError(code, frame.message)
+    return error_from_wire(frame.code, frame.message)
 
 
 def _cut_off(error: PmError) -> PmError:
@@ -252,9 +268,7 @@ def _cut_off(error: PmError) -> PmError:
 
 def _copy_of(error: PmError) -> PmError:
     """A fresh exception like `error`, so raising it again does not grow one traceback."""
-    if isinstance(error, RemoteError):
-        return RemoteError(error.remote_code, error.message)
-    return type(error)(error.message)
+    return error_from_wire(error.code, error.message)
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -266,7 +280,3 @@ async def _close_writer(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
     except ConnectionError:
         pass
-
-
-DaemonBackend = DaemonClient
-"""The name `pm_actors.backend` gives the daemon-backed `Backend`."""

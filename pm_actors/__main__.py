@@ -1,3 +1,3 @@
-from pm_actors.cli import main
+from pm_actors.app.cli import main
 
 raise SystemExit(main())

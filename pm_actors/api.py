@@ -8,26 +8,43 @@ receive. Adding a tool is one request struct, one result struct and one handler.
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
+from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
 from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
     ConfiguredProcess,
     DeletedProcess,
     HealthReport,
+    InputSent,
     ProcessInfo,
     ProcessList,
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
+    StartedProcess,
     SystemStats,
     WaitResult,
 )
-from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
+from pm_actors.specs import (
+    ENV_NAME,
+    NAME_PATTERN,
+    NO_NUL,
+    Arguments,
+    Backoff,
+    Environment,
+    HealthCheck,
+    Limits,
+    ProcessName,
+    ProcessSpec,
+    ReadyCondition,
+    RestartPolicy,
+    StopStrategy,
+)
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 DEFAULT_MAX_CHARS = 16_000
@@ -38,17 +55,27 @@ MAX_CHARS = 1_000_000
 DEFAULT_MAX_LINE_CHARS = 2_000
 """Longer lines are cut to this unless asked otherwise: one minified bundle or base64 blob
 must not take the whole budget."""
-MAX_QUERY_CHARS = 1_000
-"""A search query longer than this is not a search any index could help with."""
 MAX_CONTEXT_LINES = 20
+MAX_QUERY_CHARS = 1000
+"""A search query: a line, or a few; a longer one is a paste, not a search."""
+MAX_QUERY_WORDS = 64
+"""Words a search may require: each is one more FTS5 term to intersect (cost grows with them)."""
 
-ProcessName = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=NAME_PATTERN,
-        description="Name of the managed process: letters, digits, '.', '_' and '-', at most 64.",
-    ),
-]
+PATTERN_MEANINGS = {
+    NO_NUL: "no NUL byte",
+    ENV_NAME: "a variable's name is not empty and holds no '=' or NUL byte",
+}
+"""What each pattern of the schema means, for an error that quotes the regex."""
+
+
+def pattern_meaning(message: str) -> str:
+    """ " (that is: ...)" for a validation message that quotes one of our patterns, else ""."""
+    for pattern, meaning in PATTERN_MEANINGS.items():
+        if repr(pattern) in message or pattern in message:
+            return f" (that is: {meaning})"
+    return ""
+
+
 Limit = Annotated[
     int,
     msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
@@ -109,54 +136,17 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field
     annotations: ClassVar[ToolAnnotations]
 
 
-class StartProcess(Request, frozen=True, tag="start_process"):
+class StartProcess(Request, ProcessSpec, frozen=True, tag="start_process"):
     """Start a managed process from an executable and its arguments (never through a shell).
 
     The executable must resolve under an allowed command root. A name that is not active gets
-    this new definition; starting a name that is already active is an error (use
-    restart_process). Returns the process record once the child is running."""
+    this new definition, and the result lists the settings of the old one it dropped; with
+    `name` alone, the stored definition starts again as it is (health check, restart policy,
+    limits). Starting a name that is already active is an error (use restart_process).
+    Returns the process record once the child is running."""
 
-    result_type = ProcessRecord
+    result_type = StartedProcess
     annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
-
-    name: ProcessName
-    command: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            description="Executable: a path, or a name looked up on the daemon's PATH.",
-        ),
-    ]
-    args: Annotated[list[str], msgspec.Meta(description="Arguments, one string each.")] = []
-    cwd: Annotated[
-        str | None,
-        msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
-    ] = None
-    env: Annotated[
-        dict[str, str],
-        msgspec.Meta(description="Variables set on top of the daemon's environment."),
-    ] = {}
-    restart: Annotated[
-        RestartPolicy | None,
-        msgspec.Meta(
-            description="Restart automatically: never, on-failure or always (PM_AUTO_RESTART_ENABLED)."
-        ),
-    ] = None
-    max_restarts: Annotated[
-        int,
-        msgspec.Meta(ge=0, le=10_000, description="Automatic restarts in a row before giving up (fatal)."),
-    ] = 10
-    backoff: Backoff = msgspec.field(default_factory=Backoff)
-    health_check: Annotated[
-        HealthCheck | None, msgspec.Meta(description="A command, TCP or HTTP check run on an interval.")
-    ] = None
-    limits: Annotated[
-        Limits | None,
-        msgspec.Meta(description="Resource limits; PM_MAX_MEMORY_MB and PM_MAX_CPU_PERCENT by default."),
-    ] = None
-    stop_timeout_s: Annotated[
-        float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
-    ] = 10.0
 
 
 class StopProcess(Request, frozen=True, tag="stop_process"):
@@ -181,9 +171,9 @@ class RestartProcess(Request, frozen=True, tag="restart_process"):
     annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
 
     name: ProcessName
-    args: Annotated[list[str] | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
+    args: Annotated[Arguments | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
     env: Annotated[
-        dict[str, str] | None,
+        Environment | None,
         msgspec.Meta(description="New environment overlay, replacing the stored one (kept if omitted)."),
     ] = None
 
@@ -227,7 +217,7 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
         int, msgspec.Meta(ge=0, description="Return lines after this id (0: from the oldest stored).")
     ] = 0
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
     max_chars: MaxChars = DEFAULT_MAX_CHARS
     max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
@@ -241,7 +231,7 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
     before_id: Annotated[
         Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
@@ -264,7 +254,12 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     annotations = READ_ONLY
 
     query: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description=f"What to look for (at most {MAX_QUERY_CHARS} characters, {MAX_QUERY_WORDS} words).",
+        ),
     ]
     name: Annotated[
         Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
@@ -274,7 +269,7 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     limit: Limit = DEFAULT_LIMIT
     since: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped at or after this.")] = None
     until: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
     run: Annotated[
         Literal["current"] | Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description='Only this run: a run id, or "current" (the latest run of `name`).'),
@@ -375,22 +370,159 @@ class GetSystemStats(Request, frozen=True, tag="get_system_stats"):
     annotations = READ_ONLY
 
 
-class WaitFor(Request, frozen=True, tag="wait_for"):
-    """Wait until a process is ready, in one call: until a log line matches `pattern` (a regular
-    expression), a TCP `port` is listening, the process is healthy, or it has exited. Returns as
-    soon as it holds, or at the timeout with the newest output lines."""
+class WaitFor(Request, ReadyCondition, frozen=True, tag="wait_for"):
+    """Wait until a process is ready, in one call: until it is running, a log line matches
+    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or it
+    has exited (with any code). Returns as soon as it holds, or at the timeout with the newest
+    output lines (given too when the process has ended)."""
 
     result_type = WaitResult
     annotations = READ_ONLY
 
     name: ProcessName
-    until: Literal["log_line", "port", "healthy", "exited"]
-    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
-    port: Annotated[
-        Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None,
-        msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),
+
+
+# Groups --------------------------------------------------------------------------------
+
+GroupName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=NAME_PATTERN,
+        description="Name of the group: letters, digits, '.', '_' and '-', at most 64.",
+    ),
+]
+MAX_GROUP_MEMBERS = 100
+"""Twice the default PM_MAX_PROCESSES: room for a large stack, and a bound on one request."""
+
+
+class GroupMember(ProcessSpec, frozen=True, kw_only=True):
+    """A member of a group: an existing process by `name` alone, or declared inline with the
+    fields of start_process (`command`, `args`, ...: stored like start_process would, not
+    started). Members of the same `order` start together, once every member of a lower order is
+    ready; an omitted order is one more than the highest listed before it, so a plain list
+    starts one member after the other. `ready` says when the member is ready (running if
+    omitted; `exited` for a one-shot step, which must exit with code 0)."""
+
+    order: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    ready: ReadyCondition | None = None
+
+
+GroupMembers = Annotated[list[GroupMember], msgspec.Meta(min_length=1, max_length=MAX_GROUP_MEMBERS)]
+
+
+class CreateGroup(Request, frozen=True, tag="create_group"):
+    """Create a named group: a stack of processes that start_group starts in order (each order
+    ready before the next) and stop_group stops together. Members given with a `command` are
+    declared in the same call, so one call can declare a whole stack; members given by name
+    alone must exist. Returns the group with each member's state."""
+
+    result_type = GroupInfo
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    name: GroupName
+    members: Annotated[list[GroupMember], msgspec.Meta(max_length=MAX_GROUP_MEMBERS)] = []
+    stop_strategy: Annotated[
+        StopStrategy,
+        msgspec.Meta(
+            description="How stop_group stops it by default: reverse (dependants first), parallel, "
+            "sequential (in start order)."
+        ),
+    ] = "reverse"
+
+
+class AddToGroup(Request, frozen=True, tag="add_to_group"):
+    """Add members to a group, after the ones it has (see create_group for a member's fields).
+    Returns the group."""
+
+    result_type = GroupInfo
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    group: GroupName
+    members: GroupMembers
+
+
+class RemoveFromGroup(Request, frozen=True, tag="remove_from_group"):
+    """Remove members from a group; the processes themselves are left as they are. Returns the group."""
+
+    result_type = GroupInfo
+    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
+
+    group: GroupName
+    members: Annotated[list[ProcessName], msgspec.Meta(min_length=1, max_length=MAX_GROUP_MEMBERS)]
+
+
+class DeleteGroup(Request, frozen=True, tag="delete_group"):
+    """Delete a group. Its members keep running and keep their definitions, unless `stop_members`
+    asks to stop them first (the group's stop strategy)."""
+
+    result_type = DeletedGroup
+    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
+
+    group: GroupName
+    stop_members: bool = False
+
+
+class StartGroup(Request, frozen=True, tag="start_group"):
+    """Start a group in order: the members of the lowest order together, then the next order once
+    every one of them is ready, and so on. Members already active are not started again, only
+    waited for. On a member that does not become ready (it ends, times out or cannot start) it
+    stops there and says which, why, and its last output lines; what runs is left running unless
+    `rollback` asks to stop what this call started. Lists each member with its state and how
+    long it took to become ready."""
+
+    result_type = GroupStarted
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    group: GroupName
+    rollback: Annotated[
+        bool, msgspec.Meta(description="On a failure, stop the members this call started.")
+    ] = False
+
+
+class StopGroup(Request, frozen=True, tag="stop_group"):
+    """Stop every member of a group, each the usual way (SIGTERM to its process group, SIGKILL
+    after its stop timeout): reverse (dependants first, the highest order first), parallel, or
+    sequential (in start order). A start_group under way is cut short. Says how each ended."""
+
+    result_type = GroupStopped
+    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=True)
+
+    group: GroupName
+    strategy: Annotated[
+        StopStrategy | None, msgspec.Meta(description="The group's stop strategy if omitted.")
     ] = None
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+
+class ListGroups(Request, frozen=True, tag="list_groups"):
+    """List groups with their members' states and each group's status: running (every member
+    up), partly_running, stopped, failed (a member crashed or gave up restarting) or empty."""
+
+    result_type = GroupList
+    annotations = READ_ONLY
+
+    group: Annotated[
+        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
+        msgspec.Meta(description="Only this group; every group by default."),
+    ] = None
+
+
+MAX_INPUT_CHARS = 65_536
+"""One send_input at most: what a pipe holds when the process is not reading."""
+
+
+class SendInput(Request, frozen=True, tag="send_input"):
+    """Write text to the standard input of a running process started with stdin: true (a REPL,
+    a prompt waiting for y). Nothing is added: end the text with a newline to send a line.
+    What is sent is stored in its output on stream stdin, in order with what it prints."""
+
+    result_type = InputSent
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    name: ProcessName
+    text: Annotated[str, msgspec.Meta(max_length=MAX_INPUT_CHARS, description="What to write.")] = ""
+    eof: Annotated[
+        bool, msgspec.Meta(description="Close the input after the text: the process reads end of file.")
+    ] = False
 
 
 RequestUnion = (
@@ -398,6 +530,7 @@ RequestUnion = (
     | StopProcess
     | RestartProcess
     | KillProcess
+    | SendInput
     | DeleteProcess
     | ListProcesses
     | GetLogs
@@ -410,26 +543,36 @@ RequestUnion = (
     | CheckProcessHealth
     | GetSystemStats
     | WaitFor
+    | CreateGroup
+    | AddToGroup
+    | RemoveFromGroup
+    | DeleteGroup
+    | StartGroup
+    | StopGroup
+    | ListGroups
 )
 
-REQUEST_TYPES: tuple[type[Request], ...] = (
-    StartProcess,
-    StopProcess,
-    RestartProcess,
-    KillProcess,
-    DeleteProcess,
-    ListProcesses,
-    GetLogs,
-    TailLogs,
-    SearchLogs,
-    ClearLogs,
-    GetProcessInfo,
-    ConfigureProcess,
-    GetProcessStats,
-    CheckProcessHealth,
-    GetSystemStats,
-    WaitFor,
-)
+GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups
+"""The requests the GroupActor answers."""
+
+REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
+"""Every request type, in the order of `RequestUnion` (the order tools are listed in)."""
+
+
+# Events ----------------------------------------------------------------------------------
+
+TopicKind = Literal["state", "output", "processes"]
+"""What changed: a process's record (state, pid, health, restarts), its stored output (new
+lines), or which processes exist (one was added or deleted)."""
+
+
+class Topic(msgspec.Struct, frozen=True):
+    """A subject a client may subscribe to on the daemon's event stream. With `state` or
+    `output`, `name` is the process; None stands for every process. The daemon reports the
+    topic that changed, never the data: a client reads it with the requests above."""
+
+    kind: TopicKind
+    name: str | None = None
 
 
 def tool_name(request_type: type[Request]) -> str:

@@ -1,8 +1,10 @@
 """The small tree of errors that pm-actors reports to its clients.
 
 Every failure a client can cause or observe is one of these classes. Each carries a stable
-`code` from a short fixed list: the IPC layer sends the code and message over the wire, and
-the MCP shim turns them into an `isError` result, each in one function. Messages say what
+`code` from a short fixed list: the IPC layer sends the code and message over the wire, the
+client rebuilds the class of that code (`error_from_wire`), so `except NotFound` works the same
+whether the actors run in a daemon or in-process, and the MCP shim turns any of them into an
+`isError` result, each in one function. Messages say what
 went wrong and what to do next, because the reader is often a model deciding its next step.
 """
 
@@ -17,9 +19,11 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN_COMMAND = "forbidden_command"
     INVALID_ARGUMENT = "invalid_argument"
     ALREADY_RUNNING = "already_running"
+    ALREADY_EXISTS = "already_exists"
     NOT_RUNNING = "not_running"
     SPAWN_FAILED = "spawn_failed"
     LIMIT_REACHED = "limit_reached"
+    RATE_LIMITED = "rate_limited"
     DAEMON_UNAVAILABLE = "daemon_unavailable"
     PROTOCOL_ERROR = "protocol_error"
     UNAUTHORIZED = "unauthorized"
@@ -36,12 +40,16 @@ class PmError(Exception):
         self.message = message
 
 
-class ProcessNotFound(PmError):
+class NotFound(PmError):
     code = ErrorCode.NOT_FOUND
 
 
-class ExecutableNotFound(PmError):
-    code = ErrorCode.NOT_FOUND
+class ProcessNotFound(NotFound):
+    pass
+
+
+class ExecutableNotFound(NotFound):
+    pass
 
 
 class NotRunning(PmError):
@@ -64,8 +72,22 @@ class AlreadyRunning(PmError):
     code = ErrorCode.ALREADY_RUNNING
 
 
+class AlreadyExists(PmError):
+    code = ErrorCode.ALREADY_EXISTS
+
+
 class LimitReached(PmError):
     code = ErrorCode.LIMIT_REACHED
+
+
+class BudgetExceeded(LimitReached):
+    """A read ran past its time budget (PM_QUERY_TIMEOUT_MS) and was stopped inside SQLite."""
+
+
+class RateLimited(PmError):
+    """A client called one tool faster than PM_RATE_LIMIT allows; the message says when to retry."""
+
+    code = ErrorCode.RATE_LIMITED
 
 
 class DaemonUnavailable(PmError):
@@ -84,19 +106,28 @@ class InternalError(PmError):
     code = ErrorCode.INTERNAL
 
 
-class RemoteError(PmError):
-    """An error the daemon reported over the wire, rebuilt on the client side."""
+WIRE_CLASSES: dict[ErrorCode, type[PmError]] = {
+    ErrorCode.NOT_FOUND: NotFound,
+    ErrorCode.FORBIDDEN_COMMAND: ForbiddenCommand,
+    ErrorCode.INVALID_ARGUMENT: InvalidArgument,
+    ErrorCode.ALREADY_RUNNING: AlreadyRunning,
+    ErrorCode.ALREADY_EXISTS: AlreadyExists,
+    ErrorCode.NOT_RUNNING: NotRunning,
+    ErrorCode.SPAWN_FAILED: SpawnFailed,
+    ErrorCode.LIMIT_REACHED: LimitReached,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.DAEMON_UNAVAILABLE: DaemonUnavailable,
+    ErrorCode.PROTOCOL_ERROR: ProtocolError,
+    ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.INTERNAL: InternalError,
+}
+"""The class a client raises for each wire code: the most general class with that code."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.remote_code = code
 
-    def __str__(self) -> str:
-        return self.message
-
-
-def error_code_of(error: PmError) -> ErrorCode:
-    """The wire code of an error, including one that came over the wire."""
-    if isinstance(error, RemoteError):
-        return error.remote_code
-    return error.code
+def error_from_wire(code: str, message: str) -> PmError:
+    """The error a daemon reported, rebuilt as our own class. A code this client does not know
+    (sent by a newer daemon) is an internal error that keeps the code in its message."""
+    try:
+        return WIRE_CLASSES[ErrorCode(code)](message)
+    except ValueError:
+        return InternalError(f"{code}: {message}")

@@ -12,10 +12,11 @@ from typing import Literal
 
 import msgspec
 
-Stream = Literal["stdout", "stderr"]
+Stream = Literal["stdout", "stderr", "stdin"]
+"""stdin: what send_input wrote to the process, stored between its output lines in order."""
 SearchStop = Literal["char_budget", "time_budget", "row_window"]
 
-_STREAM_LABELS = {"stdout": "out", "stderr": "err"}
+_STREAM_LABELS = {"stdout": "out", "stderr": "err", "stdin": "in"}
 
 
 class LogLine(msgspec.Struct, kw_only=True):
@@ -94,11 +95,7 @@ class SearchResult(msgspec.Struct, kw_only=True):
 
     def summary(self) -> str:
         parts = [_render_matches(self.matches) or "No matching lines."]
-        if self.stopped is not None and self.next_cursor is None:
-            parts.append(
-                "(stopped at the time budget before finding where to go on: narrow with name or since)"
-            )
-        elif self.stopped is not None:
+        if self.stopped is not None:
             parts.append(_STOP_EXPLANATIONS[self.stopped].format(cursor=self.next_cursor))
         elif self.has_more:
             parts.append(f"(more matches: continue with cursor={self.next_cursor}, or narrow the query)")

@@ -105,6 +105,20 @@ class DeletedProcess(msgspec.Struct, kw_only=True):
         )
 
 
+class StartedProcess(ProcessRecord, kw_only=True):
+    """The record after a start, with what the start's new definition dropped of the old one."""
+
+    dropped: list[str] = []
+    """Settings the replaced definition had (a health check, a restart policy...) that the new
+    one left at their default: start_process with `name` alone keeps them; configure_process sets them."""
+
+    def summary(self) -> str:
+        text = ProcessRecord.summary(self)
+        if not self.dropped:
+            return text
+        return f"{text}\n  dropped from the previous definition: {', '.join(self.dropped)}"
+
+
 class RestartedProcess(ProcessRecord, kw_only=True):
     """The record after a restart, with what the restart changed in the definition."""
 
@@ -270,6 +284,26 @@ class SystemStats(msgspec.Struct, kw_only=True):
         )
 
 
+class InputSent(msgspec.Struct, kw_only=True):
+    """What send_input wrote to a process's standard input."""
+
+    name: str
+    bytes_sent: int
+    bytes_given: int
+    """Less was sent than given when the process does not read its input and the pipe is full."""
+    eof: bool
+    """The input was closed after the text: the process reads end of file."""
+
+    def summary(self) -> str:
+        text = f"{self.name}: sent {self.bytes_sent} bytes to its input"
+        if self.bytes_sent < self.bytes_given:
+            text += (
+                f", {self.bytes_given - self.bytes_sent} of the {self.bytes_given} given did not fit "
+                "(the process is not reading its input; send the rest later)"
+            )
+        return text + ("; input closed (end of file)" if self.eof else "")
+
+
 class WaitResult(msgspec.Struct, kw_only=True):
     """Whether the condition of a wait_for held before the timeout, and what showed it."""
 
@@ -281,7 +315,7 @@ class WaitResult(msgspec.Struct, kw_only=True):
     matched_line: LogLine | None = None
     port: int | None = None
     last_lines: list[LogLine] = []
-    """On a timeout: the newest output lines, to see why the condition did not hold."""
+    """On a timeout, or when the process has ended: the newest output lines, to see why."""
 
     def summary(self) -> str:
         outcome = "held" if self.satisfied else "did not hold"

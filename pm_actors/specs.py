@@ -1,16 +1,73 @@
-"""How a process is supervised: restart policy, backoff, health check and resource limits.
+"""How a process is declared and supervised: the fields of its definition (`ProcessSpec`),
+restart policy, backoff, health check, resource limits, when it counts as ready, and the shapes
+of what it runs (an executable, its arguments, its environment).
 
-These structs are arguments of `start_process` (so they appear in its MCP schema), parts of the
-stored definition, and what `get_process_info` shows. Units are in the field names.
+These structs are arguments of `start_process`, `wait_for` and `create_group` (so they appear
+in their MCP schemas), parts of the stored definitions, and what `get_process_info` and
+`list_groups` show. Units are in the field names. The argv and environment shapes carry their
+limits as schema constraints, so a NUL byte, an `=` in a variable's name or an oversized list
+is refused where a request is decoded, and a client sees the rule in the schema.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
 
+from pm_actors.errors import InvalidArgument
+
 RestartPolicy = Literal["never", "on-failure", "always"]
+StopStrategy = Literal["reverse", "parallel", "sequential"]
+"""How a group stops: dependants first (the highest order first), all at once, or in start order."""
+ReadyUntil = Literal["running", "log_line", "port", "healthy", "exited"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ProcessName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=NAME_PATTERN,
+        description="Name of the managed process: letters, digits, '.', '_' and '-', at most 64.",
+    ),
+]
+NO_NUL = r"^[^\x00]*$"
+"""Text the kernel takes as a C string: a NUL byte would cut it (Python refuses it at exec)."""
+ENV_NAME = r"^[^=\x00]+$"
+"""A variable's name: not empty, no `=` (it would end the name) and no NUL."""
+MAX_PATH_CHARS = 4096
+"""PATH_MAX: the longest path the kernel resolves."""
+MAX_ARGUMENT_CHARS = 32_000
+"""One argument: the kernel takes at most 128 KiB per argv or environment string, and 32,000
+characters fit in it even at 4 UTF-8 bytes each."""
+MAX_ARGUMENTS = 4096
+"""Arguments of one command: far more than a command line holds; the request's frame limit
+bounds their total size (the kernel's limit for argv plus environment is about 2 MiB)."""
+MAX_ENV_VARIABLES = 1024
+"""Variables a client may add: a whole login environment holds a few dozen."""
+MAX_ENV_NAME_CHARS = 1024
+MAX_PATTERN_CHARS = 1000
+"""A readiness regular expression: matched against every new line, so kept to a line's size."""
+
+Executable = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]
+Argument = Annotated[str, msgspec.Meta(max_length=MAX_ARGUMENT_CHARS, pattern=NO_NUL)]
+Arguments = Annotated[
+    list[Argument],
+    msgspec.Meta(
+        max_length=MAX_ARGUMENTS,
+        description=f"Arguments, one string each (no NUL byte; at most {MAX_ARGUMENTS}, "
+        f"each at most {MAX_ARGUMENT_CHARS} characters).",
+    ),
+]
+EnvName = Annotated[str, msgspec.Meta(max_length=MAX_ENV_NAME_CHARS, pattern=ENV_NAME)]
+Environment = Annotated[
+    dict[EnvName, Argument],
+    msgspec.Meta(
+        max_length=MAX_ENV_VARIABLES,
+        description="Variables set on top of the daemon's environment (a name is not empty and "
+        "holds no '=' or NUL byte; a value holds no NUL byte).",
+    ),
+]
 
 Seconds = Annotated[float, msgspec.Meta(ge=0.01, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
@@ -60,8 +117,8 @@ class _Check(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 class CommandCheck(_Check, frozen=True, tag="command"):
     """Healthy when the command exits with code 0 within the timeout (argv, never a shell)."""
 
-    command: Annotated[str, msgspec.Meta(min_length=1)]
-    args: list[str] = []
+    command: Executable
+    args: Arguments = []
 
 
 class TcpCheck(_Check, frozen=True, tag="tcp"):
@@ -97,3 +154,104 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             description="Restart on a sustained CPU breach (off by default: builds use a core for minutes)."
         ),
     ] = False
+
+
+class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A process as a client declares it: the fields of start_process, which a group member
+    may give inline too."""
+
+    name: ProcessName
+    command: Annotated[
+        Executable | None,
+        msgspec.Meta(
+            description="Executable: a path, or a name looked up on the daemon's PATH. Omitted: the "
+            "stored definition of `name` is used as it is (no other field may be given then)."
+        ),
+    ] = None
+    args: Arguments = []
+    cwd: Annotated[
+        Annotated[str, msgspec.Meta(max_length=MAX_PATH_CHARS, pattern=NO_NUL)] | None,
+        msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
+    ] = None
+    env: Environment = {}
+    restart: Annotated[
+        RestartPolicy | None,
+        msgspec.Meta(
+            description="Restart automatically: never, on-failure or always (PM_AUTO_RESTART_ENABLED)."
+        ),
+    ] = None
+    max_restarts: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=10_000, description="Automatic restarts in a row before giving up (fatal)."),
+    ] = 10
+    backoff: Backoff = msgspec.field(default_factory=Backoff)
+    health_check: Annotated[
+        HealthCheck | None, msgspec.Meta(description="A command, TCP or HTTP check run on an interval.")
+    ] = None
+    limits: Annotated[
+        Limits | None,
+        msgspec.Meta(description="Resource limits; PM_MAX_MEMORY_MB and PM_MAX_CPU_PERCENT by default."),
+    ] = None
+    stop_timeout_s: Annotated[
+        float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
+    ] = 10.0
+    stdin: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep a pipe to its standard input open, for send_input (a REPL, a prompt "
+            "waiting for y). Without it the process reads end of file at once."
+        ),
+    ] = False
+
+    def definition_fields_given(self) -> list[str]:
+        """The fields of the definition (all but `name` and `command`) given other than their default."""
+        given = []
+        for field in msgspec.structs.fields(ProcessSpec):
+            if field.required or field.name == "command":
+                continue
+            default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+            if getattr(self, field.name) != default:
+                given.append(field.name)
+        return given
+
+
+class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When a process counts as ready: it is running; a log line of its current run matches
+    `pattern` (a regular expression); a TCP `port` is listening; it is healthy; or it has
+    exited (a group member that is a one-shot step, such as a migration, must exit with code 0)."""
+
+    until: ReadyUntil
+    pattern: Annotated[
+        Annotated[str, msgspec.Meta(max_length=MAX_PATTERN_CHARS)] | None,
+        msgspec.Meta(description="Regular expression, for until=log_line."),
+    ] = None
+    port: Annotated[
+        Port | None,
+        msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),
+    ] = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+    def compiled_pattern(self) -> re.Pattern[str] | None:
+        """The regular expression of a log_line condition; InvalidArgument if it is missing or bad."""
+        if self.until != "log_line":
+            return None
+        if not self.pattern:
+            raise InvalidArgument(
+                "invalid argument `pattern`: until=log_line needs a regular expression to match"
+            )
+        try:
+            return re.compile(self.pattern)
+        except re.error as error:
+            raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None
+
+    def describe(self) -> str:
+        """The condition in words, e.g. `a log line matching /listening/`."""
+        if self.until == "log_line":
+            return f"a log line matching /{self.pattern}/"
+        if self.until == "port":
+            return "any listening port" if self.port is None else f"port {self.port} listening"
+        return "exited with code 0" if self.until == "exited" else self.until
+
+
+RUNNING = ReadyCondition(until="running")
+"""Ready as soon as the process runs: a group member's condition when it names none."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.daemon_support import DaemonLauncher
+from tests.daemon_support import Daemon, DaemonLauncher
 from tests.helpers import PYTHON_ROOT, wait_until
 
 
@@ -47,6 +47,11 @@ def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonL
         yield launcher
     finally:
         launcher.stop_all()
+
+
+@pytest.fixture
+def daemon(daemons: DaemonLauncher) -> Daemon:
+    return daemons.start()
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ import psutil
 
 from pm_actors.api import MAX_CHARS, GetLogs, RequestUnion
 from pm_actors.config import Config
-from pm_actors.ipc import DaemonClient
+from pm_actors.ipc.client import DaemonClient
 from tests.helpers import PYTHON, group_is_gone, wait_until
 from tests.ipc.support import make_config
 

@@ -1,11 +1,13 @@
 """The real daemon: `python -m pm_actors daemon` processes, real children, SQLite and sockets.
 
-Each test starts its own daemon(s) through the `daemons` fixture, which SIGTERMs every one at
-teardown (SIGKILL past a bound); tests that kill a daemon themselves also end what it left.
+Each test starts its own daemon(s) through the `daemons` fixture (conftest), which SIGTERMs
+every one at teardown (SIGKILL past a bound); tests that kill a daemon themselves also end what
+it left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -26,14 +28,17 @@ from pm_actors.api import (
     StartProcess,
     StopProcess,
     TailLogs,
+    Topic,
+    WaitFor,
 )
-from pm_actors.errors import ErrorCode, RemoteError
+from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
-    MAX_FRAME_BYTES,
+    MAX_HELLO_BYTES,
     PROTOCOL_VERSION,
     ErrorFrame,
     Hello,
+    RequestFrame,
     Welcome,
     encode_frame,
 )
@@ -55,11 +60,6 @@ from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 
 STATE_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def daemon(daemons: DaemonLauncher) -> Daemon:
-    return daemons.start()
 
 
 def start(client: SyncClient, name: str, code: str) -> ProcessRecord:
@@ -110,16 +110,17 @@ def last_counter(client: SyncClient, name: str) -> int | None:
 
 # The daemon never imports mcp ---------------------------------------------------------------------
 
-MCP_PACKAGES = ("mcp", "mcp_types")
+MCP_PACKAGES = ("mcp", "mcp_types", "uvicorn", "starlette")
+"""The MCP SDK, and the HTTP server that `pm-actors mcp --http` brings with it."""
 
 IMPORT_EVERY_DAEMON_MODULE = f"""
 import importlib, json, pkgutil, sys
-import pm_actors, pm_actors.actors, pm_actors.ipc
+import pm_actors, pm_actors.actors, pm_actors.app, pm_actors.ipc
 imported = []
-for package in (pm_actors, pm_actors.actors, pm_actors.ipc):
+for package in (pm_actors, pm_actors.actors, pm_actors.app, pm_actors.ipc):
     for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
         if module.ispkg or module.name.endswith(".__main__"):
-            continue  # subpackages: the two above are walked, mcp_shim is the MCP side
+            continue  # subpackages: the three above are walked, mcp_shim is the MCP side
         importlib.import_module(module.name)
         imported.append(module.name)
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in {MCP_PACKAGES!r})
@@ -129,7 +130,7 @@ print(json.dumps({{"imported": imported, "mcp": loaded}}))
 
 @pytest.mark.timeout(30)
 def test_no_module_of_the_daemon_side_imports_mcp(short_tmp: Path, pm_environment: dict[str, str]) -> None:
-    """Every module of `pm_actors`, `pm_actors.actors` and `pm_actors.ipc` (all but the
+    """Every module of `pm_actors`, `pm_actors.actors`, `pm_actors.app` and `pm_actors.ipc` (all but the
     `mcp_shim` subpackage and `__main__`, which runs the CLI) is imported in a fresh
     interpreter, which then lists the `mcp` / `mcp_types` modules it has loaded: none."""
     finished = subprocess.run(
@@ -142,9 +143,12 @@ def test_no_module_of_the_daemon_side_imports_mcp(short_tmp: Path, pm_environmen
         check=True,
     )
     report = json.loads(finished.stdout)
-    assert {"pm_actors.daemon", "pm_actors.cli", "pm_actors.actors.system", "pm_actors.ipc.server"} <= set(
-        report["imported"]
-    )
+    assert {
+        "pm_actors.app.daemon",
+        "pm_actors.app.cli",
+        "pm_actors.actors.system",
+        "pm_actors.ipc.server",
+    } <= set(report["imported"])
     assert report["mcp"] == []
 
 
@@ -169,10 +173,14 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
 ) -> None:
     """The daemon runs exactly as `python -m pm_actors daemon` (runpy runs the package's
     `__main__`), with an atexit hook that writes the `sys.modules` of the live process when
-    it exits: after it served lifecycle, log and search requests, `mcp` was never loaded."""
+    it exits: after it served lifecycle, log and search requests and pushed their events, `mcp`
+    (nor the HTTP server the shim brings) was never loaded."""
     report_path = short_tmp / "modules.json"
     daemon = daemons.start([PYTHON, "-c", RUN_DAEMON_AND_REPORT_MODULES, str(report_path)])
     with daemon.client() as client:
+        client.run(
+            client.connection.subscribe(frozenset({Topic("state"), Topic("output")}), lambda topics: None)
+        )
         start(client, "worker", "import time\nprint('hello world')\ntime.sleep(60)")
         wait_for_lines(client, "worker", 1)
         client.call(SearchLogs(query="hello", name="worker"))
@@ -183,7 +191,7 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
         client.call(KillProcess(name="victim"))
     assert daemon.terminate() == 0
     report = json.loads(report_path.read_text())
-    assert {"pm_actors.daemon", "pm_actors.ipc.server", "pm_actors.actors.supervisor"} <= set(
+    assert {"pm_actors.app.daemon", "pm_actors.ipc.server", "pm_actors.actors.supervisor"} <= set(
         report["modules"]
     )
     assert report["mcp"] == []
@@ -268,6 +276,30 @@ def test_a_child_keeps_running_after_the_client_that_started_it_disconnects(daem
 
 
 @pytest.mark.timeout(40)
+def test_a_shutdown_with_a_wait_whose_client_was_killed_logs_no_traceback(daemon: Daemon) -> None:
+    """The client of a pending wait_for vanishes; at shutdown the abandoned wait is answered
+    into a future nobody awaits any more: quietly, with no InvalidStateError in the log."""
+    with daemon.client() as client:
+        start(client, "quiet", SLEEPER)
+
+    async def wait_then_vanish() -> None:
+        peer = await RawPeer.open(daemon.config)
+        assert isinstance(await peer.hello(daemon.environment["PM_DAEMON_TOKEN"]), Welcome)
+        request = WaitFor(name="quiet", until="log_line", pattern="never printed", timeout_s=600)
+        await peer.send(RequestFrame(id=1, request=request))
+        await asyncio.to_thread(
+            wait_until, lambda: "wait_for" in daemon.log_text(), message="the daemon to take the wait"
+        )
+        peer.writer.transport.abort()
+
+    run_bounded(wait_then_vanish())
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert "InvalidStateError" not in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.timeout(40)
 def test_sigterm_ends_every_child_removes_the_socket_and_a_new_daemon_knows_the_definitions(
     daemons: DaemonLauncher, daemon: Daemon
 ) -> None:
@@ -323,7 +355,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         authenticated = await RawPeer.open(config)
         assert isinstance(await authenticated.hello(token), Welcome)
         refusals.append(await refusal_after(authenticated, garbage))
-        oversized = LENGTH_PREFIX.pack(MAX_FRAME_BYTES + 1)
+        oversized = LENGTH_PREFIX.pack(MAX_HELLO_BYTES + 1)
         refusals.append(await refusal_after(await RawPeer.open(config), oversized))
         return refusals
 
@@ -339,7 +371,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         ErrorCode.PROTOCOL_ERROR,
     ]
     assert "wrong token" in refusals[0].message
-    assert str(MAX_FRAME_BYTES) in refusals[3].message
+    assert str(MAX_HELLO_BYTES) in refusals[3].message
     with daemon.client() as after:
         assert after.connection.welcome.daemon_pid == daemon.pid
         assert after.call(ListProcesses()).processes == []
@@ -539,10 +571,11 @@ def test_refused_requests_come_back_with_their_error_code_and_the_daemon_keeps_s
     ]
     with daemon.client() as client:
         for request, code, fragments in refused:
-            with pytest.raises(RemoteError) as raised:
+            with pytest.raises(PmError) as raised:
                 client.call(request)
             error = raised.value
-            assert error.remote_code is code, (request, error.message)
+            assert error.code is code, (request, error.message)
+            assert type(error) is WIRE_CLASSES[code], "the client rebuilds the class of the code"
             for fragment in fragments:
                 assert fragment in error.message, (request, error.message)
 

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 
 from pm_actors.api import ListProcesses
+from pm_actors.app.instance_lock import DatabaseInUse
+from pm_actors.app.local import InProcessBackend
 from pm_actors.config import load_config
-from pm_actors.instance_lock import DatabaseInUse
-from pm_actors.local import InProcessBackend
 
 
 @pytest.mark.timeout(30)

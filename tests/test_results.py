@@ -36,7 +36,7 @@ def values_in(value: Any) -> Iterator[Any]:
         yield value  # a zero count (nothing unindexed, nothing cut) shows as the absence of its note
 
 
-STREAM_LABELS = {"stdout": "out", "stderr": "err"}
+STREAM_LABELS = {"stdout": "out", "stderr": "err", "stdin": "in"}
 """How a page of lines shows each line's stream."""
 
 

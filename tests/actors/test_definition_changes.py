@@ -3,9 +3,9 @@ from __future__ import annotations
 import msgspec
 
 from pm_actors.actors.definition_changes import effective_limits, with_configuration, with_restart_changes
-from pm_actors.actors.messages import ProcessDefinition
 from pm_actors.api import ConfigureProcess, RestartProcess
 from pm_actors.config import load_config
+from pm_actors.definition import ProcessDefinition
 from pm_actors.specs import Limits, TcpCheck
 
 DEFINITION = ProcessDefinition(

@@ -45,3 +45,10 @@ def test_a_huge_line_is_split_into_capped_rows_that_join_back_to_it(size: int) -
     rows.extend(splitter.finish())
     assert all(len(row) <= MAX_LINE_CHARS for row in rows)
     assert "".join(rows) == text
+
+
+def test_a_complete_over_long_line_read_at_once_is_split_and_the_next_line_stays_whole() -> None:
+    text = "".join(chr(ord("a") + index % 26) for index in range(MAX_LINE_CHARS * 2 + 5))
+    rows = LineSplitter().feed(f"{text}\nnext\n".encode())
+    assert [len(row) for row in rows] == [MAX_LINE_CHARS, MAX_LINE_CHARS, 5, 4]
+    assert "".join(rows[:-1]) == text and rows[-1] == "next"

@@ -23,10 +23,10 @@ from pm_actors.actors.messages import (
     Flush,
     Housekeeping,
     LogBatch,
-    ProcessDefinition,
     SaveDefinition,
 )
 from pm_actors.actors.retention import RetentionPolicy
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError
 from tests.helpers import wait_until
 from tests.log_store_support import check_index_matches_rows, start_writer

@@ -19,19 +19,23 @@ from pm_actors.actors.messages import (
     STDOUT,
     Flush,
     LogBatch,
-    ProcessDefinition,
     ReadLogs,
     RecordRunStart,
     SaveDefinition,
 )
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
-from pm_actors.errors import InternalError, InvalidArgument
+from pm_actors.definition import ProcessDefinition
+from pm_actors.errors import BudgetExceeded, InternalError, InvalidArgument
 from pm_actors.log_results import LogLines, LogTail, SearchResult
 from tests.log_store_support import start_writer
 
 WEB, WORKER = 1, 2
 TS = 1_700_000_000.25
+
+READ_BUDGET_S = 5.0
+"""The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
 @pytest.fixture
@@ -46,10 +50,15 @@ def writer(database: Path) -> pykka.ActorRef[LogWriterActor]:
 
 
 @pytest.fixture
-def queries(database: Path) -> Iterator[LogQueries]:
+def connection(database: Path) -> Iterator[apsw.Connection]:
     connection = open_read_connection(database)
-    yield LogQueries(connection)
+    yield connection
     connection.close()
+
+
+@pytest.fixture
+def queries(connection: apsw.Connection) -> LogQueries:
+    return LogQueries(connection)
 
 
 def write(
@@ -500,32 +509,28 @@ def test_a_regex_search_scans_a_window_of_lines_and_says_where_to_go_on(
 
 
 def test_a_search_that_runs_out_of_time_answers_with_what_it_found(
-    writer: Any, queries: LogQueries, monkeypatch: pytest.MonkeyPatch
+    writer: Any, queries: LogQueries, connection: apsw.Connection
 ) -> None:
     write(writer, WEB, [f"line {number}" for number in range(2_000)])
-    monkeypatch.setattr(log_queries, "READ_TIME_BUDGET_S", 0.0)
 
-    result = search(queries, "no such line", mode="regex")
+    with ReadBudget(0.0).limit(connection, "search_logs"):
+        result = search(queries, "no such line", mode="regex")
 
     assert (result.stopped, result.has_more) == ("time_budget", True)
     assert result.next_cursor is not None and "time budget" in result.summary()
 
 
 def test_a_scan_out_of_time_before_its_first_row_says_to_narrow_the_search(
-    writer: Any, queries: LogQueries, monkeypatch: pytest.MonkeyPatch
+    writer: Any, queries: LogQueries, connection: apsw.Connection
 ) -> None:
     write(writer, WEB, [f"line {number}" for number in range(2_000)])
-    monkeypatch.setattr(log_queries, "READ_TIME_BUDGET_S", 0.0)
 
-    result = search(queries, "no such line", mode="substring")
-
-    assert (result.matches, result.stopped, result.has_more, result.next_cursor) == (
-        [],
-        "time_budget",
-        True,
-        None,
-    )
-    assert "narrow with name or since" in result.summary()
+    # Nothing to show and nowhere to continue from: the answer is that the budget ran out.
+    with (
+        pytest.raises(BudgetExceeded, match="narrow it: name one process, a time range"),
+        ReadBudget(0.0).limit(connection, "search_logs"),
+    ):
+        search(queries, "no such line", mode="substring")
 
 
 def test_an_invalid_regex_is_refused_with_the_reason(queries: LogQueries) -> None:
@@ -555,7 +560,7 @@ def read(reader: pykka.ActorRef[LogReaderActor], request: Any, process_id: int |
 
 
 def test_the_reader_sees_lines_the_writer_was_still_holding(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_writer() -> None:  # runs in the writer's thread, which waits here
@@ -573,7 +578,7 @@ def test_the_reader_sees_lines_the_writer_was_still_holding(writer: Any, databas
 
 
 def test_the_reader_answers_each_kind_of_log_request(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     write(writer, WEB, ["alpha", "beta"])
 
     assert texts_of(read(reader, GetLogs(name="web", limit=1), WEB)) == ["alpha"]
@@ -583,23 +588,23 @@ def test_the_reader_answers_each_kind_of_log_request(writer: Any, database: Path
 
 
 def test_a_bad_query_fails_the_reply_with_invalid_argument(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
 
     with pytest.raises(InvalidArgument, match="unterminated string"):
         read(reader, SearchLogs(query='"open', mode="fts5"), None)
 
 
 def test_a_reader_whose_writer_is_gone_answers_with_an_internal_error(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     writer.stop(block=True)
 
-    with pytest.raises(InternalError, match="reading the logs failed"):
+    with pytest.raises(InternalError, match="LogWriterActor has stopped before answering Flush"):
         read(reader, TailLogs(name="web"), WEB)
     assert reader.is_alive()
 
 
 def test_a_caller_that_stopped_waiting_does_not_break_the_reader(writer: Any, database: Path) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     abandoned: concurrent.futures.Future[Any] = concurrent.futures.Future()
     abandoned.cancel()
     reader.tell(ReadLogs(TailLogs(name="web"), WEB, abandoned))

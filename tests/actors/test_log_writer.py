@@ -21,12 +21,12 @@ from pm_actors.actors.messages import (
     Flush,
     LogBatch,
     LogEntry,
-    ProcessDefinition,
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
 )
 from pm_actors.actors.store import next_id
+from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
 from tests.helpers import wait_until
 from tests.log_store_support import check_index_matches_rows, start_writer
@@ -284,6 +284,20 @@ def test_a_run_is_recorded_when_it_starts_and_closed_when_it_ends(
     assert reader.execute(
         "SELECT ended_at, exit_code, exit_signal, end_reason, end_state FROM runs WHERE id = 5"
     ).fetchall() == [(12.5, None, "SIGTERM", "stopped", "stopped")]
+
+
+def test_a_run_starts_on_committed_runs_once_its_row_is_visible(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    seen: list[list[Any]] = []
+
+    def look() -> None:
+        seen.append(reader.execute("SELECT pid FROM runs WHERE id = 7").fetchall())
+
+    writer.tell(RecordRunStart(7, 1, 4242, 10.0, "start_process", on_committed=look))
+    writer.ask(Flush())
+    assert seen == [[(4242,)]]
 
 
 def test_a_failing_commit_callback_is_logged_and_the_writer_carries_on(

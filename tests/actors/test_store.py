@@ -9,7 +9,7 @@ import apsw
 import msgspec
 import pytest
 
-from pm_actors.actors.messages import Flush, ProcessDefinition
+from pm_actors.actors.messages import Flush
 from pm_actors.actors.store import (
     INCREMENTAL_AUTO_VACUUM,
     JOURNAL_SIZE_LIMIT_BYTES,
@@ -25,7 +25,9 @@ from pm_actors.actors.store import (
     reserve_ids,
     schema_version,
 )
+from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError
+from pm_actors.specs import ReadyCondition
 from tests.log_store_support import check_index_matches_rows, start_writer
 
 
@@ -201,6 +203,20 @@ def test_stored_state_gives_each_definition_its_latest_run_and_restart_count(wri
     assert state.restart_counts == {1: 1}
 
 
+def test_the_restart_count_starts_again_at_each_start_process(writer: apsw.Connection) -> None:
+    add_process(writer, 1, "web")
+    add_run(writer, 1, process_id=1, exit_code=1)
+    add_run(writer, 2, process_id=1, exit_code=1, requested_by="automatic restart")
+    add_run(writer, 3, process_id=1, exit_code=1, requested_by="restart_process")
+    add_run(writer, 4, process_id=1, exit_code=1, requested_by="start_process")
+    add_run(writer, 5, process_id=1, exit_code=1, requested_by="automatic restart")
+    add_process(writer, 2, "worker")
+    add_run(writer, 6, process_id=2, exit_code=1, requested_by="automatic restart")
+    add_run(writer, 7, process_id=2, exit_code=1, requested_by="restart_process")
+
+    assert load_stored_state(writer).restart_counts == {1: 1, 2: 2}
+
+
 def test_runs_a_dead_daemon_left_open_are_reported(writer: apsw.Connection) -> None:
     add_process(writer, 1, "web")
     add_run(writer, 1, process_id=1, exit_code=0)
@@ -234,21 +250,22 @@ def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
     assert stat.S_IMODE(os.stat(short_tmp / "data").st_mode) == 0o700
 
 
-def version_3_database(path: Path) -> apsw.Connection:
-    """A database as pm-actors left it at schema version 3 (auto_vacuum off, as it was then)."""
+def old_database(path: Path, version: int) -> apsw.Connection:
+    """A database as pm-actors left it at schema `version` 3 or 4 (auto_vacuum off, as it was then)."""
     old = apsw.Connection(str(path))
     with old:
-        for migration in MIGRATIONS[:3]:
+        for migration in MIGRATIONS[:version]:
             migration(old)
-        old.execute("PRAGMA user_version = 3")
+        old.execute(f"PRAGMA user_version = {version}")
     return old
 
 
-def test_version_4_repairs_a_database_whose_ids_were_handed_out_again(short_tmp: Path) -> None:
+@pytest.mark.parametrize("version", [3, 4])
+def test_version_5_repairs_a_database_whose_ids_were_handed_out_again(short_tmp: Path, version: int) -> None:
     """The defect of version 3: lines deleted above the high-water mark, so that new lines got
     ids the index still held entries for, under other text."""
     path = short_tmp / "old.db"
-    old = version_3_database(path)
+    old = old_database(path, version)
     with old:
         add_process(old, 1, "web")
         add_run(old, 3, process_id=1)
@@ -279,3 +296,27 @@ def test_version_4_repairs_a_database_whose_ids_were_handed_out_again(short_tmp:
     writer.ask(Flush(index_budget_s=None))
     check_index_matches_rows(path)
     writer.stop(block=True)
+
+
+def test_version_5_keeps_the_groups_of_a_version_4_database(short_tmp: Path) -> None:
+    path = short_tmp / "old.db"
+    old = old_database(path, 4)
+    with old:
+        add_process(old, 3, "db")
+        old.execute("INSERT INTO groups VALUES (1, 'stack', 'reverse', 0)")
+        old.execute(
+            "INSERT INTO group_members VALUES (1, 0, 'db', 0, ?)",
+            (msgspec.msgpack.encode(ReadyCondition(until="port", port=5432)),),
+        )
+    old.close()
+
+    connection = open_write_connection(path)
+    try:
+        state = load_stored_state(connection)
+        assert schema_version(connection) == SCHEMA_VERSION == 5
+        assert [(group.name, [member.name for member in group.members]) for group in state.groups] == [
+            ("stack", ["db"])
+        ]
+        assert next_id(connection, "processes") == 4
+    finally:
+        connection.close()

@@ -171,6 +171,26 @@ def test_wait_for_ends_early_when_the_process_exits_without_the_condition(client
     client.start("quitter", "print('bye')")
     result = client.call(WaitFor(name="quitter", until="log_line", pattern="READY", timeout_s=20))
     assert not result.satisfied and result.state is ProcessState.EXITED
+    assert result.elapsed_ms < 10_000, "answered when the process ended, not at the timeout"
+    assert [line.text for line in result.last_lines] == ["bye"]
+
+
+@pytest.mark.timeout(30)
+def test_the_child_sees_the_daemons_environment_without_pm_variables_plus_its_own(
+    client: SystemClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INHERITED_FROM_DAEMON", "yes")
+    monkeypatch.setenv("PM_SECRET_SETTING", "must not leak")
+    code = (
+        "import os\n"
+        "print('inherited', os.environ.get('INHERITED_FROM_DAEMON'))\n"
+        "print('own', os.environ.get('MODE'))\n"
+        "print('unbuffered', os.environ.get('PYTHONUNBUFFERED'))\n"
+        "print('pm', sorted(k for k in os.environ if k.startswith('PM_')))"
+    )
+    client.start("env", code, env={"MODE": "mine"}, restart="never")
+    client.call(WaitFor(name="env", until="exited", timeout_s=20))
+    assert client.all_lines("env") == ["inherited yes", "own mine", "unbuffered 1", "pm []"]
 
 
 @pytest.mark.timeout(30)

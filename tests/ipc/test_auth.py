@@ -50,3 +50,20 @@ def test_tokens_compare_without_failing_on_any_text() -> None:
     assert tokens_match("same-token", "same-token")
     assert not tokens_match("other-token", "same-token")
     assert not tokens_match("jeton-épée-\udcff", "same-token")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "0123456789abcdef0123456789abcdeF",  # same length, only the last character differs
+        "1123456789abcdef0123456789abcdef",  # same length, only the first character differs
+        "0123456789abcdef",  # a prefix
+        "0123456789abcdef0123456789abcdef0",  # the token and one more character
+        "",
+        "\udcff\udcfe",  # not UTF-8 (surrogate-escaped bytes), never equal
+    ],
+)
+def test_only_the_whole_token_matches(given: str) -> None:
+    expected = "0123456789abcdef0123456789abcdef"
+    assert tokens_match(expected, expected)
+    assert not tokens_match(given, expected)

@@ -8,10 +8,10 @@ import msgspec
 import pytest
 
 from pm_actors.api import ListProcesses, StartProcess, StopProcess, TailLogs
-from pm_actors.backend import Backend
 from pm_actors.config import Config
-from pm_actors.errors import DaemonUnavailable, ErrorCode, RemoteError, Unauthorized, error_code_of
-from pm_actors.ipc.client import DaemonBackend, DaemonClient, NoDaemonListening
+from pm_actors.errors import DaemonUnavailable, ErrorCode, InvalidArgument, NotFound, Unauthorized
+from pm_actors.ipc.client import DaemonClient, NoDaemonListening
+from pm_actors.ipc.session import Backend
 from pm_actors.log_results import LogTail
 from pm_actors.results import ProcessList
 from tests.ipc.support import HELD, FakeActors, run, running_server
@@ -28,7 +28,6 @@ def test_a_call_returns_the_result_struct(config: Config, actors: FakeActors) ->
             assert client.closed
 
     run(scenario())
-    assert DaemonBackend is DaemonClient
 
 
 def test_concurrent_calls_pipeline_on_one_connection(config: Config, actors: FakeActors) -> None:
@@ -48,9 +47,9 @@ def test_concurrent_calls_pipeline_on_one_connection(config: Config, actors: Fak
 def test_a_pm_error_comes_back_with_its_code_and_message(config: Config, actors: FakeActors) -> None:
     async def scenario() -> None:
         async with running_server(config, actors), await DaemonClient.connect(config) as client:
-            with pytest.raises(RemoteError) as caught:
+            with pytest.raises(NotFound) as caught:
                 await client.call(StopProcess(name="web"))
-            assert error_code_of(caught.value) is ErrorCode.NOT_FOUND
+            assert caught.value.code is ErrorCode.NOT_FOUND
             assert str(caught.value) == "no process named 'web': list_processes shows the known ones"
             assert await client.call(ListProcesses()) == ProcessList(processes=[])
 
@@ -62,9 +61,9 @@ def test_a_request_the_daemon_finds_invalid_fails_alone_as_invalid_argument(
 ) -> None:
     async def scenario() -> None:
         async with running_server(config, actors), await DaemonClient.connect(config) as client:
-            with pytest.raises(RemoteError, match=r"\$\.name") as caught:
+            with pytest.raises(InvalidArgument, match=r"\$\.name") as caught:
                 await client.call(StartProcess(name="bad name!", command="/bin/true"))
-            assert error_code_of(caught.value) is ErrorCode.INVALID_ARGUMENT
+            assert caught.value.code is ErrorCode.INVALID_ARGUMENT
             assert await client.call(ListProcesses()) == ProcessList(processes=[])
 
     run(scenario())

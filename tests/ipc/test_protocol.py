@@ -6,7 +6,15 @@ import msgspec
 import pytest
 
 from pm_actors.api import ListProcesses, StartProcess
-from pm_actors.errors import ErrorCode, InternalError, InvalidArgument, ProtocolError
+from pm_actors.errors import (
+    WIRE_CLASSES,
+    ErrorCode,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+    ProtocolError,
+    error_from_wire,
+)
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
     MAX_FRAME_BYTES,
@@ -15,6 +23,7 @@ from pm_actors.ipc.protocol import (
     ErrorFrame,
     ErrorInfo,
     Hello,
+    IncomingHello,
     IncomingRequestFrame,
     RequestFrame,
     ResponseFrame,
@@ -23,9 +32,9 @@ from pm_actors.ipc.protocol import (
     decode_request,
     decode_result,
     decode_server_frame,
+    decode_token,
     encode_frame,
     encode_result,
-    error_code_from_wire,
     read_frame_body,
 )
 from pm_actors.results import DeletedProcess, ProcessList
@@ -53,13 +62,17 @@ def test_a_frame_is_a_big_endian_length_then_the_msgpack_body() -> None:
     hello = Hello(protocol_version=PROTOCOL_VERSION, token="t" * 32)
     data = encode_frame(hello)
     assert data[:4] == len(data[4:]).to_bytes(4, "big")
-    assert msgspec.msgpack.decode(data[4:]) == {"frame": "hello", "protocol_version": 1, "token": "t" * 32}
+    assert msgspec.msgpack.decode(data[4:]) == {
+        "frame": "hello",
+        "protocol_version": PROTOCOL_VERSION,
+        "token": "t" * 32,
+    }
 
 
 def test_hello_and_requests_decode_as_the_daemon_reads_them() -> None:
-    assert decode_client_frame(body_of(encode_frame(Hello(protocol_version=1, token="x")))) == Hello(
-        protocol_version=1, token="x"
-    )
+    hello = decode_client_frame(body_of(encode_frame(Hello(protocol_version=1, token="x"))))
+    assert isinstance(hello, IncomingHello) and hello.protocol_version == 1
+    assert decode_token(hello.token) == "x"
     incoming = decode_client_frame(body_of(encode_frame(RequestFrame(id=7, request=START))))
     assert isinstance(incoming, IncomingRequestFrame)
     assert incoming.id == 7
@@ -148,6 +161,13 @@ def test_a_connection_closing_inside_a_frame_is_a_protocol_error() -> None:
         run(read_from(LENGTH_PREFIX.pack(10) + b"ab"))
 
 
-def test_a_wire_code_this_client_does_not_know_reads_as_internal() -> None:
-    assert error_code_from_wire("not_found") is ErrorCode.NOT_FOUND
-    assert error_code_from_wire("from_the_future") is ErrorCode.INTERNAL
+def test_a_wire_code_is_rebuilt_as_its_class_and_an_unknown_one_reads_as_internal() -> None:
+    for code, error_class in WIRE_CLASSES.items():
+        error = error_from_wire(code.value, "what happened")
+        assert type(error) is error_class and error.code is code and error.message == "what happened"
+    assert isinstance(error_from_wire("not_found", "gone"), NotFound)
+    unknown = error_from_wire("from_the_future", "news")
+    assert isinstance(unknown, InternalError)
+    assert unknown.code is ErrorCode.INTERNAL
+    assert unknown.message == "from_the_future: news"
+    assert set(WIRE_CLASSES) == set(ErrorCode), "every code has a class to rebuild"

@@ -10,23 +10,35 @@ from typing import Any
 
 import msgspec
 
+from pm_actors.group_results import (
+    DeletedGroup,
+    GroupInfo,
+    GroupList,
+    GroupMemberState,
+    GroupStarted,
+    GroupStopped,
+    MemberStart,
+    MemberStop,
+)
 from pm_actors.log_results import ClearedLogs, LogLine, LogLines, LogTail, SearchMatch, SearchResult
 from pm_actors.results import (
     Breach,
     ConfiguredProcess,
     DeletedProcess,
     HealthReport,
+    InputSent,
     ProcessInfo,
     ProcessList,
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
     RunSummary,
+    StartedProcess,
     SystemStats,
     WaitResult,
     iso_utc,
 )
-from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits, TcpCheck
+from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits, ReadyCondition, TcpCheck
 from pm_actors.states import Health, ProcessState
 
 STARTED = 1_700_000_000.25
@@ -149,14 +161,97 @@ INFO = ProcessInfo(
     ],
 )
 
+STACK = GroupInfo(
+    name="stack",
+    status="partly_running",
+    stop_strategy="reverse",
+    members=[
+        GroupMemberState(
+            name="db",
+            order=0,
+            ready=ReadyCondition(until="port", port=5432),
+            state=ProcessState.RUNNING,
+            health=Health.HEALTHY,
+            pid=4100,
+        ),
+        GroupMemberState(
+            name="migrate",
+            order=1,
+            ready=ReadyCondition(until="exited", timeout_s=120),
+            state=ProcessState.EXITED,
+            health=Health.UNKNOWN,
+            pid=None,
+        ),
+        GroupMemberState(
+            name="web",
+            order=2,
+            ready=ReadyCondition(until="log_line", pattern="listening on"),
+            state=ProcessState.STOPPED,
+            health=Health.UNKNOWN,
+            pid=None,
+        ),
+    ],
+)
+
+STACK_STOPPED = GroupStopped(
+    group="stack",
+    strategy="reverse",
+    elapsed_ms=130.5,
+    members=[
+        MemberStop(
+            name="web",
+            order=2,
+            was=ProcessState.RUNNING,
+            state=ProcessState.STOPPED,
+            stop_ms=12.0,
+            detail="stopped on request",
+            exit_signal="SIGTERM",
+        ),
+        MemberStop(
+            name="migrate",
+            order=1,
+            was=ProcessState.EXITED,
+            state=ProcessState.EXITED,
+            stop_ms=0.4,
+            detail="exited on its own with code 0",
+            exit_code=0,
+        ),
+        MemberStop(
+            name="db",
+            order=0,
+            was=ProcessState.RUNNING,
+            state=ProcessState.STOPPED,
+            stop_ms=118.0,
+            detail="stopped on request (SIGKILL after the stop timeout)",
+            exit_signal="SIGKILL",
+        ),
+    ],
+)
+
+DB_READY = MemberStart(
+    name="db",
+    order=0,
+    outcome="started",
+    state=ProcessState.RUNNING,
+    pid=4100,
+    ready_ms=412.0,
+    detail="port 5432",
+)
+
 SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
     ProcessRecord: [RUNNING, CRASHED, KILLED],
     ProcessList: [ProcessList(processes=[RUNNING, CRASHED, KILLED]), ProcessList(processes=[])],
     DeletedProcess: [DeletedProcess(name="worker", deleted=True, lines_deleted=1234)],
     LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False)],
     LogTail: [
+        LogTail(lines=LINES.lines, next_after_id=3, has_more=False),
         LogTail(lines=LINES.lines[1:], next_after_id=3, has_more=True, next_before_id=2),
         LogTail(lines=[], next_after_id=0, has_more=False),
+        LogTail(
+            lines=[LogLine(id=12, run_id=9, stream="stdin", ts=iso_utc(ENDED) or "", text="print(1)")],
+            next_after_id=12,
+            has_more=False,
+        ),
     ],
     SearchResult: [
         SEARCH,
@@ -171,6 +266,66 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
         ConfiguredProcess(**msgspec.structs.asdict(INFO), changed=["health_check", "limits"])
     ],
     RestartedProcess: [RestartedProcess(**msgspec.structs.asdict(RUNNING), changed=["env"])],
+    StartedProcess: [
+        StartedProcess(**msgspec.structs.asdict(RUNNING), dropped=["health_check", "restart"]),
+        StartedProcess(**msgspec.structs.asdict(RUNNING)),
+    ],
+    GroupInfo: [STACK, GroupInfo(name="empty", status="empty", stop_strategy="parallel", members=[])],
+    GroupList: [GroupList(groups=[STACK]), GroupList(groups=[])],
+    DeletedGroup: [
+        DeletedGroup(name="stack", members=["db", "migrate", "web"]),
+        DeletedGroup(name="stack", members=["db", "migrate", "web"], stopped=STACK_STOPPED),
+    ],
+    GroupStopped: [STACK_STOPPED],
+    GroupStarted: [
+        GroupStarted(
+            group="stack",
+            ok=True,
+            elapsed_ms=1250.0,
+            members=[
+                DB_READY,
+                MemberStart(
+                    name="web",
+                    order=1,
+                    outcome="already_running",
+                    state=ProcessState.RUNNING,
+                    pid=4200,
+                    ready_ms=11.0,
+                    detail="line: listening on :8000",
+                ),
+            ],
+        ),
+        GroupStarted(
+            group="stack",
+            ok=False,
+            elapsed_ms=5420.0,
+            members=[
+                DB_READY,
+                MemberStart(
+                    name="migrate",
+                    order=1,
+                    outcome="failed",
+                    state=ProcessState.CRASHED,
+                    pid=None,
+                    ready_ms=None,
+                    detail="crashed, not with exit code 0 (exited on its own with code 1)",
+                ),
+                MemberStart(
+                    name="web",
+                    order=2,
+                    outcome="not_started",
+                    state=ProcessState.STOPPED,
+                    pid=None,
+                    ready_ms=None,
+                    detail="",
+                ),
+            ],
+            failed_member="migrate",
+            reason="crashed, not with exit code 0 (exited on its own with code 1)",
+            last_lines=LINES.lines,
+            rolled_back=["db"],
+        ),
+    ],
     ProcessInfo: [
         INFO,
         msgspec.structs.replace(
@@ -195,6 +350,10 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
         )
     ],
     HealthReport: [HEALTH],
+    InputSent: [
+        InputSent(name="repl", bytes_sent=6, bytes_given=6, eof=False),
+        InputSent(name="repl", bytes_sent=4096, bytes_given=70000, eof=True),
+    ],
     SystemStats: [
         SystemStats(
             cpu_percent=35.0,
@@ -239,6 +398,7 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "stop_process": {"name": "web"},
     "restart_process": {"name": "web"},
     "kill_process": {"name": "web"},
+    "send_input": {"name": "repl", "text": "print(1)\n"},
     "delete_process": {"name": "web"},
     "list_processes": {},
     "get_logs": {"name": "web"},
@@ -251,6 +411,13 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "check_process_health": {"name": "web"},
     "get_system_stats": {},
     "wait_for": {"name": "web", "until": "exited"},
+    "create_group": {"name": "stack"},
+    "add_to_group": {"group": "stack", "members": [{"name": "web"}]},
+    "remove_from_group": {"group": "stack", "members": ["web"]},
+    "delete_group": {"group": "stack"},
+    "start_group": {"group": "stack"},
+    "stop_group": {"group": "stack"},
+    "list_groups": {},
 }
 """Per tool, the smallest arguments it accepts."""
 

@@ -53,9 +53,9 @@ class Shim:
         )
         self.errlog_path = working_directory / "shim.err"
 
-    def session(self) -> Any:
+    def session(self, **client_options: Any) -> Any:
         errlog = self.errlog_path.open("a")
-        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy")
+        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy", **client_options)
 
 
 def structured(result: types.CallToolResult) -> dict[str, Any]:
@@ -367,5 +367,50 @@ def test_output_reaches_the_model_within_its_budget_found_by_a_word_inside_ident
             assert structured(cleared)["lines_deleted"] == BIG_LINE_CHARS // (64 * 1024) + 1 + 2
             assert "Deleted" in text_of(cleared)
             assert structured(await client.call_tool("get_logs", {"name": "noisy"}))["lines"] == []
+
+    run(scenario)
+
+
+@pytest.mark.timeout(90)
+def test_one_call_declares_a_stack_that_starts_in_order_and_stops_in_reverse(shim: Shim) -> None:
+    """Inline members run in the shim's working directory; each answer's text renders it all."""
+    server = "import os, time\nprint('ready in', os.getcwd(), flush=True)\ntime.sleep(60)"
+    members = [
+        {
+            "name": "db",
+            "command": PYTHON,
+            "args": ["-c", server],
+            "ready": {"until": "log_line", "pattern": "ready"},
+        },
+        {"name": "migrate", "command": PYTHON, "args": ["-c", "print('done')"], "ready": {"until": "exited"}},
+        {"name": "web", "command": PYTHON, "args": ["-c", server]},
+    ]
+
+    async def scenario() -> None:
+        async with shim.session() as client:
+            created = structured(
+                await client.call_tool("create_group", {"name": "stack", "members": members})
+            )
+            assert [(m["name"], m["order"], m["state"]) for m in created["members"]] == [
+                ("db", 0, "stopped"),
+                ("migrate", 1, "stopped"),
+                ("web", 2, "stopped"),
+            ]
+            result = await client.call_tool("start_group", {"group": "stack"})
+            started = structured(result)
+            assert started["ok"] is True
+            assert started["members"][0]["detail"] == f"line: ready in {shim.errlog_path.parent}"
+            text = result.content[0]
+            assert isinstance(text, types.TextContent) and "group stack started in" in text.text
+            listing = structured(await client.call_tool("list_groups", {}))
+            assert listing["groups"][0]["status"] == "running"
+            stopped = structured(await client.call_tool("stop_group", {"group": "stack"}))
+            assert [m["name"] for m in stopped["members"]] == ["web", "migrate", "db"]
+            again = structured(await client.call_tool("start_process", {"name": "db"}))
+            assert again["state"] == "running" and again["dropped"] == []
+            deleted = structured(
+                await client.call_tool("delete_group", {"group": "stack", "stop_members": True})
+            )
+            assert deleted["stopped"]["members"][0]["state"] == "stopped"
 
     run(scenario)

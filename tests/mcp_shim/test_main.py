@@ -1,7 +1,7 @@
-"""`run_shim` and the connecting backend: an unreachable backend is reported per call, not fatal.
+"""`run_shim` and the client session: an unreachable backend is reported per call, not fatal.
 
-The stdio test runs the real `run_shim` in a child over real pipes; only `backend_opener` is
-replaced (by a fake behind our Backend seam), since the daemon end to end is tested elsewhere.
+The stdio test runs the real `run_shim` in a child over real pipes; the backend it is given
+is (by a fake behind our Backend seam), since the daemon end to end is tested elsewhere.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from pm_actors import api, results
-from pm_actors.backend import Backend
 from pm_actors.errors import DaemonUnavailable
-from pm_actors.mcp_shim.main import ConnectingBackend
+from pm_actors.ipc.session import Backend, ClientSession, EventListener
 from pm_actors.mcp_shim.server import build_server
 from tests.mcp_shim.samples import sample_result
 
@@ -36,6 +35,12 @@ class ListingBackend:
 
     async def call(self, request: api.RequestUnion) -> Any:
         return sample_result(type(request).result_type)
+
+    async def subscribe(self, topics: frozenset[api.Topic], listener: EventListener) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        await anyio.sleep_forever()
 
     async def close(self) -> None:
         self.closed = True
@@ -67,13 +72,13 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
 
 def test_a_failed_start_is_logged_and_the_next_call_connects(caplog: pytest.LogCaptureFixture) -> None:
     opener = FlakyOpener(failures=1)
-    backend = ConnectingBackend(opener)
+    backend = ClientSession(opener, "/")
 
     async def scenario() -> Any:
         await backend.try_connect()
         return await backend.call(api.ListProcesses())
 
-    with caplog.at_level(logging.WARNING, logger="pm_actors.mcp_shim.main"):
+    with caplog.at_level(logging.WARNING, logger="pm_actors.ipc.session"):
         result = run(scenario)
     assert result == sample_result(results.ProcessList)
     assert opener.attempts == 2
@@ -82,7 +87,7 @@ def test_a_failed_start_is_logged_and_the_next_call_connects(caplog: pytest.LogC
 
 def test_each_call_reports_the_reason_while_the_backend_stays_unreachable() -> None:
     opener = FlakyOpener(failures=3)
-    backend = ConnectingBackend(opener)
+    backend = ClientSession(opener, "/")
 
     async def scenario() -> list[str]:
         await backend.try_connect()
@@ -98,7 +103,7 @@ def test_each_call_reports_the_reason_while_the_backend_stays_unreachable() -> N
 
 def test_a_connected_backend_is_opened_once_and_closed_with_the_shim() -> None:
     opener = FlakyOpener(failures=0)
-    backend = ConnectingBackend(opener)
+    backend = ClientSession(opener, "/")
 
     async def scenario() -> None:
         await backend.try_connect()
@@ -112,11 +117,11 @@ def test_a_connected_backend_is_opened_once_and_closed_with_the_shim() -> None:
 
 
 def test_through_mcp_an_unreachable_daemon_is_an_error_result_with_the_reason() -> None:
-    backend = ConnectingBackend(FlakyOpener(failures=5))
+    backend = ClientSession(FlakyOpener(failures=5), "/")
 
     async def scenario() -> types.CallToolResult:
         await backend.try_connect()
-        async with Client(build_server(backend, "/"), mode="legacy") as client:
+        async with Client(build_server(backend), mode="legacy") as client:
             return await client.call_tool("list_processes", {})
 
     result = run(scenario)
@@ -135,7 +140,7 @@ from pm_actors.states import Health, ProcessState
 
 class EchoBackend:
     async def call(self, request):
-        return results.ProcessRecord(
+        return results.StartedProcess(
             name=request.name, state=ProcessState.RUNNING, pid=1, command=request.command,
             args=list(request.args), cwd=request.cwd, restarts=0, exit_code=None,
             started_at=None, ended_at=None, health=Health.UNKNOWN,
@@ -153,8 +158,7 @@ async def open_backend():
         raise DaemonUnavailable(f"no daemon answers (attempt {len(attempts)})")
     return EchoBackend()
 
-main.backend_opener = lambda config: open_backend
-main.run_shim(load_config())
+main.run_shim(load_config(), open_backend)
 """
 
 

@@ -8,10 +8,8 @@ over JSON-RPC streams, what stdio hosts speak today) and `auto` (the 2026 per-re
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import mcp_types as types
 import msgspec
 import pytest
@@ -19,64 +17,12 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from pm_actors import api, log_results, results
-from pm_actors.errors import AlreadyRunning, DaemonUnavailable, ErrorCode, RemoteError
-from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server, resolve_cwd
+from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
+from pm_actors.ipc.session import resolve_cwd
+from pm_actors.mcp_shim.failures import ERROR_META_KEY
 from pm_actors.mcp_shim.tools import TOOLS
+from tests.mcp_shim.fakes import SHIM_CWD, FakeBackend, raising, with_client
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, sample_result
-
-T = TypeVar("T")
-
-SHIM_CWD = "/home/tester/project"
-CALL_DEADLINE_S = 30
-
-
-class FakeBackend:
-    """Records each request and answers with `answer(request)`, which may raise."""
-
-    def __init__(self, answer: Callable[[api.RequestUnion], Any] | None = None) -> None:
-        self.requests: list[api.RequestUnion] = []
-        self.closed = False
-        self._answer = answer or answer_like_a_daemon
-
-    async def call(self, request: api.RequestUnion) -> Any:
-        self.requests.append(request)
-        return self._answer(request)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-def answer_like_a_daemon(request: api.RequestUnion) -> Any:
-    """A sample result of the right type; a started process echoes its definition."""
-    if isinstance(request, api.StartProcess):
-        running = sample_result(results.ProcessRecord)
-        return results.ProcessRecord(
-            **{**msgspec.structs.asdict(running), "name": request.name, "cwd": request.cwd or ""}
-        )
-    return sample_result(type(request).result_type)
-
-
-def raising(error: Exception) -> Callable[[api.RequestUnion], Any]:
-    def answer(request: api.RequestUnion) -> Any:
-        raise error
-
-    return answer
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def with_client(backend: FakeBackend, mode: str, scenario: Callable[[Client], Awaitable[T]]) -> T:
-    """Run `scenario` against a client connected in-process to a shim over `backend`."""
-
-    async def main() -> T:
-        with anyio.fail_after(CALL_DEADLINE_S):
-            async with Client(build_server(backend, SHIM_CWD), mode=mode) as client:
-                return await scenario(client)
-
-    return anyio.run(main)
 
 
 def call(backend: FakeBackend, mode: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -169,6 +115,25 @@ def test_start_process_with_an_absolute_cwd_keeps_it(mode: str) -> None:
     assert backend.requests[0].cwd == "/srv/app"
 
 
+def test_start_process_with_a_name_alone_leaves_cwd_to_the_stored_definition(mode: str) -> None:
+    backend = FakeBackend()
+    call(backend, mode, "start_process", {"name": "web"})
+    assert backend.requests[0] == api.StartProcess(name="web")
+
+
+def test_group_members_declared_inline_run_in_the_shims_working_directory(mode: str) -> None:
+    backend = FakeBackend()
+    members = [{"name": "db", "command": "python3", "cwd": "db"}, {"name": "web"}]
+    call(backend, mode, "create_group", {"name": "stack", "members": members})
+    call(
+        backend, mode, "add_to_group", {"group": "stack", "members": [{"name": "api", "command": "python3"}]}
+    )
+    created, added = backend.requests
+    assert isinstance(created, api.CreateGroup) and isinstance(added, api.AddToGroup)
+    assert [member.cwd for member in created.members] == [f"{SHIM_CWD}/db", None]
+    assert added.members[0].cwd == SHIM_CWD
+
+
 def test_resolve_cwd_expands_home_and_treats_empty_as_absent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", "/home/someone")
     assert resolve_cwd("~/code", SHIM_CWD) == "/home/someone/code"
@@ -199,7 +164,8 @@ def test_a_backend_error_keeps_its_code_and_message(mode: str) -> None:
 
 
 def test_an_error_that_came_over_the_wire_keeps_the_remote_code(mode: str) -> None:
-    error = RemoteError(ErrorCode.LIMIT_REACHED, "50 processes are managed already")
+    error = error_from_wire("limit_reached", "50 processes are managed already")
+    assert isinstance(error, LimitReached)
     result = call(FakeBackend(raising(error)), mode, "list_processes", {})
     assert text_of(result) == "limit_reached: 50 processes are managed already"
 
@@ -215,7 +181,7 @@ def test_an_unexpected_exception_is_internal_without_traceback(
     mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend = FakeBackend(raising(RuntimeError("secret detail from deep inside")))
-    with caplog.at_level(logging.ERROR, logger="pm_actors.mcp_shim.server"):
+    with caplog.at_level(logging.ERROR, logger="pm_actors.mcp_shim.failures"):
         result = call(backend, mode, "list_processes", {})
     text = text_of(result)
     assert result.is_error is True

@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api, results
+from pm_actors import api, results, specs
 from pm_actors.errors import ErrorCode, InvalidArgument
 from pm_actors.mcp_shim import tools
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, SAMPLE_RESULTS
@@ -88,8 +88,8 @@ def test_minimal_arguments_satisfy_the_schema_and_decode(name: str) -> None:
     assert isinstance(tools.decode_arguments(name, MINIMAL_ARGUMENTS[name]), request_type_of(name))
 
 
-def test_required_fields_of_start_process_are_name_and_command() -> None:
-    assert set(TOOL_BY_NAME["start_process"].input_schema["required"]) == {"name", "command"}
+def test_start_process_requires_only_a_name_which_starts_the_stored_definition() -> None:
+    assert TOOL_BY_NAME["start_process"].input_schema["required"] == ["name"]
 
 
 def test_a_tool_without_arguments_has_empty_properties_and_no_required_list() -> None:
@@ -103,7 +103,7 @@ def test_schemas_carry_field_descriptions_and_constraints() -> None:
     assert properties["limit"]["minimum"] == 1
     assert properties["limit"]["maximum"] == api.MAX_LIMIT
     assert properties["limit"]["default"] == api.DEFAULT_LIMIT
-    assert properties["name"]["pattern"] == api.NAME_PATTERN
+    assert properties["name"]["pattern"] == specs.NAME_PATTERN
     assert "description" in properties["name"]
 
 
@@ -228,7 +228,11 @@ def test_an_unknown_tool_is_a_protocol_error_not_an_invalid_argument() -> None:
         ("get_logs", {"name": "web", "limit": True}, "argument `limit`: expected an integer, got a boolean"),
         ("get_logs", {}, "missing required argument `name`"),
         ("get_logs", {"name": "bad name"}, "invalid argument `name`: expected a string matching regex"),
-        ("get_logs", {"name": "web", "stream": "stdin"}, "invalid argument `stream`: 'stdin' is not one of"),
+        (
+            "get_logs",
+            {"name": "web", "stream": "stdfoo"},
+            "invalid argument `stream`: 'stdfoo' is not one of",
+        ),
         ("kill_process", {"name": "web", "signal": "SIGFOO"}, "'SIGFOO' is not one of SIGCONT, SIGHUP"),
         ("start_process", {"name": "web", "command": ""}, "invalid argument `command`: expected a string of"),
         ("start_process", {"name": "w", "command": "x", "args": "-v"}, "`args`: expected an array, got a"),
@@ -256,5 +260,5 @@ def test_an_invalid_argument_message_adds_the_field_description() -> None:
 
 def test_allowed_values_of_an_optional_enum_are_listed() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        tools.decode_arguments("get_logs", {"name": "web", "stream": "stdin"})
-    assert "stderr, stdout" in caught.value.message
+        tools.decode_arguments("get_logs", {"name": "web", "stream": "stdfoo"})
+    assert "stderr, stdin, stdout" in caught.value.message

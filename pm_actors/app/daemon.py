@@ -17,8 +17,8 @@ import os
 import signal
 
 from pm_actors.actors.system import ActorSystem
+from pm_actors.app.instance_lock import single_instance_lock
 from pm_actors.config import Config
-from pm_actors.instance_lock import single_instance_lock
 from pm_actors.ipc.auth import load_or_create_token
 from pm_actors.ipc.server import IpcServer
 
@@ -42,17 +42,11 @@ async def _serve_until_signalled(config: Config, token: str, system: ActorSystem
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop_requested.set)
-    server = IpcServer(config, token, system.submit)
+    server = IpcServer(config, token, system.submit, events=system.events)
     await server.start()
-    logger.info("daemon pid %d serving on %s", os.getpid(), _address(config))
+    logger.info("daemon pid %d serving on %s", os.getpid(), config.daemon_address)
     try:
         await stop_requested.wait()
         logger.info("daemon shutting down on request")
     finally:
         await server.close()
-
-
-def _address(config: Config) -> str:
-    if config.daemon_transport == "tcp":
-        return f"{config.daemon_tcp_bind}:{config.daemon_tcp_port}"
-    return str(config.daemon_socket_path)
