@@ -67,7 +67,9 @@ SEARCH_TARGET_MS = 5.0
 async def flood(client: DaemonClient, script: Path, lines: int) -> float:
     """Lines/s from start_process until the flood child is `exited` (every line committed)."""
     started = time.perf_counter()
-    await client.call(api.StartProcess(name="flood", command=sys.executable, args=[str(script), str(lines)]))
+    await client.call(
+        api.StartProcess(name="flood", command=sys.executable, args=[str(script), str(lines)], cwd="/")
+    )
     deadline = started + FLOOD_DEADLINE_S
     while time.perf_counter() < deadline:
         listing = await client.call(api.ListProcesses())

@@ -104,6 +104,7 @@ MaxLineChars = Annotated[
         "marked with how much was cut and how to read the whole line.",
     ),
 ]
+StreamFilter = Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")]
 TimeSpec = Annotated[
     str,
     msgspec.Meta(
@@ -217,7 +218,7 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
         int, msgspec.Meta(ge=0, description="Return lines after this id (0: from the oldest stored).")
     ] = 0
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
+    stream: StreamFilter = None
     max_chars: MaxChars = DEFAULT_MAX_CHARS
     max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
@@ -231,7 +232,7 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
+    stream: StreamFilter = None
     before_id: Annotated[
         Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
@@ -269,7 +270,7 @@ class SearchLogs(Request, frozen=True, tag="search_logs"):
     limit: Limit = DEFAULT_LIMIT
     since: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped at or after this.")] = None
     until: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")] = None
+    stream: StreamFilter = None
     run: Annotated[
         Literal["current"] | Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description='Only this run: a run id, or "current" (the latest run of `name`).'),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from pm_actors.actors.system import ActorSystem
@@ -16,6 +18,16 @@ CALL_TIMEOUT_S = 30.0
 
 def make_system(environment: dict[str, str], **overrides: str) -> ActorSystem:
     return ActorSystem(load_config(environment | overrides))
+
+
+@contextlib.contextmanager
+def running_system(environment: dict[str, str], **overrides: str) -> Iterator[SystemClient]:
+    """A running actor system with its own database, shut down (every child stopped) at the end."""
+    system = make_system(environment, **overrides)
+    try:
+        yield SystemClient(system)
+    finally:
+        system.shutdown()
 
 
 class SystemClient:

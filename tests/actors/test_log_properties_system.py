@@ -6,8 +6,7 @@ finds; the index agrees with the rows; no line or run id is ever handed out agai
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from pm_actors.api import (
 )
 from pm_actors.errors import ProcessNotFound
 from pm_actors.states import ProcessState
-from tests.actors.system_client import SystemClient, make_system
+from tests.actors.system_client import SystemClient, running_system
 from tests.log_store_support import PIECES, QUERIES, check_index_matches_rows, scan_matches
 
 PRINTF = "/usr/bin/printf"
@@ -94,15 +93,6 @@ class Ids:
         return sorted(((line_id, text) for line_id, _, text in stored), reverse=True)
 
 
-@contextmanager
-def running(environment: dict[str, str]) -> Iterator[SystemClient]:
-    system = make_system(environment)
-    try:
-        yield SystemClient(system)
-    finally:
-        system.shutdown()
-
-
 def apply(client: SystemClient, operation: Start | Delete | Clear) -> None:
     if isinstance(operation, Start):
         active = {
@@ -152,7 +142,7 @@ def test_searches_agree_with_a_scan_across_starts_deletes_clears_and_restarts(
     ids = Ids()
     remaining = list(steps)
     while remaining:
-        with running(environment) as client:
+        with running_system(environment) as client:
             while remaining and not isinstance(operation := remaining.pop(0), Restart):
                 apply(client, operation)
             check(client, database, ids)

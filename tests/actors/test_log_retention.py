@@ -13,7 +13,7 @@ from pm_actors.actors.retention import CHARS_PER_MB
 from pm_actors.actors.store import open_read_connection
 from pm_actors.api import SearchLogs
 from pm_actors.states import ProcessState
-from tests.actors.system_client import SystemClient, make_system
+from tests.actors.system_client import SystemClient, running_system
 from tests.helpers import wait_until
 
 LINE = "{:07d} flood line, padded to be eighty characters long with words: alpha beta ok"
@@ -29,11 +29,8 @@ LIMIT_CHARS = CHARS_PER_MB
 
 @pytest.fixture
 def capped(pm_environment: dict[str, str]) -> Iterator[SystemClient]:
-    system = make_system(pm_environment, PM_MAX_LOG_SIZE_MB="1")
-    try:
-        yield SystemClient(system)
-    finally:
-        system.shutdown()
+    with running_system(pm_environment, PM_MAX_LOG_SIZE_MB="1") as client:
+        yield client
 
 
 def stored_chars(reader: apsw.Connection) -> int:
