@@ -57,8 +57,9 @@ from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_LINES = 10_000
-"""Flush at this many pending lines even while more messages wait: about where FTS5 inserts
-stop getting cheaper per line, and a bound on the memory a burst holds."""
+"""Flush at this many pending lines even while more messages wait (and before a batch that
+would go past it): about where FTS5 inserts stop getting cheaper per line, and a bound on the
+memory a burst holds and on how far a flood gets past its size limit before it is trimmed."""
 
 INDEX_CHUNK_ROWS = 5_000
 """Lines indexed per step: ~25 ms at FTS5 speed, the longest a new batch waits for the indexer."""
@@ -138,6 +139,8 @@ class LogWriterActor(DaemonActor):
             self._delete_lines(message)
         elif isinstance(message, (LogBatch, *STATEMENT_TYPES)):
             if isinstance(message, LogBatch):
+                if self._pending_lines + len(message.entries) > MAX_PENDING_LINES:
+                    self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
                 self._add_lines(message)
             else:
                 self._pending.append(message)
@@ -183,10 +186,20 @@ class LogWriterActor(DaemonActor):
             errors = write_in_order(self._connection, operations)
         for operation, error in zip(operations, errors, strict=True):
             self._after_write(operation, error)
-        # A process these lines took past its size limit gives back a chunk now, not when its
-        # turn comes: a flood stays near its limit instead of outrunning the trim.
+        # A process these lines took past its size limit gives back as many lines now, not when
+        # its turn comes: a flood stays within a flush of its limit instead of outrunning the trim
+        # (a chunk of lines already indexed is smaller than a flush).
+        added: collections.Counter[int] = collections.Counter()
+        for operation in operations:
+            if isinstance(operation, LineBlock):
+                added.update(operation.lines)
         for job in [job for job in self._jobs if isinstance(job, SizeTrim)]:
-            self._delete_chunk(job)
+            deleted = 0
+            while job in self._jobs and deleted < max(1, added[job.process_id]):
+                chunk = self._delete_chunk(job)
+                if chunk == 0:
+                    break
+                deleted += chunk
 
     def _after_write(self, operation: Operation, error: Exception | None) -> None:
         if isinstance(operation, LineBlock) and error is None:
@@ -235,17 +248,17 @@ class LogWriterActor(DaemonActor):
         self._vacuum_due = True
         answer(message.reply, sum(lines for lines, _ in removed.values()))
 
-    def _delete_chunk(self, job: Job) -> None:
-        """The next chunk of a deletion job, in its own transaction; a job done (or failed)
-        leaves the queue and is answered."""
+    def _delete_chunk(self, job: Job) -> int:
+        """The next chunk of a deletion job, in its own transaction; returns how many lines
+        went. A job done (or failed) leaves the queue and is answered."""
         if self._connection is None:
             self._end_job(job, InternalError("the database is closed"))
-            return
+            return 0
         try:
             chunk = job.next_chunk(self._connection, self._usage, self._indexed_up_to)
             if chunk is None:
                 self._end_job(job, None)
-                return
+                return 0
             with self._connection:
                 removed = log_writes.delete_lines(
                     self._connection, chunk.where, chunk.args, self._indexed_up_to
@@ -253,9 +266,11 @@ class LogWriterActor(DaemonActor):
         except apsw.Error as error:
             logger.exception("deleting lines (%r) failed", job)
             self._end_job(job, InternalError(f"the database refused to delete lines: {error}"))
-            return
+            return 0
         self._uncount(removed)
-        job.on_deleted(sum(lines for lines, _ in removed.values()))
+        lines = sum(count for count, _ in removed.values())
+        job.on_deleted(lines)
+        return lines
 
     def _end_job(self, job: Job, error: PmError | None) -> None:
         self._jobs.remove(job)
