@@ -9,8 +9,9 @@ dying of a broken one. When the daemon dies the keeper starts a new one at once,
 what it holds, and reports the exit status of each child that ended meanwhile (it reaped it).
 
 A daemon that asks to `restart` (an upgrade, new settings) is started again the same way; one
-that says `stop` ends the keeper with it. A daemon that keeps dying young is started again
-with growing delays, and given up after `MAX_QUICK_DEATHS`.
+that says `stop` ends the keeper with it, and so does the first daemon failing to start (the
+keeper exits with its code, for the launcher to report). A daemon that keeps dying young is
+started again with growing delays, and given up after `MAX_QUICK_DEATHS`.
 
 Standard library only, and nothing of ours but the protocol: a few MB of memory.
 """
@@ -25,6 +26,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +37,6 @@ from pm_actors import keeper_protocol as protocol
 logger = logging.getLogger("pm_actors.keeper")
 
 PR_SET_CHILD_SUBREAPER: Final = 36
-EXIT_DATABASE_IN_USE: Final = 3
-"""The daemon's exit code when another daemon holds the database: nothing to keep then."""
 YOUNG_DEATH_S: Final = 10.0
 """A daemon that dies sooner than this after its start died young (a bug at start-up, a bad
 setting): the next start waits longer, so a crash loop never spins."""
@@ -63,6 +63,9 @@ class Keeper:
     """Exit statuses of held runs' children reaped while no daemon had been told, by pid."""
     final: bool = False
     """The daemon said `stop`: once it exits, so does the keeper."""
+    ever_ready: bool = False
+    """A daemon said hello. Until one does, a daemon that exits failed to start (a bad
+    setting, the database taken): that is reported, not retried."""
 
     def run(self) -> int:
         set_child_subreaper()
@@ -76,9 +79,9 @@ class Keeper:
         while True:
             started = time.monotonic()
             code = self._serve_one_daemon(wakeup_read)
-            if self.final or code == EXIT_DATABASE_IN_USE:
+            if self.final or not self.ever_ready:
                 self._release_all()
-                return 0 if code != EXIT_DATABASE_IN_USE else code
+                return code
             quick_deaths = quick_deaths + 1 if time.monotonic() - started < YOUNG_DEATH_S else 0
             if quick_deaths > MAX_QUICK_DEATHS:
                 logger.error("the daemon died %d times in a row at start; giving up", quick_deaths)
@@ -135,6 +138,7 @@ class Keeper:
             self._close(self.held.pop(message["run_id"], None))
             _close_all(fds)
         elif op == "hello":
+            self.ever_ready = True
             self._hand_over(connection)
         elif op in ("stop", "restart"):
             self.final = op == "stop"
@@ -226,3 +230,7 @@ def _close_all(fds: Sequence[int]) -> None:
 def main(command: Sequence[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return Keeper(command).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main([sys.executable, "-m", "pm_actors", "daemon"]))
