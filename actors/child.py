@@ -74,7 +74,13 @@ class SpawnedChild:
         os.set_blocking(self.stderr_fd, False)
         if popen.stdin is not None:
             os.set_blocking(popen.stdin.fileno(), False)
-        self.pidfd = os.pidfd_open(popen.pid)
+        self.pidfd: int | None = os.pidfd_open(popen.pid)
+
+    def held_fds(self) -> tuple[int, int, int]:
+        """What the keeper keeps duplicates of: both output pipes and the pidfd."""
+        if self.pidfd is None:
+            raise ValueError("the pidfd is closed")
+        return self.stdout_fd, self.stderr_fd, self.pidfd
 
     def signal_tree(self, signal_number: int) -> None:
         """Send a signal to the child's process group and to every process of its run outside it."""
@@ -113,13 +119,63 @@ class SpawnedChild:
         return status
 
     def close_pidfd(self) -> None:
-        os.close(self.pidfd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
 
     def close_pipe(self, fd: int) -> None:
         """Close one of our pipe ends; Popen's file objects own them, so close those."""
         for stream in (self._popen.stdout, self._popen.stderr):
             if stream is not None and not stream.closed and stream.fileno() == fd:
                 stream.close()
+
+
+class AdoptedChild:
+    """A run's child that a dead daemon started, handed over by the keeper with duplicates of
+    its pipes. It is the keeper's child now: the keeper reaps it and reports its exit status
+    (`exited`), so it has no pidfd to watch and no input pipe."""
+
+    def __init__(self, pid: int, marker: str, stdout_fd: int, stderr_fd: int) -> None:
+        self.pid = pid
+        self.process_group = pid
+        self.marker = marker
+        self.stdout_fd = stdout_fd
+        self.stderr_fd = stderr_fd
+        self.pidfd: int | None = None
+        self.has_input = False
+        self.input_open = False
+        self._status: int | None = None
+        for fd in (stdout_fd, stderr_fd):
+            os.set_blocking(fd, False)
+
+    def held_fds(self) -> tuple[int, int, int]:
+        raise ValueError("an adopted child is held by the keeper already")
+
+    def exited(self, status: int) -> None:
+        """The keeper reaped it (Popen's convention: minus the signal number if killed)."""
+        self._status = status
+
+    def reap(self) -> int | None:
+        return self._status
+
+    def signal_tree(self, signal_number: int) -> None:
+        signal_tree(self.process_group, self.marker, signal_number)
+
+    def write_input(self, data: bytes) -> int:
+        raise ValueError("an adopted process has no input pipe")
+
+    def close_input(self) -> None:
+        """Nothing to close: an adopted process was handed over without its input."""
+
+    def close_pidfd(self) -> None:
+        """Nothing to close: its exit comes from the keeper."""
+
+    def close_pipe(self, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+Child = SpawnedChild | AdoptedChild
+"""A run's child: spawned here, or adopted from a dead daemon through the keeper."""
 
 
 def spawn(

@@ -103,9 +103,10 @@ class KeeperLink:
         """The daemon ends for good: the keeper ends after it."""
         self._send("stop")
 
-    def restart(self) -> None:
-        """The daemon ends to be started again; the processes run on."""
-        self._send("restart")
+    def restart(self, settings: dict[str, str] | None = None) -> None:
+        """The daemon ends to be started again (with these PM_* settings, if given); the
+        processes run on."""
+        self._send("restart", settings=settings)
 
     def _send(self, op: str, fds: list[int] | None = None, **fields: object) -> None:
         if self._connection is None:

@@ -13,6 +13,7 @@ Every hook and handler below runs on this actor's own thread.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from typing import Any
 
 from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.child import AdoptedChild
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.definition_changes import dropped_settings, with_configuration, with_restart_changes
 from pm_actors.actors.executables import spawn_checked
+from pm_actors.actors.keeper_link import AdoptedRun
 from pm_actors.actors.messages import (
+    Adopt,
     Call,
     ChildExited,
     DeleteProcessData,
@@ -103,6 +107,8 @@ class ProcessActor(DaemonActor):
         match message:
             case Launch(definition, reply, start):
                 self._launch(definition, reply, start)
+            case Adopt(run):
+                self._adopt(run)
             case Call(StopProcess(timeout_s=timeout_s), reply):
                 self._request_stop(reply, "stopped on request", timeout_s)
             case Stop(reply, reason, timeout_s):
@@ -258,8 +264,26 @@ class ProcessActor(DaemonActor):
         on_committed = None if tell is None else lambda: tell(record)
         start = RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by, on_committed)
         self._context.writer.tell(start)  # before the run's first lines, which the IO thread sends
+        self._context.keeper.hold(run_id, self._process_id, child.pid, started_at, child.held_fds())
         self._context.pipe_reader.watch(self._run.watch)
         self._observers.observe(definition, run_id, child.pid)
+
+    def _adopt(self, adopted: AdoptedRun) -> None:
+        """Carry on a run that a dead daemon started: the keeper kept it running and its pipes
+        open, and reports its exit (the child is the keeper's now)."""
+        marker = self._context.markers.of(adopted.run_id)
+        child = AdoptedChild(adopted.pid, marker, adopted.stdout_fd, adopted.stderr_fd)
+        os.close(adopted.pidfd)
+        self._outcome = RunOutcome(
+            run_id=adopted.run_id, pid=adopted.pid, started_at=adopted.started_at, requested_by="adopted"
+        )
+        self._run = LiveRun.watching(self._process_id, adopted.run_id, child, self.actor_ref)
+        self._state = ProcessState.RUNNING  # it never stopped running: no transition to log
+        self._publish()
+        logger.info("process %r: adopted pid %d from a daemon that died", self._name, adopted.pid)
+        self._context.pipe_reader.watch(self._run.watch)
+        self._context.adoptions.watch(self._run.watch)
+        self._observers.observe(self._definition, adopted.run_id, adopted.pid)
 
     def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
         """Record a run that never started, end in `crashed`, and say why (a refusal of the
@@ -330,6 +354,7 @@ class ProcessActor(DaemonActor):
         run.child.signal_tree(signal.SIGKILL)
         run.child.close_input()
         self._observers.forget()
+        self._context.keeper.release(run.run_id)
         state, reason = ending_of(run, status)
         outcome = self._outcome
         ended_at = outcome.record_end(status, reason)

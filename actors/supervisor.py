@@ -26,6 +26,7 @@ from pm_actors.actors.commands import check_environment
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
+    Adopt,
     Call,
     CheckHealthNow,
     DefineMembers,
@@ -126,7 +127,11 @@ class SupervisorActor(DaemonActor):
             last_run = self._stored.last_runs.get(stored.process_id)
             outcome, state = _restored_outcome(last_run)
             restarts = self._stored.restart_counts.get(stored.process_id, 0)
-            self._add(stored.process_id, stored.definition, state, outcome, restarts)
+            managed = self._add(stored.process_id, stored.definition, state, outcome, restarts)
+            adopted = self._context.adoptions.take(last_run.run_id) if last_run else None
+            if adopted is not None:
+                managed.actor.tell(Adopt(adopted))
+        self._context.adoptions.release_unclaimed()
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
 
     def on_stop(self) -> None:
@@ -296,7 +301,10 @@ class SupervisorActor(DaemonActor):
     def _end_orphaned_runs(self) -> None:
         """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
         session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
+        held = self._context.adoptions.held_run_ids()
         for run in self._stored.open_runs:
+            if run.run_id in held:
+                continue  # alive, kept by the keeper: adopted below
             if run.pid is not None:
                 logger.warning(
                     "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid

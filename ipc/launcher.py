@@ -46,8 +46,10 @@ and so that a running one is not reported as a leaked subprocess."""
 
 
 def daemon_command() -> list[str]:
-    """How a daemon is started: this very interpreter, so it runs the same pm-actors."""
-    return [sys.executable, "-m", "pm_actors", "daemon"]
+    """How a daemon is started: under its keeper (which keeps its processes running and heard
+    if it crashes, and starts it again), with this very interpreter, so it runs the same
+    pm-actors."""
+    return [sys.executable, "-m", "pm_actors.app.keeper"]
 
 
 async def connect_or_start(config: Config, *, command: Sequence[str] | None = None) -> DaemonClient:

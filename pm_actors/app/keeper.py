@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -63,6 +63,8 @@ class Keeper:
     """Exit statuses of held runs' children reaped while no daemon had been told, by pid."""
     final: bool = False
     """The daemon said `stop`: once it exits, so does the keeper."""
+    settings: dict[str, str] | None = None
+    """The PM_* variables the next daemon runs with, when a restart asked for new ones."""
     ever_ready: bool = False
     """A daemon said hello. Until one does, a daemon that exits failed to start (a bad
     setting, the database taken): that is reported, not retried."""
@@ -94,7 +96,8 @@ class Keeper:
     def _serve_one_daemon(self, wakeup_read: int) -> int:
         """Start a daemon, serve its messages and reap children until it exits; its exit code."""
         ours, theirs = protocol.socket_pair()
-        environment = dict(os.environ, **{protocol.KEEPER_FD_VARIABLE: str(theirs.fileno())})
+        environment = daemon_environment(os.environ, self.settings)
+        environment[protocol.KEEPER_FD_VARIABLE] = str(theirs.fileno())
         daemon = subprocess.Popen(list(self.command), pass_fds=(theirs.fileno(),), env=environment)
         theirs.close()
         logger.info("started the daemon, pid %d", daemon.pid)
@@ -140,8 +143,10 @@ class Keeper:
         elif op == "hello":
             self.ever_ready = True
             self._hand_over(connection)
-        elif op in ("stop", "restart"):
-            self.final = op == "stop"
+        elif op == "stop":
+            self.final = True
+        elif op == "restart":
+            self.settings = message.get("settings") or self.settings
         else:
             logger.warning("ignored an unknown keeper message %r", op)
             _close_all(fds)
@@ -194,6 +199,14 @@ class Keeper:
         for run in self.held.values():
             self._close(run)
         self.held.clear()
+
+
+def daemon_environment(base: Mapping[str, str], settings: dict[str, str] | None) -> dict[str, str]:
+    """The keeper's environment, its PM_* variables replaced by `settings` when given."""
+    if settings is None:
+        return dict(base)
+    kept = {name: value for name, value in base.items() if not name.startswith("PM_")}
+    return kept | settings
 
 
 def retry_delay_s(quick_deaths: int) -> float:
