@@ -34,8 +34,9 @@ class Adoptions:
         """Exit statuses (by pid) not yet given to a watch."""
         self._watches: dict[int, RunWatch] = {}
         """Watches of adopted children still alive, by pid."""
+        self._keeper_gone = False
         self._lock = threading.Lock()
-        link.listen(self._on_exit)
+        link.listen(self._on_exit, self._on_keeper_gone)
         if runs:
             logger.info("the keeper held %d runs of a daemon that died: adopting them", len(runs))
 
@@ -54,8 +55,12 @@ class Adoptions:
             status = self._exits.pop(watch.child.pid, None)
             if status is None:
                 self._watches[watch.child.pid] = watch
-                return
-        self._deliver(watch, status)
+                if not self._keeper_gone:
+                    return
+        if status is not None:
+            self._deliver(watch, status)
+        else:
+            self._orphan(watch)
 
     def release_unclaimed(self) -> None:
         """Runs no process claimed: the keeper forgets them, and so do we."""
@@ -77,6 +82,20 @@ class Adoptions:
                 self._exits[pid] = status
                 return
         self._deliver(watch, status)
+
+    def _on_keeper_gone(self) -> None:
+        """Runs on the keeper link's thread: no exit status will come any more, so each adopted
+        child's pidfd alone says when it ended (`AdoptedChild.keeper_gone`)."""
+        with self._lock:
+            self._keeper_gone = True
+            watches = list(self._watches.values())
+        for watch in watches:
+            self._orphan(watch)
+
+    def _orphan(self, watch: RunWatch) -> None:
+        if isinstance(watch.child, AdoptedChild):
+            watch.child.keeper_gone = True
+        self._pipe_reader.exited(watch)  # it may have ended already, unheard
 
     def _deliver(self, watch: RunWatch, status: int) -> None:
         if isinstance(watch.child, AdoptedChild):

@@ -47,6 +47,7 @@ class KeeperLink:
         self._connection = connection
         self._lock = threading.Lock()
         self._on_exit: Callable[[int, int], None] | None = None
+        self._on_gone: Callable[[], None] | None = None
         self._reader: threading.Thread | None = None
 
     @classmethod
@@ -81,12 +82,13 @@ class KeeperLink:
         connection.settimeout(None)
         return runs, exits
 
-    def listen(self, on_exit: Callable[[int, int], None]) -> None:
-        """From now on, `on_exit(pid, status)` for each child the keeper reaps (on a thread of
-        its own)."""
+    def listen(self, on_exit: Callable[[int, int], None], on_gone: Callable[[], None]) -> None:
+        """From now on, `on_exit(pid, status)` for each child the keeper reaps, and `on_gone()`
+        if the keeper goes away (on a thread of its own)."""
         if self._connection is None:
             return
         self._on_exit = on_exit
+        self._on_gone = on_gone
         self._reader = threading.Thread(target=self._read_exits, name="pm-keeper-link", daemon=True)
         self._reader.start()
 
@@ -125,6 +127,8 @@ class KeeperLink:
                 message, fds = protocol.receive(connection)
             except (protocol.KeeperGone, OSError):
                 logger.warning("the keeper is gone: a crash of this daemon would now stop its processes")
+                if self._on_gone is not None:
+                    self._on_gone()
                 return
             for fd in fds:
                 os.close(fd)

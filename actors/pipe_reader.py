@@ -61,6 +61,7 @@ class RunWatch:
     pending: list[LogEntry] = field(default_factory=list)
     in_flight_chars: int = 0
     paused: bool = False
+    pidfd_watched: bool = False
     final_batch_sent: bool = False
 
 
@@ -133,7 +134,7 @@ class PipeReader:
                     continue
                 watch, fd = key.data
                 if fd == watch.child.pidfd:
-                    self._reap(watch)
+                    self._reap(watch, ended=True)
                 else:
                     self._read(watch, fd)
                     ready_watches.add(watch)
@@ -158,8 +159,9 @@ class PipeReader:
             watch.open_pipes[fd] = stream
             watch.splitters[fd] = LineSplitter()
             self._selector.register(fd, selectors.EVENT_READ, (watch, fd))
-        if watch.child.pidfd is not None:  # an adopted child's exit comes from the keeper
+        if watch.child.pidfd is not None:
             self._selector.register(watch.child.pidfd, selectors.EVENT_READ, (watch, watch.child.pidfd))
+            watch.pidfd_watched = True
 
     def _read(self, watch: RunWatch, fd: int) -> None:
         """Read what the pipe has, up to the per-round budget."""
@@ -192,13 +194,19 @@ class PipeReader:
         self._send_pending(watch)
         self._finish_output_if_done(watch)
 
-    def _reap(self, watch: RunWatch) -> None:
+    def _reap(self, watch: RunWatch, ended: bool = False) -> None:
+        """Report the child's exit if its status is known; `ended`: its pidfd said it ended."""
         status = watch.child.reap()
         if status is None:
-            return  # a spurious wake-up: the pidfd stays registered
-        if watch.child.pidfd is not None:
+            if ended and watch.child.status_from_keeper and watch.child.pidfd is not None:
+                # An adopted child ended: its status comes from the keeper (`exited`), later.
+                self._selector.unregister(watch.child.pidfd)
+                watch.pidfd_watched = False
+            return  # else a spurious wake-up: the pidfd stays registered
+        if watch.pidfd_watched and watch.child.pidfd is not None:
             self._selector.unregister(watch.child.pidfd)
-            watch.child.close_pidfd()
+            watch.pidfd_watched = False
+        watch.child.close_pidfd()
         watch.on_exit(status)
 
     def _send_pending(self, watch: RunWatch) -> None:

@@ -13,7 +13,6 @@ Every hook and handler below runs on this actor's own thread.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -272,8 +271,7 @@ class ProcessActor(DaemonActor):
         """Carry on a run that a dead daemon started: the keeper kept it running and its pipes
         open, and reports its exit (the child is the keeper's now)."""
         marker = self._context.markers.of(adopted.run_id)
-        child = AdoptedChild(adopted.pid, marker, adopted.stdout_fd, adopted.stderr_fd)
-        os.close(adopted.pidfd)
+        child = AdoptedChild(adopted.pid, marker, adopted.stdout_fd, adopted.stderr_fd, adopted.pidfd)
         self._outcome = RunOutcome(
             run_id=adopted.run_id, pid=adopted.pid, started_at=adopted.started_at, requested_by="adopted"
         )

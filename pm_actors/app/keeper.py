@@ -109,6 +109,8 @@ class Keeper:
                 for key, _ in selector.select():
                     if key.data == "signal":
                         if _signals(wakeup_read) & {signal.SIGTERM, signal.SIGINT}:
+                            logger.info("stopping: passing SIGTERM on to the daemon, pid %d", daemon.pid)
+                            self.final = True  # and no other daemon after this one
                             daemon.send_signal(signal.SIGTERM)  # stopping us stops the daemon, gracefully
                         code = self._reap(daemon, ours)
                         if code is not None:
