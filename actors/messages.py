@@ -154,6 +154,7 @@ class Launch(msgspec.Struct, frozen=True):
     definition: ProcessDefinition | None
     reply: Reply
     start: bool = True
+    requested_by: str = "start_process"
 
 
 class Stop(msgspec.Struct, frozen=True):

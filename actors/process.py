@@ -104,8 +104,8 @@ class ProcessActor(DaemonActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Launch(definition, reply, start):
-                self._launch(definition, reply, start)
+            case Launch(definition, reply, start, requested_by):
+                self._launch(definition, reply, start, requested_by)
             case Adopt(run):
                 self._adopt(run)
             case Call(StopProcess(timeout_s=timeout_s), reply):
@@ -151,7 +151,9 @@ class ProcessActor(DaemonActor):
 
     # Requests ------------------------------------------------------------------------------
 
-    def _launch(self, definition: ProcessDefinition | None, reply: Reply, start: bool) -> None:
+    def _launch(
+        self, definition: ProcessDefinition | None, reply: Reply, start: bool, requested_by: str
+    ) -> None:
         """Start a run of `definition` (None: of the stored one), or with `start` False only store it."""
         if self._state in ACTIVE_STATES:
             raise AlreadyRunning(
@@ -164,7 +166,7 @@ class ProcessActor(DaemonActor):
             self._store_definition(definition)
         if start:
             self._schedule.start_over()
-            self._start_run("start_process", lambda record: answer(reply, started_record(record, dropped)))
+            self._start_run(requested_by, lambda record: answer(reply, started_record(record, dropped)))
         else:
             self._publish()
             answer(reply, started_record(self._record(), dropped))

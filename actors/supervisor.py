@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, settle_all
 from pm_actors.actors.child import end_orphaned_run
 from pm_actors.actors.commands import check_environment
@@ -81,6 +82,7 @@ from pm_actors.errors import (
     DaemonUnavailable,
     InternalError,
     LimitReached,
+    PmError,
     ProcessNotFound,
 )
 from pm_actors.results import DeletedProcess, ProcessList
@@ -90,6 +92,8 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 logger = logging.getLogger(__name__)
 
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
+DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
+RESTORED_BY = "restore at daemon start"
 
 
 @dataclass
@@ -131,8 +135,20 @@ class SupervisorActor(DaemonActor):
             adopted = self._context.adoptions.take(last_run.run_id) if last_run else None
             if adopted is not None:
                 managed.actor.tell(Adopt(adopted))
+            elif _was_running_at_the_end(last_run) and restart_policy.restores(stored.definition):
+                self._restore(stored.definition.name, managed)
         self._context.adoptions.release_unclaimed()
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
+
+    def _restore(self, name: str, managed: ManagedProcess) -> None:
+        """Start a process that was running when the last daemon ended, as it asks."""
+        try:
+            self._check_room_for(name)
+        except PmError as error:
+            logger.warning("supervisor: not restoring %r: %s", name, error.message)
+            return
+        logger.info("supervisor: restoring %r, which was running when the last daemon ended", name)
+        managed.actor.tell(Launch(None, concurrent.futures.Future(), requested_by=RESTORED_BY))
 
     def on_stop(self) -> None:
         for managed in self._processes.values():
@@ -261,7 +277,7 @@ class SupervisorActor(DaemonActor):
         replies: list[Reply] = []
         for managed in self._processes.values():
             reply: Reply = concurrent.futures.Future()
-            managed.actor.tell(Stop(reply, "stopped because the daemon is shutting down"))
+            managed.actor.tell(Stop(reply, DAEMON_STOP_REASON))
             replies.append(reply)
         return replies
 
@@ -343,6 +359,14 @@ HANDLERS: dict[type[Request], Handler] = {
     ListGroups: SupervisorActor._to_groups,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
+
+
+def _was_running_at_the_end(last_run: StoredRun | None) -> bool:
+    """Whether a process's last run was still going when its daemon ended (stopped by the
+    daemon's shutdown, or left open by a daemon that died)."""
+    if last_run is None:
+        return False
+    return last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:

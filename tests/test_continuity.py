@@ -187,3 +187,39 @@ def test_adopted_processes_still_stop_when_the_keeper_itself_is_gone(kept: Kept)
 
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=20)
+
+
+@pytest.mark.timeout(90)
+def test_after_a_graceful_stop_the_next_daemon_starts_again_what_was_running(
+    short_tmp: Path, pm_environment: dict[str, str]
+) -> None:
+    """on-failure (the default) and always restore; never does not; restore: true overrides it;
+    a process stopped on purpose stays stopped."""
+    first = Kept(short_tmp, pm_environment)
+    try:
+        for name, fields in (
+            ("web", {}),
+            ("batch", {"restart": "never"}),
+            ("pinned", {"restart": "never", "restore": True}),
+            ("idle", {}),
+        ):
+            request = StartProcess(name=name, command=PYTHON, args=["-u", "-c", COUNTER], cwd="/", **fields)
+            first.call(request)
+        first.call(StopProcess(name="idle"))
+    finally:
+        first.stop()
+
+    second = Kept(short_tmp, pm_environment)
+    try:
+        states = {record.name: record.state for record in second.call(ListProcesses()).processes}  # type: ignore[attr-defined]
+        wait_until(
+            lambda: (
+                record_of(second, "web").state is ProcessState.RUNNING
+                and record_of(second, "pinned").state is ProcessState.RUNNING
+            ),
+            message="the processes that were running to run again",
+        )
+        assert record_of(second, "batch").state is ProcessState.STOPPED, states
+        assert record_of(second, "idle").state is ProcessState.STOPPED, states
+    finally:
+        second.stop()
