@@ -23,6 +23,7 @@ from pm_actors.api import RequestUnion, Topic
 from pm_actors.config import Config
 from pm_actors.errors import (
     DaemonUnavailable,
+    ErrorCode,
     InternalError,
     PmError,
     ProtocolError,
@@ -86,6 +87,9 @@ class DaemonClient:
         self._pending: dict[int, asyncio.Future[ResponseFrame]] = {}
         self._failure: PmError | None = None
         self._listener: EventListener | None = None
+        self.notes: dict[ErrorCode, str] = {}
+        """Said after the message of an error with this code (a setting the daemon applies
+        otherwise than this client was given, which explains it)."""
         self._reader_task = asyncio.get_running_loop().create_task(self._read_responses())
 
     @classmethod
@@ -146,7 +150,9 @@ class DaemonClient:
         finally:
             self._pending.pop(request_id, None)
         if response.error is not None:
-            raise error_from_wire(response.error.code, response.error.message)
+            error = error_from_wire(response.error.code, response.error.message)
+            note = self.notes.get(error.code)
+            raise error if note is None else type(error)(f"{error.message} ({note})")
         return response
 
     async def close(self) -> None:

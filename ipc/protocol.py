@@ -95,6 +95,10 @@ class Welcome(Frame, frozen=True, tag="welcome"):
     protocol_version: int
     daemon_pid: int
     server_version: str
+    settings: dict[str, str] = {}
+    """The settings the daemon applies (`Config.daemon_settings`), for a client to compare."""
+    kept: bool = False
+    """Whether a keeper runs the daemon: then it can restart (SIGHUP) without stopping anything."""
 
 
 class RequestFrame(Frame, frozen=True, tag="request"):

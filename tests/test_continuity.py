@@ -14,12 +14,14 @@ import pytest
 
 from pm_actors.api import GetLogs, ListProcesses, StartProcess, StopProcess
 from pm_actors.config import Config
-from pm_actors.errors import DaemonUnavailable
+from pm_actors.errors import DaemonUnavailable, PmError
+from pm_actors.ipc.launcher import connect_or_start
 from pm_actors.results import ProcessRecord
 from pm_actors.states import ProcessState
-from tests.daemon_support import SyncClient
+from tests.daemon_support import Daemon, SyncClient
 from tests.helpers import PYTHON, process_is_gone, wait_until
 from tests.ipc.support import make_config
+from tests.ipc.support import run as run_bounded
 
 COUNTER = "import time\nfor i in range(100000):\n    print(i, flush=True)\n    time.sleep(0.01)"
 QUITTER = "import time, sys\nprint('about to quit', flush=True)\ntime.sleep(1.0)\nsys.exit(3)"
@@ -223,3 +225,51 @@ def test_after_a_graceful_stop_the_next_daemon_starts_again_what_was_running(
         assert record_of(second, "idle").state is ProcessState.STOPPED, states
     finally:
         second.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_client_given_other_settings_restarts_a_kept_daemon_with_them_and_nothing_stops(
+    short_tmp: Path, pm_environment: dict[str, str]
+) -> None:
+    kept = Kept(short_tmp, pm_environment | {"PM_MAX_PROCESSES": "5"})
+    try:
+        counter = start(kept, "counter", COUNTER)
+        first = kept.daemon_pid()
+        changed = make_config(pm_environment | {"PM_MAX_PROCESSES": "7"})
+
+        async def connect() -> tuple[int, dict[str, str]]:
+            client = await connect_or_start(changed)
+            async with client:
+                return client.welcome.daemon_pid, client.welcome.settings
+
+        pid, settings = run_bounded(connect())
+        assert pid != first and settings["PM_MAX_PROCESSES"] == "7"
+        assert record_of(kept, "counter").pid == counter.pid and not process_is_gone(counter.pid or 0)
+        unchanged = make_config(pm_environment)  # says nothing of PM_MAX_PROCESSES: leaves it
+        assert run_bounded(connect_pid(unchanged)) == pid
+    finally:
+        kept.stop()
+
+
+async def connect_pid(config: Config) -> int:
+    client = await connect_or_start(config)
+    async with client:
+        return client.welcome.daemon_pid
+
+
+@pytest.mark.timeout(60)
+def test_without_a_keeper_an_error_the_difference_explains_says_so(daemon: Daemon) -> None:
+    allowed = daemon.environment["PM_ALLOWED_COMMANDS"]
+    other = make_config(daemon.environment | {"PM_ALLOWED_COMMANDS": f"{allowed},/usr/sbin"})
+
+    async def refused() -> str:
+        client = await connect_or_start(other)
+        async with client:
+            try:
+                await client.call(StartProcess(name="x", command="/usr/sbin/nologin", cwd="/"))
+            except PmError as error:
+                return error.message
+        return ""
+
+    message = run_bounded(refused())
+    assert "the running daemon applies other settings than this client: PM_ALLOWED_COMMANDS" in message

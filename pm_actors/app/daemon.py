@@ -18,9 +18,9 @@ import signal
 
 from pm_actors.actors.system import ActorSystem
 from pm_actors.app.instance_lock import single_instance_lock
-from pm_actors.app.restart_settings import take_restart_settings
 from pm_actors.config import Config
 from pm_actors.ipc.auth import load_or_create_token
+from pm_actors.ipc.restart_settings import take_restart_settings
 from pm_actors.ipc.server import IpcServer
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def _serve_until_signalled(config: Config, token: str, system: ActorSystem
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop_requested.set)
     loop.add_signal_handler(signal.SIGHUP, restart_requested.set)
-    server = IpcServer(config, token, system.submit, events=system.events)
+    server = IpcServer(config, token, system.submit, events=system.events, kept=system.kept)
     await server.start()
     logger.info("daemon pid %d serving on %s", os.getpid(), config.daemon_address)
     try:

@@ -148,7 +148,7 @@ class Keeper:
         elif op == "stop":
             self.final = True
         elif op == "restart":
-            self.settings = message.get("settings") or self.settings
+            self.settings = (self.settings or {}) | (message.get("settings") or {})
         else:
             logger.warning("ignored an unknown keeper message %r", op)
             _close_all(fds)
@@ -204,11 +204,8 @@ class Keeper:
 
 
 def daemon_environment(base: Mapping[str, str], settings: dict[str, str] | None) -> dict[str, str]:
-    """The keeper's environment, its PM_* variables replaced by `settings` when given."""
-    if settings is None:
-        return dict(base)
-    kept = {name: value for name, value in base.items() if not name.startswith("PM_")}
-    return kept | settings
+    """The keeper's environment with the PM_* `settings` a restart asked for over it."""
+    return dict(base) | (settings or {})
 
 
 def retry_delay_s(quick_deaths: int) -> float:

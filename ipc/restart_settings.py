@@ -1,6 +1,7 @@
-"""The settings a `pm-actors daemon restart` asks for, handed from the command line to the next
-daemon: written (0600) beside the socket, read and removed by the daemon as it ends, passed to
-its keeper, which starts the next daemon with them. Only `PM_*` variables travel."""
+"""The settings a restart asks for (`pm-actors daemon restart`, or a client given other settings),
+handed to the next daemon: written (0600) beside the socket, read and removed by the daemon as
+it ends on SIGHUP, passed to its keeper, which starts the next daemon with them over its own.
+Only `PM_*` variables travel."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ def settings_path(config: Config) -> Path:
     return config.state_dir / FILE_NAME
 
 
-def leave_restart_settings(config: Config, environment: Mapping[str, str]) -> None:
-    """What the next daemon should run with: every PM_* variable of `environment`."""
-    settings = {name: value for name, value in environment.items() if name.startswith("PM_")}
+def leave_restart_settings(config: Config, settings: Mapping[str, str]) -> None:
+    """What the next daemon should run with, over the current daemon's: PM_* variables."""
+    settings = {name: value for name, value in settings.items() if name.startswith("PM_")}
     path = settings_path(config)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
