@@ -40,9 +40,11 @@ PR_SET_CHILD_SUBREAPER: Final = 36
 YOUNG_DEATH_S: Final = 10.0
 """A daemon that dies sooner than this after its start died young (a bug at start-up, a bad
 setting): the next start waits longer, so a crash loop never spins."""
+RESTARTS_AT_ONCE: Final = 3
+"""Young deaths in a row after which the next daemon still starts at once."""
 FIRST_RETRY_DELAY_S: Final = 0.1
 MAX_RETRY_DELAY_S: Final = 5.0
-MAX_QUICK_DEATHS: Final = 8
+MAX_QUICK_DEATHS: Final = 10
 """Young deaths in a row before the keeper gives up (about 15 s of trying)."""
 
 
@@ -65,6 +67,8 @@ class Keeper:
     """The daemon said `stop`: once it exits, so does the keeper."""
     settings: dict[str, str] | None = None
     """The PM_* variables the next daemon runs with, when a restart asked for new ones."""
+    planned: bool = False
+    """The daemon said `restart`: its end is no death, and the next starts at once."""
     ever_ready: bool = False
     """A daemon said hello. Until one does, a daemon that exits failed to start (a bad
     setting, the database taken): that is reported, not retried."""
@@ -84,7 +88,9 @@ class Keeper:
             if self.final or not self.ever_ready:
                 self._release_all()
                 return code
-            quick_deaths = quick_deaths + 1 if time.monotonic() - started < YOUNG_DEATH_S else 0
+            died_young = not self.planned and time.monotonic() - started < YOUNG_DEATH_S
+            quick_deaths = quick_deaths + 1 if died_young else 0
+            self.planned = False
             if quick_deaths > MAX_QUICK_DEATHS:
                 logger.error("the daemon died %d times in a row at start; giving up", quick_deaths)
                 self._release_all()
@@ -148,6 +154,7 @@ class Keeper:
         elif op == "stop":
             self.final = True
         elif op == "restart":
+            self.planned = True
             self.settings = (self.settings or {}) | (message.get("settings") or {})
         else:
             logger.warning("ignored an unknown keeper message %r", op)
@@ -209,10 +216,11 @@ def daemon_environment(base: Mapping[str, str], settings: dict[str, str] | None)
 
 
 def retry_delay_s(quick_deaths: int) -> float:
-    """At once after a daemon that lived long; growing delays after young deaths in a row."""
-    if quick_deaths == 0:
+    """At once after a daemon that lived long, or the first few that died young (its processes
+    should not wait); then growing delays, so a crash loop never spins."""
+    if quick_deaths <= RESTARTS_AT_ONCE:
         return 0.0
-    return float(min(MAX_RETRY_DELAY_S, FIRST_RETRY_DELAY_S * 2.0 ** (quick_deaths - 1)))
+    return float(min(MAX_RETRY_DELAY_S, FIRST_RETRY_DELAY_S * 2.0 ** (quick_deaths - RESTARTS_AT_ONCE - 1)))
 
 
 def set_child_subreaper() -> None:

@@ -122,4 +122,4 @@ def test_a_killed_daemon_is_replaced_and_the_child_runs_on_heard_to_its_end(
 
 
 def test_a_daemon_that_keeps_dying_young_is_retried_ever_slower() -> None:
-    assert [retry_delay_s(n) for n in range(0, 8)] == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]
+    assert [retry_delay_s(n) for n in range(0, 11)] == [0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]
