@@ -41,7 +41,6 @@ from .protocol import (
     ResponseFrame,
     SubscribeFrame,
     Welcome,
-    check_protocol_version,
     decode_result,
     decode_server_frame,
     encode_frame,
@@ -69,6 +68,19 @@ class ConnectionClosed(DaemonUnavailable):
 class NoDaemonListening(DaemonUnavailable):
     """Nothing accepts connections at the configured address (no socket file, a stale one left
     by a dead daemon, a closed port): the one case where starting a daemon can help."""
+
+
+class DaemonOfOtherRelease(ProtocolError):
+    """The daemon speaks another protocol version; its welcome says whether it can be restarted
+    on this client's code."""
+
+    def __init__(self, welcome: Welcome) -> None:
+        super().__init__(
+            f"the daemon (pid {welcome.daemon_pid}, pm-actors {welcome.server_version}) speaks protocol "
+            f"version {welcome.protocol_version}, this client speaks {PROTOCOL_VERSION}: restart the "
+            "daemon (`pm-actors daemon restart`) so that both come from the same pm-actors"
+        )
+        self.welcome = welcome
 
 
 class DaemonClient:
@@ -254,7 +266,8 @@ async def _say_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         raise _refusal(frame)
     if not isinstance(frame, Welcome):
         raise ProtocolError("the daemon answered hello with something other than a welcome")
-    check_protocol_version(frame.protocol_version, "daemon")
+    if frame.protocol_version != PROTOCOL_VERSION:
+        raise DaemonOfOtherRelease(frame)
     return frame
 
 

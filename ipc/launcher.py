@@ -23,7 +23,7 @@ from pm_actors.errors import DaemonUnavailable
 
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
 from .client import CONNECT_TIMEOUT_S, DaemonClient, NoDaemonListening
-from .settings_check import with_matching_settings
+from .settings_check import connect_matching
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def connect_or_start(config: Config, *, command: Sequence[str] | None = No
     `command` replaces `daemon_command()` (for tests and packagers)."""
     _reap_exited_daemons()
     try:
-        return await with_matching_settings(config, await DaemonClient.connect(config))
+        return await connect_matching(config)
     except NoDaemonListening as nobody:
         if not config.daemon_auto_start:
             raise NoDaemonListening(

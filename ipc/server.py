@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import stat
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class IpcServer:
             server_version=__version__,
             settings=config.daemon_settings(),
             kept=kept,
+            interpreter=sys.executable,
         )
         self._context = ServerContext(
             token=token,

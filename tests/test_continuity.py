@@ -15,7 +15,11 @@ import pytest
 from pm_actors.api import GetLogs, ListProcesses, StartProcess, StopProcess
 from pm_actors.config import Config
 from pm_actors.errors import DaemonUnavailable, PmError
+from pm_actors.ipc import client as client_module
+from pm_actors.ipc import settings_check
+from pm_actors.ipc.client import DaemonOfOtherRelease
 from pm_actors.ipc.launcher import connect_or_start
+from pm_actors.ipc.protocol import PROTOCOL_VERSION
 from pm_actors.results import ProcessRecord
 from pm_actors.states import ProcessState
 from tests.daemon_support import Daemon, SyncClient
@@ -273,3 +277,34 @@ def test_without_a_keeper_an_error_the_difference_explains_says_so(daemon: Daemo
 
     message = run_bounded(refused())
     assert "the running daemon applies other settings than this client: PM_ALLOWED_COMMANDS" in message
+
+
+@pytest.mark.timeout(90)
+def test_a_client_of_another_release_restarts_a_kept_daemon_on_its_code_and_nothing_stops(
+    kept: Kept, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = start(kept, "counter", COUNTER)
+    first = kept.daemon_pid()
+    monkeypatch.setattr(settings_check, "__version__", "99.0.0")  # as if pm-actors were upgraded here
+
+    restarted = run_bounded(connect_pid(kept.config))
+
+    assert restarted != first
+    assert record_of(kept, "counter").pid == counter.pid and not process_is_gone(counter.pid or 0)
+
+
+@pytest.mark.timeout(90)
+def test_a_daemon_speaking_another_protocol_is_restarted_once_then_the_difference_is_reported(
+    kept: Kept, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = start(kept, "counter", COUNTER)
+    first = kept.daemon_pid()
+    monkeypatch.setattr(client_module, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+
+    with pytest.raises(DaemonOfOtherRelease) as refused:
+        run_bounded(connect_pid(kept.config))
+
+    assert refused.value.welcome.daemon_pid != first  # restarted once, on the same code: still older
+    assert "`pm-actors daemon restart`" in refused.value.message
+    monkeypatch.undo()
+    assert record_of(kept, "counter").pid == counter.pid and not process_is_gone(counter.pid or 0)
