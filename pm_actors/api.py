@@ -15,6 +15,7 @@ import msgspec
 
 from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
 from pm_actors.results import (
+    DaemonStatus,
     DeletedProcess,
     HealthReport,
     InputSent,
@@ -429,6 +430,14 @@ class SendInput(Request, frozen=True, tag="send_input"):
     ] = False
 
 
+class GetDaemonStatus(Request, frozen=True, tag="get_daemon_status"):
+    """The daemon itself: its pid, version, uptime, socket, database file and size, and how
+    many processes it manages and runs."""
+
+    result_type = DaemonStatus
+    annotations = READ_ONLY
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
@@ -453,6 +462,7 @@ RequestUnion = (
     | StartGroup
     | StopGroup
     | ListGroups
+    | GetDaemonStatus
 )
 
 GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups

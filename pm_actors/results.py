@@ -304,3 +304,31 @@ class WaitResult(msgspec.Struct, kw_only=True):
             f"{self.name}: timed out after {self.elapsed_ms:.0f} ms waiting for {self.until}; "
             f"state {self.state.value}\n{tail}"
         )
+
+
+class DaemonStatus(msgspec.Struct, kw_only=True):
+    """The daemon that answers: where it lives and what it holds."""
+
+    pid: int
+    version: str
+    started_at: str
+    uptime_s: float
+    address: str
+    """The Unix socket path (or host:port) clients reach it at."""
+    database: str
+    database_bytes: int
+    """The database file with its write-ahead log."""
+    log_file: str
+    managed_processes: int
+    running_processes: int
+
+    def summary(self) -> str:
+        lines = [
+            f"pm-actors daemon {self.version}, pid {self.pid}, up {self.uptime_s:.0f} s",
+            f"started {self.started_at}",
+            f"socket {self.address}",
+            f"database {self.database} ({self.database_bytes / 1_048_576:.1f} MiB)",
+            f"log {self.log_file}",
+            f"{self.running_processes} of {self.managed_processes} managed processes running",
+        ]
+        return "\n".join(lines)
