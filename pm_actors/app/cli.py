@@ -8,17 +8,21 @@ never a traceback. The MCP shim is imported only for `mcp`, so the daemon never 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
-from pm_actors.app import cli_daemon, cli_processes
+from pm_actors.app import cli_daemon, cli_groups, cli_processes
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
+from pm_actors.app.project import Project, find_project_file, load_project
 from pm_actors.config import Config, ConfigError, load_config
 from pm_actors.errors import PmError
 from pm_actors.logging_setup import configure_logging
 
 Command = Callable[[argparse.Namespace, Console], int]
+ProjectCommand = Callable[[argparse.Namespace, Console, Project], int]
 
 COMMANDS: dict[str, Command] = {
     "ps": cli_processes.ps,
@@ -34,7 +38,22 @@ COMMANDS: dict[str, Command] = {
     "search": cli_processes.search,
     "status": cli_daemon.status,
     "daemon": cli_daemon.daemon,
+    "group": cli_groups.group,
 }
+PROJECT_COMMANDS: dict[str, ProjectCommand] = {"up": cli_groups.up, "down": cli_groups.down}
+"""Commands that read the project file: its [settings] apply to them (the environment wins)."""
+
+
+def _project(arguments: argparse.Namespace) -> Project | None:
+    if arguments.command not in PROJECT_COMMANDS:
+        return None
+    return load_project(find_project_file(arguments.file, Path.cwd()))
+
+
+def _environment(project: Project | None) -> Mapping[str, str]:
+    if project is None:
+        return os.environ
+    return {**project.settings, **os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(options)
     arguments.argv = command_line
     try:
-        config = load_config()
+        project = _project(arguments)
+        config = load_config(_environment(project))
     except ConfigError as error:
         print(f"pm-actors: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -52,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config, quiet=True)
     console = Console(config)
     try:
+        if project is not None:
+            return PROJECT_COMMANDS[arguments.command](arguments, console, project)
         return COMMANDS[arguments.command](arguments, console)
     except UsageError as error:
         console.print_error(

@@ -7,7 +7,7 @@ from typing import get_args
 
 from pm_actors import __version__
 from pm_actors.api import SearchMode, SignalName
-from pm_actors.specs import RestartPolicy
+from pm_actors.specs import RestartPolicy, StopStrategy
 
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 46574
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _process_commands(commands)
     _output_commands(commands)
+    _stack_commands(commands)
     _daemon_commands(commands)
     return parser
 
@@ -115,6 +116,29 @@ def _output_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     search.add_argument("--name", metavar="NAME", help="only this process")
     search.add_argument("--mode", choices=get_args(SearchMode), default="words")
     search.add_argument("-n", "--limit", type=int, default=50, metavar="N")
+
+
+def _stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, summary, example in (
+        ("up", "start the processes of pm-actors.toml in order, each ready before the next", "pm-actors up"),
+        ("down", "stop the processes of pm-actors.toml", "pm-actors down api"),
+    ):
+        command = _command(commands, name, summary, example)
+        command.add_argument("names", nargs="*", metavar="NAME", help="only these processes of the file")
+        command.add_argument("-f", "--file", help="the project file (default: ./pm-actors.toml)")
+
+    group = _command(
+        commands,
+        "group",
+        "groups of processes: ls, create, add, rm, delete, start, stop",
+        "pm-actors group create stack db api web && pm-actors group start stack",
+    )
+    group.add_argument("action", choices=("ls", "create", "add", "rm", "delete", "start", "stop"))
+    group.add_argument("group", nargs="?", metavar="GROUP")
+    group.add_argument("members", nargs="*", metavar="NAME", help="processes (create, add, rm)")
+    group.add_argument("--strategy", choices=get_args(StopStrategy), help="stop strategy (create, stop)")
+    group.add_argument("--rollback", action="store_true", help="start: stop what it started on a failure")
+    group.add_argument("--stop", action="store_true", help="delete: stop the members first")
 
 
 def _daemon_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
