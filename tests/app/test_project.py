@@ -144,3 +144,21 @@ def test_a_relative_cwd_is_relative_to_the_file_and_settings_become_strings(shor
         "PM_ALLOWED_COMMANDS": "/usr/bin,/opt/tools",
         "PM_AUTO_RESTART_ENABLED": "false",
     }
+
+
+@pytest.mark.timeout(90)
+def test_group_commands_create_start_list_stop_and_delete(daemon: Daemon, short_tmp: Path) -> None:
+    (short_tmp / "pm-actors.toml").write_text(STACK)
+    assert pm(daemon, short_tmp, "up", "db").returncode == 0  # declares both, starts db alone
+    assert {name for name, pid in pids(daemon).items() if pid} == {"db"}
+
+    assert pm(daemon, short_tmp, "group", "create", "pair", "db", "api").returncode == 0
+    started = pm(daemon, short_tmp, "group", "start", "pair")
+    assert started.returncode == 0 and "group pair started" in started.stdout
+    listed = pm(daemon, short_tmp, "group", "ls", "pair")
+    assert "group pair: running, 2 members" in listed.stdout
+    assert pm(daemon, short_tmp, "group", "stop", "pair").returncode == 0
+    assert pm(daemon, short_tmp, "group", "delete", "pair").returncode == 0
+    missing = pm(daemon, short_tmp, "group", "start", "pair")
+    assert missing.returncode == 1 and "not_found" in missing.stderr
+    assert pm(daemon, short_tmp, "group", "add", "shop").returncode == 2
