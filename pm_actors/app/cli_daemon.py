@@ -22,6 +22,7 @@ from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console
 from pm_actors.errors import DaemonUnavailable
 from pm_actors.ipc.client import DaemonClient, NoDaemonListening
 from pm_actors.ipc.launcher import connect_or_start
+from pm_actors.logging_setup import configure_logging
 from pm_actors.results import DaemonStatus
 
 DAEMON_EXIT_TIMEOUT_S: Final = 3700.0
@@ -45,6 +46,7 @@ def daemon(arguments: argparse.Namespace, console: Console) -> int:
     if action == "run":
         from pm_actors.app.daemon import run_daemon
 
+        configure_logging(console.config)  # the daemon's own log, at PM_LOG_LEVEL
         run_daemon(console.config)
         return EXIT_OK
     if action == "status":

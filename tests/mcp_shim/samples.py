@@ -301,6 +301,7 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
     InputSent: [
         InputSent(name="repl", bytes_sent=6, bytes_given=6, eof=False),
         InputSent(name="repl", bytes_sent=4096, bytes_given=70000, eof=True),
+    ],
     DaemonStatus: [
         DaemonStatus(
             pid=4242,
