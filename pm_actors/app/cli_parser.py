@@ -63,8 +63,10 @@ def _process_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "start a process (or, with no command, its stored definition again)",
         "pm-actors start web --cwd ~/shop -e PORT=3000 -- /usr/bin/python3 -m http.server 3000",
     )
-    start.usage = "pm-actors start NAME [options] [-- COMMAND [ARGS...]]"
-    start.add_argument("name", metavar="NAME")
+    start.usage = (
+        "pm-actors start NAME [options] -- COMMAND [ARGS...]\n       pm-actors start NAME... | --all"
+    )
+    _names(start, "start (their stored definitions)")
     start.add_argument("--cwd", help="working directory (default: here)")
     start.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set a variable")
     start.add_argument("--restart", choices=get_args(RestartPolicy), help="restart policy")
@@ -105,11 +107,12 @@ def _process_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _output_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    logs = _command(commands, "logs", "show a process's output", "pm-actors logs web -n 50 --stderr")
+    logs = _command(commands, "logs", "show a process's output", "pm-actors logs web -n 50 -f")
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="how many of the newest lines")
     logs.add_argument("--stderr", action="store_true", help="only stderr")
     logs.add_argument("--stdout", action="store_true", help="only stdout")
+    logs.add_argument("-f", "--follow", action="store_true", help="show new lines as they come (Ctrl-C ends)")
 
     search = _command(commands, "search", "search stored output", 'pm-actors search "connection refused"')
     search.add_argument("query")

@@ -26,6 +26,7 @@ from pm_actors.api import (
     TailLogs,
     WaitFor,
 )
+from pm_actors.app.cli_follow import follow, print_line
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console, UsageError
 from pm_actors.app.terminal import duration, megabytes, table
 from pm_actors.errors import PmError
@@ -87,11 +88,13 @@ def _row(console: Console, record: ProcessRecord, stats: ProcessStats | None) ->
 
 
 def start(arguments: argparse.Namespace, console: Console) -> int:
+    """With a command after `--`: declare and start one process. Without: start the stored
+    definitions of the named processes (or of all) again."""
     argv = list(arguments.argv)
     if not argv:
-        raise UsageError(
-            "give the command after --, e.g. pm-actors start web -- /usr/bin/python3 -m http.server"
-        )
+        return _for_each(console, arguments, lambda name: StartProcess(name=name))
+    if arguments.all or len(arguments.names) != 1:
+        raise UsageError("a command after -- starts one process: give exactly one name before it")
     fields: dict[str, Any] = {"env": _environment(arguments.env)}
     for option, field in (
         ("restart", "restart"),
@@ -100,7 +103,8 @@ def start(arguments: argparse.Namespace, console: Console) -> int:
     ):
         if getattr(arguments, option) is not None:
             fields[field] = getattr(arguments, option)
-    request = StartProcess(name=arguments.name, command=argv[0], args=argv[1:], cwd=arguments.cwd, **fields)
+    name = arguments.names[0]
+    request = StartProcess(name=name, command=argv[0], args=argv[1:], cwd=arguments.cwd, **fields)
     record: ProcessRecord = console.caller.call(request)
     console.print(record.summary())
     return EXIT_OK
@@ -185,7 +189,12 @@ def logs(arguments: argparse.Namespace, console: Console) -> int:
     stream: Stream | None = "stderr" if arguments.stderr else "stdout" if arguments.stdout else None
     page = console.caller.call(TailLogs(name=arguments.name, limit=arguments.lines, stream=stream))
     for line in page.lines:
-        console.print(console.painter.error(line.text) if line.stream == "stderr" else line.text)
+        print_line(console, line)
+    if arguments.follow:
+        try:
+            console.caller.run(follow(console, arguments.name, page.next_after_id, stream))
+        except KeyboardInterrupt:
+            return EXIT_OK
     return EXIT_OK
 
 

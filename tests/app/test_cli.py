@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +140,42 @@ def test_daemon_start_runs_one_in_the_background_once(
         if stop.returncode != 0:
             os.kill(pid, 9)
     wait_until(lambda: process_is_gone(pid), message="the background daemon to exit")
+
+
+STAMPER = "import time\nwhile True:\n    print('at', time.time(), flush=True)\n    time.sleep(0.2)"
+
+
+@pytest.mark.timeout(90)
+def test_logs_follow_shows_new_lines_at_once_and_goes_on_after_a_daemon_restart(
+    short_tmp: Path, pm_environment: dict[str, str]
+) -> None:
+    launcher = DaemonLauncher(short_tmp, pm_environment)
+    try:
+        daemon = launcher.start()
+        assert pm(daemon, "start", "stamper", "--", PYTHON, "-u", "-c", STAMPER).returncode == 0
+        follower = subprocess.Popen(
+            [PYTHON, "-m", "pm_actors", "logs", "stamper", "-n", "1", "-f"],
+            env=daemon.environment,
+            cwd=short_tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert follower.stdout is not None
+            delays = []
+            for _ in range(8):
+                line = follower.stdout.readline()
+                delays.append(time.time() - float(line.split()[1]))
+            assert max(delays[1:]) < 1.0, delays  # shown as they come (measured: well under 0.1 s)
+
+            daemon.terminate()
+            fresh = launcher.start()
+            assert pm(fresh, "start", "stamper").returncode == 0  # its stored definition, again
+            after = float(follower.stdout.readline().split()[1])
+            assert time.time() - after < 5.0, "the follower goes on with the new daemon"
+        finally:
+            follower.kill()
+            follower.wait()
+    finally:
+        launcher.stop_all()
