@@ -24,6 +24,7 @@ from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, relay, settle_all
 from pm_actors.actors.child import end_orphaned_run
 from pm_actors.actors.commands import check_environment
+from pm_actors.actors.daemon_status import Clock, daemon_status
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
@@ -57,6 +58,7 @@ from pm_actors.api import (
     CreateGroup,
     DeleteGroup,
     DeleteProcess,
+    GetDaemonStatus,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
@@ -126,6 +128,7 @@ class SupervisorActor(DaemonActor):
         self._groups = groups
         self._stored = stored
         self._processes: dict[str, ManagedProcess] = {}
+        self._clock = Clock()
 
     def on_start(self) -> None:
         """Bring back the stored definitions; end what a dead daemon left running."""
@@ -254,6 +257,9 @@ class SupervisorActor(DaemonActor):
         running = sum(1 for record in records if record.state is ProcessState.RUNNING)
         self._context.metrics.tell(SystemStatsQuery(reply, len(records), running))
 
+    def _daemon_status(self, request: GetDaemonStatus, reply: Reply) -> None:
+        answer(reply, daemon_status(self._config, self._clock, self._context.board.all()))
+
     def _wait_for(self, request: WaitFor, reply: Reply) -> None:
         self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))
 
@@ -375,6 +381,7 @@ HANDLERS: dict[type[Request], Handler] = {
     GetProcessStats: SupervisorActor._process_stats,
     CheckProcessHealth: SupervisorActor._check_health,
     GetSystemStats: SupervisorActor._system_stats,
+    GetDaemonStatus: SupervisorActor._daemon_status,
     WaitFor: SupervisorActor._wait_for,
     CreateGroup: SupervisorActor._to_groups,
     AddToGroup: SupervisorActor._to_groups,

@@ -17,6 +17,7 @@ from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupSta
 from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
     ConfiguredProcess,
+    DaemonStatus,
     DeletedProcess,
     HealthReport,
     InputSent,
@@ -526,6 +527,14 @@ class SendInput(Request, frozen=True, tag="send_input"):
     ] = False
 
 
+class GetDaemonStatus(Request, frozen=True, tag="get_daemon_status"):
+    """The daemon itself: its pid, version, uptime, socket, database file and size, and how
+    many processes it manages and runs."""
+
+    result_type = DaemonStatus
+    annotations = READ_ONLY
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
@@ -551,6 +560,7 @@ RequestUnion = (
     | StartGroup
     | StopGroup
     | ListGroups
+    | GetDaemonStatus
 )
 
 GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups

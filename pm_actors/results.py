@@ -328,3 +328,31 @@ class WaitResult(msgspec.Struct, kw_only=True):
         if self.last_lines:
             text += "\nlast lines:\n" + render_lines(self.last_lines)
         return text
+
+
+class DaemonStatus(msgspec.Struct, kw_only=True):
+    """The daemon that answers: where it lives and what it holds."""
+
+    pid: int
+    version: str
+    started_at: str
+    uptime_s: float
+    address: str
+    """The Unix socket path (or host:port) clients reach it at."""
+    database: str
+    database_bytes: int
+    """The database file with its write-ahead log."""
+    log_file: str
+    managed_processes: int
+    running_processes: int
+
+    def summary(self) -> str:
+        lines = [
+            f"pm-actors daemon {self.version}, pid {self.pid}, up {number(self.uptime_s)} s",
+            f"started {self.started_at}",
+            f"socket {self.address}",
+            f"database {self.database} ({self.database_bytes:,} bytes)",
+            f"log {self.log_file}",
+            f"{self.running_processes} of {self.managed_processes} managed processes running",
+        ]
+        return "\n".join(lines)
