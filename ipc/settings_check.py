@@ -53,7 +53,7 @@ async def connect_matching(config: Config) -> DaemonClient:
         if not _restart_brings_this_release(other.welcome):
             raise
         logger.warning("%s; restarting it on this pm-actors, its processes run on", other.message)
-        return await _restarted(config, other.welcome.daemon_pid, [])
+        return await restart_kept_daemon(config, other.welcome.daemon_pid, [])
     if client.welcome.server_version != __version__ and _restart_brings_this_release(client.welcome):
         logger.warning(
             "the daemon runs pm-actors %s, this client is %s: restarting it, its processes run on",
@@ -61,7 +61,7 @@ async def connect_matching(config: Config) -> DaemonClient:
             __version__,
         )
         await client.close()
-        return await _restarted(config, client.welcome.daemon_pid, [])
+        return await restart_kept_daemon(config, client.welcome.daemon_pid, [])
     return await _with_matching_settings(config, client)
 
 
@@ -82,7 +82,7 @@ async def _with_matching_settings(config: Config, client: DaemonClient) -> Daemo
             "restarting the daemon to apply this client's settings (%s); its processes run on", described
         )
         await client.close()
-        return await _restarted(config, client.welcome.daemon_pid, list(differing))
+        return await restart_kept_daemon(config, client.welcome.daemon_pid, list(differing))
     logger.warning(
         "the daemon applies other settings than this client was given (%s); `pm-actors daemon restart` "
         "applies this client's",
@@ -98,7 +98,7 @@ async def _with_matching_settings(config: Config, client: DaemonClient) -> Daemo
     return client
 
 
-async def _restarted(config: Config, old_pid: int, names: list[str]) -> DaemonClient:
+async def restart_kept_daemon(config: Config, old_pid: int, names: list[str]) -> DaemonClient:
     """A client of the daemon that replaced `old_pid`, which its keeper restarted with this
     client's settings `names` (and the code this client's Python imports)."""
     settings = config.daemon_settings()

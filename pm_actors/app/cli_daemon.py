@@ -2,7 +2,9 @@
 
 Unlike the other commands these never start a daemon by surprise: `status` and `daemon stop`
 report that none runs. `daemon stop` sends SIGTERM to the pid the daemon gave in its welcome,
-and waits for it to exit: the daemon stops every process it manages first.
+and waits for it to exit: the daemon stops every process it manages first. `daemon restart`
+of a daemon under its keeper (how one is started in the background) hands every process over
+to a new daemon, which runs this pm-actors with this shell's PM_* settings: nothing stops.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import psutil
 
 from pm_actors.api import GetDaemonStatus
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console
+from pm_actors.config import DAEMON_SETTINGS
 from pm_actors.errors import DaemonUnavailable
 from pm_actors.ipc.client import DaemonClient, NoDaemonListening
 from pm_actors.ipc.launcher import connect_or_start
+from pm_actors.ipc.settings_check import NOT_BY_RESTART, restart_kept_daemon
 from pm_actors.logging_setup import configure_logging
 from pm_actors.results import DaemonStatus
 
@@ -51,11 +55,40 @@ def daemon(arguments: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     if action == "status":
         return status(arguments, console)
-    if action in ("stop", "restart"):
-        stopped = _stop(console)
-        if action == "stop":
-            return EXIT_OK if stopped else EXIT_FAILURE
+    if action == "stop":
+        return EXIT_OK if _stop(console) else EXIT_FAILURE
+    if action == "restart" and _restart_kept(console):
+        return EXIT_OK
+    if action == "restart":
+        _stop(console)
     return _start(console)
+
+
+def _restart_kept(console: Console) -> bool:
+    """Restart a daemon under its keeper, its processes running on; False if none runs so."""
+
+    async def restart() -> tuple[int, DaemonStatus] | None:
+        try:
+            client = await DaemonClient.connect(console.config)
+        except NoDaemonListening:
+            return None
+        await client.close()
+        if not client.welcome.kept:
+            return None
+        config, old_pid = console.config, client.welcome.daemon_pid
+        names = sorted((config.explicit & set(DAEMON_SETTINGS)) - NOT_BY_RESTART)
+        async with await restart_kept_daemon(config, old_pid, names) as fresh:
+            return old_pid, await fresh.call(GetDaemonStatus())
+
+    restarted = asyncio.run(restart())
+    if restarted is None:
+        return False
+    old_pid, current = restarted
+    console.print(
+        f"Daemon restarted (pid {old_pid} -> {current.pid}, pm-actors {current.version}); "
+        f"{current.running_processes} of {current.managed_processes} managed processes running, none stopped."
+    )
+    return True
 
 
 def _running_status(console: Console) -> DaemonStatus | None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pm_actors import __version__
@@ -140,6 +141,44 @@ def test_daemon_start_runs_one_in_the_background_once(
         if stop.returncode != 0:
             os.kill(pid, 9)
     wait_until(lambda: process_is_gone(pid), message="the background daemon to exit")
+
+
+@pytest.mark.timeout(90)
+def test_daemon_restart_hands_every_process_to_a_new_daemon_with_new_settings(
+    short_tmp: Path, pm_environment: dict[str, str]
+) -> None:
+    def run(*arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "pm_actors", *arguments],
+            env=pm_environment | settings,
+            cwd=short_tmp,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            check=False,
+        )
+
+    started = run("daemon", "start")
+    first = int(started.stdout.split("pid ")[1].split(")")[0])
+    keeper = psutil.Process(first).ppid()
+    try:
+        assert run("start", "stamper", "--", PYTHON, "-u", "-c", STAMPER).returncode == 0
+        child = json.loads(run("ps", "--json").stdout)[0]["record"]["pid"]
+
+        restarted = run("daemon", "restart", PM_MAX_PROCESSES="1")
+
+        assert restarted.returncode == 0, restarted.stderr
+        assert (
+            f"pid {first} -> " in restarted.stdout and "1 of 1 managed processes running" in restarted.stdout
+        )
+        assert json.loads(run("ps", "--json").stdout)[0]["record"]["pid"] == child  # the same child runs on
+        second = json.loads(run("status", "--json").stdout)["pid"]
+        assert second != first and psutil.Process(second).ppid() == keeper
+        refused = run("start", "a", "--", PYTHON, "-c", "pass")  # saying nothing of the limit
+        assert refused.returncode == 1 and "limit_reached" in refused.stderr, "the new daemon applies it"
+    finally:
+        run("daemon", "stop")
+    wait_until(lambda: process_is_gone(keeper) and process_is_gone(child), message="keeper and child to end")
 
 
 STAMPER = "import time\nwhile True:\n    print('at', time.time(), flush=True)\n    time.sleep(0.2)"
