@@ -229,6 +229,6 @@ class WaitActor(DaemonActor):
             return []
         return (
             LogQueries(self._connection)
-            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id)
+            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id, time.time())
             .lines
         )

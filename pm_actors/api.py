@@ -238,6 +238,10 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
         Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
     ] = None
+    since: Annotated[
+        TimeSpec | None,
+        msgspec.Meta(description="Only lines stamped at or after this (15m: the last 15 minutes)."),
+    ] = None
     max_chars: MaxChars = DEFAULT_MAX_CHARS
     max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pm_actors.app import cli_daemon, cli_groups, cli_processes
+from pm_actors.app import cli_daemon, cli_groups, cli_logs, cli_processes
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
 from pm_actors.app.project import Project, find_project_file, load_project
@@ -34,8 +34,8 @@ COMMANDS: dict[str, Command] = {
     "rm": cli_processes.rm,
     "info": cli_processes.info,
     "wait": cli_processes.wait,
-    "logs": cli_processes.logs,
-    "search": cli_processes.search,
+    "logs": cli_logs.logs,
+    "search": cli_logs.search,
     "status": cli_daemon.status,
     "daemon": cli_daemon.daemon,
     "group": cli_groups.group,

@@ -107,12 +107,16 @@ def _process_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _output_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    logs = _command(commands, "logs", "show a process's output", "pm-actors logs web -n 50 -f")
+    logs = _command(
+        commands, "logs", "show a process's output", "pm-actors logs web -n 50 -f --grep 'ERROR|WARN'"
+    )
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="how many of the newest lines")
     logs.add_argument("--stderr", action="store_true", help="only stderr")
     logs.add_argument("--stdout", action="store_true", help="only stdout")
     logs.add_argument("-f", "--follow", action="store_true", help="show new lines as they come (Ctrl-C ends)")
+    logs.add_argument("--since", metavar="WHEN", help="only lines since then: 10m, 2h, 2024-05-01T12:00:00Z")
+    logs.add_argument("--grep", metavar="REGEX", help="only lines this Python regular expression matches")
 
     search = _command(commands, "search", "search stored output", 'pm-actors search "connection refused"')
     search.add_argument("query")

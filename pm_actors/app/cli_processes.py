@@ -5,7 +5,6 @@ client session, prints for a person (or JSON), and returns the exit code."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,17 +19,13 @@ from pm_actors.api import (
     ListProcesses,
     RequestUnion,
     RestartProcess,
-    SearchLogs,
     StartProcess,
     StopProcess,
-    TailLogs,
     WaitFor,
 )
-from pm_actors.app.cli_follow import follow, print_line
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console, UsageError
 from pm_actors.app.terminal import duration, megabytes, table
 from pm_actors.errors import PmError
-from pm_actors.log_results import Stream
 from pm_actors.results import ProcessRecord, ProcessStats
 from pm_actors.states import ProcessState
 
@@ -184,29 +179,3 @@ def wait(arguments: argparse.Namespace, console: Console) -> int:
     result = console.caller.call(request, waiting=f"waiting for {arguments.name} ({request.until})")
     console.print(result.summary())
     return EXIT_OK if result.satisfied else EXIT_FAILURE
-
-
-def logs(arguments: argparse.Namespace, console: Console) -> int:
-    stream: Stream | None = "stderr" if arguments.stderr else "stdout" if arguments.stdout else None
-    page = console.caller.call(TailLogs(name=arguments.name, limit=arguments.lines, stream=stream))
-    for line in page.lines:
-        print_line(console, line)
-    if arguments.follow:
-        try:
-            console.caller.run(follow(console, arguments.name, page.next_after_id, stream))
-        except KeyboardInterrupt:
-            return EXIT_OK
-    return EXIT_OK
-
-
-def search(arguments: argparse.Namespace, console: Console) -> int:
-    request = SearchLogs(
-        query=arguments.query, name=arguments.name, mode=arguments.mode, limit=arguments.limit
-    )
-    result = console.caller.call(request)
-    for match in result.matches:
-        when = datetime.datetime.fromisoformat(match.ts).astimezone().strftime("%H:%M:%S")
-        console.print(f"{console.painter.dim(when)} {match.name} {match.text}")
-    if not result.matches:
-        console.print("No matching lines.")
-    return EXIT_OK if result.matches else EXIT_FAILURE

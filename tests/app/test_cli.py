@@ -71,6 +71,42 @@ def test_start_ps_logs_stop_rm_through_the_command_line(daemon: Daemon) -> None:
     assert daemon.call(ListProcesses()).processes == []
 
 
+ALARM = (
+    "import time\nfor i in range(100000):\n"
+    "    print(('ERROR ' if i % 3 == 0 else 'ok ') + str(i), flush=True)\n    time.sleep(0.05)"
+)
+
+
+@pytest.mark.timeout(60)
+def test_logs_grep_and_since_show_only_those_lines_and_follow_keeps_filtering(daemon: Daemon) -> None:
+    assert pm(daemon, "start", "alarm", "--", PYTHON, "-u", "-c", ALARM).returncode == 0
+    assert pm(daemon, "wait", "alarm", "--line", "ok 8").returncode == 0
+
+    errors = pm(daemon, "logs", "alarm", "--grep", "^ERROR [0-9]+$", "-n", "2").stdout.splitlines()
+    assert len(errors) == 2 and all(line.startswith("ERROR ") for line in errors)
+    assert int(errors[0].split()[1]) < int(errors[1].split()[1]), "oldest first, as printed"
+    assert len(pm(daemon, "logs", "alarm", "--since", "1h", "-n", "5").stdout.splitlines()) == 5
+    assert pm(daemon, "logs", "alarm", "--since", "2999-01-01T00:00:00Z").stdout == ""
+    bad = pm(daemon, "logs", "alarm", "--grep", "(")
+    assert bad.returncode == 2 and "not a valid regular expression" in bad.stderr
+
+    follower = subprocess.Popen(
+        [PYTHON, "-m", "pm_actors", "logs", "alarm", "-n", "0", "-f", "--grep", "ERROR"],
+        env=daemon.environment,
+        cwd=daemon.log_path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        followed = [follower.stdout.readline() for _ in range(3)]
+        assert all(line.startswith("ERROR ") for line in followed), followed
+    finally:
+        follower.kill()
+        follower.wait()
+
+
 @pytest.mark.timeout(60)
 def test_the_person_sees_and_stops_a_process_an_agent_started(daemon: Daemon) -> None:
     """Same daemon, same processes: what came in over the socket (as the MCP shim does) is
