@@ -302,6 +302,12 @@ class Variable:
     """An empty value usually means "unset"; for a list that may be empty it means the empty list."""
 
 
+def setting_names() -> list[str]:
+    """Every PM_* setting pm-actors reads, sorted."""
+    anywhere = Path("/")
+    return sorted(variable.name for variable in _variables(anywhere, anywhere, anywhere))
+
+
 def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Variable, ...]:
     state_dir = home / ".local" / "state" / "pm-actors"
     return (

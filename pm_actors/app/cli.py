@@ -17,6 +17,7 @@ from pm_actors.app import cli_daemon, cli_groups, cli_logs, cli_processes
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
 from pm_actors.app.project import Project, find_project_file, load_project
+from pm_actors.app.user_config import user_settings
 from pm_actors.config import Config, ConfigError, load_config
 from pm_actors.errors import PmError
 from pm_actors.logging_setup import configure_logging
@@ -50,10 +51,10 @@ def _project(arguments: argparse.Namespace) -> Project | None:
     return load_project(find_project_file(arguments.file, Path.cwd()))
 
 
-def _environment(project: Project | None) -> Mapping[str, str]:
-    if project is None:
-        return os.environ
-    return {**project.settings, **os.environ}
+def settings_environment(project: Project | None) -> Mapping[str, str]:
+    """The settings in force: the environment's, over the project file's, over the user's file."""
+    project_settings = {} if project is None else project.settings
+    return {**user_settings(os.environ), **project_settings, **os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments.argv = command_line
     try:
         project = _project(arguments)
-        config = load_config(_environment(project))
+        config = load_config(settings_environment(project))
     except ConfigError as error:
         print(f"pm-actors: {error}", file=sys.stderr)
         return EXIT_USAGE

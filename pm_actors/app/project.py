@@ -36,7 +36,7 @@ from typing import Any, Final
 import msgspec
 
 from pm_actors.api import GroupMember
-from pm_actors.config import ConfigError
+from pm_actors.config import ConfigError, setting_names
 from pm_actors.results import ProcessInfo
 from pm_actors.specs import NAME_PATTERN, CommandCheck, HealthCheck, StopStrategy
 
@@ -73,33 +73,35 @@ def load_project(path: Path) -> Project:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     unknown = sorted(set(document) - TOP_LEVEL_KEYS)
     if unknown:
-        raise _problem(path, text, [unknown[0]], f"unknown key; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+        raise file_problem(
+            path, text, [unknown[0]], f"unknown key; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}"
+        )
     name = document.get("name", path.parent.name)
     if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
-        raise _problem(
+        raise file_problem(
             path, text, ["name"], "expected a name of letters, digits, '.', '_' and '-', at most 64"
         )
     strategy = document.get("stop_strategy", "reverse")
     if strategy not in ("reverse", "parallel", "sequential"):
-        raise _problem(path, text, ["stop_strategy"], "expected reverse, parallel or sequential")
+        raise file_problem(path, text, ["stop_strategy"], "expected reverse, parallel or sequential")
     return Project(
         path=path,
         name=name,
         stop_strategy=strategy,
-        settings=_settings(path, text, document.get("settings", {})),
+        settings=settings_table(path, text, document.get("settings", {})),
         members=_members(path, text, document.get("processes", {})),
     )
 
 
-def _settings(path: Path, text: str, table: Any) -> dict[str, str]:
+def settings_table(path: Path, text: str, table: Any) -> dict[str, str]:
+    """The `[settings]` table of a TOML file: PM_* variables, as the environment would give them."""
     if not isinstance(table, dict):
-        raise _problem(path, text, ["settings"], "expected a table of PM_* settings")
+        raise file_problem(path, text, ["settings"], "expected a table of PM_* settings")
     settings = {}
+    known = setting_names()
     for key, value in table.items():
-        if not key.startswith("PM_"):
-            raise _problem(
-                path, text, ["settings", key], "settings are PM_* variables, e.g. PM_ALLOWED_COMMANDS"
-            )
+        if key not in known:
+            raise file_problem(path, text, ["settings", key], f"unknown setting; known: {', '.join(known)}")
         if isinstance(value, bool):
             value = str(value).lower()
         elif isinstance(value, list):
@@ -110,18 +112,18 @@ def _settings(path: Path, text: str, table: Any) -> dict[str, str]:
 
 def _members(path: Path, text: str, table: Any) -> list[GroupMember]:
     if not isinstance(table, dict) or not table:
-        raise _problem(path, text, ["processes"], "expected one [processes.NAME] table per process")
+        raise file_problem(path, text, ["processes"], "expected one [processes.NAME] table per process")
     members = []
     for name, fields in table.items():
         if not isinstance(fields, dict):
-            raise _problem(path, text, ["processes", name], "expected a table of start_process fields")
+            raise file_problem(path, text, ["processes", name], "expected a table of start_process fields")
         try:
             member = msgspec.convert({**fields, "name": name}, GroupMember)
         except msgspec.ValidationError as error:
             key, problem = _located(str(error))
-            raise _problem(path, text, ["processes", name, *key], problem) from None
+            raise file_problem(path, text, ["processes", name, *key], problem) from None
         if member.command is None:
-            raise _problem(path, text, ["processes", name], "expected a command (the executable to run)")
+            raise file_problem(path, text, ["processes", name], "expected a command (the executable to run)")
         members.append(msgspec.structs.replace(member, cwd=_anchored(member.cwd, path.parent)))
     return members
 
@@ -151,7 +153,7 @@ def _located(message: str) -> tuple[list[str], str]:
     return [], message
 
 
-def _problem(path: Path, text: str, keys: list[str], problem: str) -> ConfigError:
+def file_problem(path: Path, text: str, keys: list[str], problem: str) -> ConfigError:
     line = _line_of(text, keys)
     where = f"{path}:{line}" if line else str(path)
     return ConfigError(f"{where}: {'.'.join(keys)}: {problem}")

@@ -110,7 +110,10 @@ def test_a_bad_project_file_is_one_message_naming_the_line_and_the_key(
         ("[processes.web]\ncommand = 'x'\nrestrt = 'always'\n", ":3: processes.web.restrt: unknown key"),
         ("colour = 'blue'\n", ":1: colour: unknown key"),
         ("[processes.web]\nargs = []\n", ":1: processes.web: expected a command"),
-        ("[settings]\nALLOWED = '/usr/bin'\n", ":2: settings.ALLOWED: settings are PM_* variables"),
+        (
+            "[settings]\nALLOWED = '/usr/bin'\n",
+            ":2: settings.ALLOWED: unknown setting; known: PM_ALLOWED_COMMANDS, ",
+        ),
         ("[processes.web\n", "not valid TOML"),
     ],
 )
