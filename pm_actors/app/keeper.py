@@ -1,6 +1,6 @@
 """The keeper: a tiny parent that keeps the daemon's processes alive and heard across a crash.
 
-`pm-actors keeper` starts the daemon as its child and becomes a child subreaper, so that when
+`python -m pm_actors.app.keeper` starts the daemon as its child and becomes a child subreaper, so that when
 the daemon dies its children (the managed processes) are re-parented to the keeper rather
 than to init. The daemon tells the keeper about every run and passes it duplicates of the
 run's pipe read ends and pidfd (`pm_actors.keeper_protocol`); while the keeper holds them the
