@@ -1,6 +1,6 @@
 """Daemon figures end to end: a real `pm-actors daemon`, over its socket and through MCP, beside supervisord.
 
-Run: /tmp/venv/bin/python bench/bench_daemon.py [--lines N] [--no-peer]
+Run: python bench/bench_daemon.py [--lines N] [--no-peer]
 
 Starts a private daemon (own HOME, database, socket and token in a temp dir) and measures, each
 latency as p50 / p90 over many runs:
@@ -11,7 +11,7 @@ latency as p50 / p90 over many runs:
   reported only once every line is committed (FTS5-indexed), and a check that none was lost;
 - search_logs on those N rows: words, phrase and substring;
 - the daemon's RSS idle and with 50 idle children, and its CPU use supervising them.
-Then, in the same run, the same work for supervisord (if installed) over XML-RPC, and the ratio
+Then, in the same run, the same work for supervisord (bench/peer.py installs it) over XML-RPC, and the ratio
 pm-actors / supervisord of each shared figure. Targets: bench/README.md. Prints to stdout
 only; every process it started is ended and its temp dir removed on any exit path.
 """
@@ -23,7 +23,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import importlib.util
 import os
 import re
 import secrets
@@ -35,7 +34,6 @@ import sys
 import tempfile
 import time
 import warnings
-import xmlrpc.client
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +43,7 @@ import psutil
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
+from peer import peer_python, shutdown, start_supervisord, stop_and_wait, supervisor_config, wait_for_exec
 
 from pm_actors import api
 from pm_actors.config import load_config
@@ -67,6 +66,7 @@ CPU_WINDOW_S = 5.0
 STARTUP_DEADLINE_S = 20.0
 FLOOD_DEADLINE_S = 120.0
 POLL_INTERVAL_S = 0.01
+INSTALL_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 1.0
 """The sleeps end at SIGTERM; a short timeout lets the daemon's stop timers lapse before the idle figures."""
 SETTLE_S = STOP_TIMEOUT_S + 0.5
@@ -534,68 +534,11 @@ async def run_pm(folder: Path, script: Path, expected: FloodOutput, out: Measure
 # supervisord -------------------------------------------------------------------------------
 
 
-def supervisor_config(folder: Path, script: Path, lines: int) -> str:
-    programs = [f"[program:idle-{number:02d}]\ncommand={SLEEP} 600\n" for number in range(IDLE_CHILDREN)]
-    programs.append(f"[program:lat]\ncommand={SLEEP} 60\n")
-    programs.append(
-        f"[program:flood]\ncommand={sys.executable} {script} {lines}\nredirect_stderr=true\n"
-        f"stdout_logfile={folder / 'flood.log'}\nstdout_logfile_maxbytes=0\nstdout_logfile_backups=0\n"
-    )
-    common = "autostart=false\nautorestart=false\nstartsecs=0\nstopwaitsecs=5\n"
-    return (
-        f"[unix_http_server]\nfile={folder / 'sv.sock'}\n\n"
-        f"[supervisord]\nnodaemon=true\nloglevel=warn\nlogfile={folder / 'supervisord.log'}\n"
-        f"pidfile={folder / 'supervisord.pid'}\nchildlogdir={folder / 'svlogs'}\n\n"
-        "[rpcinterface:supervisor]\n"
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
-        + "\n".join(program + common for program in programs)
-    )
-
-
-def supervisor_proxy(socket_path: Path) -> Any:
-    from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    transport = SupervisorTransport(None, None, f"unix://{socket_path}")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
-
-
-def connect_to_supervisord(socket_path: Path, process: psutil.Popen) -> Any:
-    """A proxy once supervisord answers; a fresh one per attempt (a failed request spoils its transport)."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while True:
-        proxy = supervisor_proxy(socket_path)
-        try:
-            if proxy.getState()["statename"] == "RUNNING":
-                return proxy
-        except (OSError, xmlrpc.client.Fault):
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("supervisord did not start; its log is in the temp dir")
-        time.sleep(POLL_INTERVAL_S)
-
-
-def stop_and_wait(proxy: Any, names: list[str]) -> None:
-    """Stop without XML-RPC's `wait`: its deferred answer is polled only on supervisord's next tick
-    (up to 1 s), which would dominate the run; polling the state sees the stop as soon as it is done."""
-    for name in names:
-        proxy.stopProcess(name, False)
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while any(proxy.getProcessInfo(name)["statename"] != "STOPPED" for name in names):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"supervisord did not stop {names}")
-        time.sleep(POLL_INTERVAL_S / 10)
-
-
-def wait_for_exec(proxy: Any, name: str, executable: str) -> None:
-    """supervisord reports RUNNING (startsecs=0) once it has forked, before the exec: a SIGTERM in
-    that window is lost (the forked child still has supervisord's handlers) and the stop then
-    waits stopwaitsecs for SIGKILL. Before an untimed stop, wait until the exec happened."""
-    link = f"/proc/{proxy.getProcessInfo(name)['pid']}/exe"  # psutil caches exe(): read it afresh
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while os.readlink(link) != os.path.realpath(executable):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"supervisord's {name} did not exec {executable}")
-        time.sleep(POLL_INTERVAL_S / 10)
+def supervisor_programs(folder: Path, script: Path, lines: int) -> tuple[dict[str, str], dict[str, Path]]:
+    programs = {f"idle-{number:02d}": f"{SLEEP} 600" for number in range(IDLE_CHILDREN)}
+    programs["lat"] = f"{SLEEP} 60"
+    programs["flood"] = f"{sys.executable} {script} {lines}"
+    return programs, {"flood": folder / "flood.log"}
 
 
 def peer_restart_loop(proxy: Any) -> Latency:
@@ -635,26 +578,18 @@ def peer_flood(proxy: Any, pid: int, log_path: Path, expected: FloodOutput, out:
     out.notes.append(f"flood: {copied:,} of {expected.lines:,} lines in its log file (flat file, no index)")
 
 
-def run_peer(folder: Path, script: Path, expected: FloodOutput, out: Measurements, log: TextIO) -> None:
-    (folder / "svlogs").mkdir()
-    config_path = folder / "supervisord.conf"
-    config_path.write_text(supervisor_config(folder, script, expected.lines))
-    supervisord = psutil.Popen(
-        [sys.executable, "-m", "supervisor.supervisord", "-c", str(config_path)],
-        cwd=folder,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-    )
+def run_peer(
+    python: Path, folder: Path, script: Path, expected: FloodOutput, out: Measurements, log: TextIO
+) -> None:
+    programs, logs = supervisor_programs(folder, script, expected.lines)
+    supervisord, proxy = start_supervisord(python, folder, supervisor_config(folder, programs, logs), log)
     try:
-        proxy = connect_to_supervisord(folder / "sv.sock", supervisord)
         time.sleep(0.5)
         out.amounts["rss.idle"] = rss_mb(supervisord.pid)
         out.latencies["start"] = peer_restart_loop(proxy)
         peer_idle_children(proxy, supervisord.pid, out)
         peer_flood(proxy, supervisord.pid, folder / "flood.log", expected, out)
-        proxy.shutdown()
-        supervisord.wait(STARTUP_DEADLINE_S)
+        shutdown(supervisord, proxy)
     finally:
         end_process(supervisord, "supervisord", out)
 
@@ -733,9 +668,9 @@ def main() -> None:
     # A SIGTERM to the bench unwinds like Ctrl-C, through every `finally` that ends a process.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     pm, peer = Measurements(), Measurements()
-    peer_installed = importlib.util.find_spec("supervisor") is not None
-    if not peer_installed:
-        peer.notes.append("not installed (pip install supervisor); skipped")
+    python, why_not = (None, "skipped (--no-peer)") if arguments.no_peer else peer_python(INSTALL_TIMEOUT_S)
+    if python is None:
+        peer.notes.append(why_not)
     with private_folder() as folder:
         script = folder / "flood.py"
         script.write_text(FLOOD_SCRIPT)
@@ -746,9 +681,9 @@ def main() -> None:
             with log_path.open("w") as log:
                 (folder / "pm").mkdir()
                 asyncio.run(run_pm(folder / "pm", script, expected, pm, log))
-                if peer_installed and not arguments.no_peer:
+                if python is not None:
                     (folder / "sv").mkdir()
-                    run_peer(folder / "sv", script, expected, peer, log)
+                    run_peer(python, folder / "sv", script, expected, peer, log)
         except BaseException:
             report_log_on_failure(log_path)
             raise
