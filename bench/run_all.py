@@ -73,9 +73,10 @@ def main() -> None:
                 asyncio.run(run(sizes, folder, log, python, missing, report))
         except BaseException:
             report_log_on_failure(log_path)
+            report.notes.append("the run failed: the figures above are those measured before")
             raise
         finally:
             left = Measurements()
             kill_all(psutil.Process().children(recursive=True), "bench", left)
             report.notes.extend(left.notes)
-    report.print()
+            report.print()
