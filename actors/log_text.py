@@ -68,6 +68,14 @@ def clean_line(text: str) -> str:
     return CONTROL.sub("", text)
 
 
+def clean_lines(texts: list[str]) -> list[str]:
+    """`clean_line` of each text; when none holds a control character (checked at once, in C),
+    the very same list."""
+    if "".join(texts).isprintable():
+        return texts
+    return [clean_line(text) for text in texts]
+
+
 def identifier_parts(text: str) -> str | None:
     """The parts of every identifier in `text` that changes case inside, space-separated
     (`ConnectionRefusedError` -> `Connection Refused Error`), or None when there is none.

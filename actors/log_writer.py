@@ -31,7 +31,7 @@ import apsw
 from pm_actors.actors import log_writes
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
-from pm_actors.actors.log_text import clean_line
+from pm_actors.actors.log_text import clean_lines
 from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import (
     DeleteLines,
@@ -139,7 +139,7 @@ class LogWriterActor(DaemonActor):
             self._delete_lines(message)
         elif isinstance(message, (LogBatch, *STATEMENT_TYPES)):
             if isinstance(message, LogBatch):
-                if self._pending_lines + len(message.entries) > MAX_PENDING_LINES:
+                if self._pending_lines + message.line_count > MAX_PENDING_LINES:
                     self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
                 self._add_lines(message)
             else:
@@ -152,17 +152,16 @@ class LogWriterActor(DaemonActor):
         return None
 
     def _add_lines(self, batch: LogBatch) -> None:
-        first_id = self._next_log_id
-        rows = [
-            (first_id + offset, batch.process_id, batch.run_id, stream, ts, clean_line(text))
-            for offset, (stream, ts, text) in enumerate(batch.entries)
-        ]
-        self._next_log_id += len(rows)
-        self._pending_lines += len(rows)
         block = self._open_line_block()
-        block.rows.extend(rows)
-        block.lines[batch.process_id] += len(rows)
-        block.chars[batch.process_id] += sum(len(row[5]) for row in rows)
+        for stream, ts, texts in batch.chunks:
+            if not texts:
+                continue
+            lines = clean_lines(texts)
+            block.chunks.append((self._next_log_id, batch.process_id, batch.run_id, stream, ts, lines))
+            self._next_log_id += len(lines)
+            self._pending_lines += len(lines)
+            block.lines[batch.process_id] += len(lines)
+            block.chars[batch.process_id] += sum(map(len, lines))
         if batch.on_committed is not None:
             block.callbacks.append(batch.on_committed)
 

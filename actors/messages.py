@@ -38,8 +38,10 @@ STDERR = 1
 STDIN = 2
 STREAM_NAMES = ("stdout", "stderr", "stdin")
 
-LogEntry = tuple[int, float, str]
-"""(stream, seconds since the epoch, text) of one output line."""
+LineChunk = tuple[int, float, list[str]]
+"""(stream, seconds since the epoch, texts): output lines read together, in order. Lines travel
+in chunks, not one tuple each: under a flood the IO thread and the writer then do their work
+per read, not per line."""
 
 SequenceName = Literal["processes", "runs", "logs"]
 """The id sequences of the database, named after the table whose ids they hand out."""
@@ -66,8 +68,12 @@ class LogBatch(msgspec.Struct, frozen=True):
 
     process_id: int
     run_id: int
-    entries: list[LogEntry]
+    chunks: list[LineChunk]
     on_committed: Callable[[], None] | None = None
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(texts) for _, _, texts in self.chunks)
 
 
 class SaveDefinition(msgspec.Struct, frozen=True):

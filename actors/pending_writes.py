@@ -12,7 +12,7 @@ from collections.abc import Callable
 import apsw
 
 from pm_actors.actors import group_store, log_writes
-from pm_actors.actors.log_writes import LogRow
+from pm_actors.actors.log_writes import StoredChunk
 from pm_actors.actors.messages import (
     DeleteGroupData,
     DeleteProcessData,
@@ -54,7 +54,7 @@ class LineBlock:
     """Lines of consecutive LogBatches, written with one statement. Their ids are contiguous
     because the writer hands them out in arrival order."""
 
-    rows: list[LogRow] = dataclasses.field(default_factory=list)
+    chunks: list[StoredChunk] = dataclasses.field(default_factory=list)
     callbacks: list[Callable[[], None]] = dataclasses.field(default_factory=list)
     lines: collections.Counter[int] = dataclasses.field(default_factory=collections.Counter)
     chars: collections.Counter[int] = dataclasses.field(default_factory=collections.Counter)
@@ -94,7 +94,7 @@ def write_in_order(connection: apsw.Connection, operations: list[Operation]) -> 
 def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
     """Run the SQL of one operation inside the caller's transaction."""
     if isinstance(operation, LineBlock):
-        log_writes.insert_lines(connection, operation.rows)
+        log_writes.insert_lines(connection, operation.chunks)
     elif isinstance(operation, SaveDefinition):
         log_writes.save_definition(connection, operation)
     elif isinstance(operation, RecordRunStart):
@@ -134,11 +134,12 @@ def _callbacks_of(operation: Operation) -> list[Callable[[], None]]:
 def describe(operation: Operation) -> str:
     """Enough to find the lost data in a log, without a definition's env (it may hold secrets)."""
     if isinstance(operation, LineBlock):
-        if not operation.rows:
+        chunks = operation.chunks
+        if not chunks:
             return "an empty batch of lines"
-        rows = operation.rows
-        process_ids = sorted({row[1] for row in rows})
-        return f"{len(rows)} lines (ids {rows[0][0]}..{rows[-1][0]}) of processes {process_ids}"
+        count = sum(len(chunk[5]) for chunk in chunks)
+        first, last = chunks[0][0], chunks[-1][0] + len(chunks[-1][5]) - 1
+        return f"{count} lines (ids {first}..{last}) of processes {sorted(operation.lines)}"
     if isinstance(operation, SaveDefinition):
         return f"the definition of {operation.definition.name!r} (process {operation.process_id})"
     return repr(operation)

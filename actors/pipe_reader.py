@@ -28,7 +28,7 @@ import pykka
 
 from pm_actors.actors.child import Child, reap_adopted
 from pm_actors.actors.line_splitter import LineSplitter
-from pm_actors.actors.messages import STDERR, STDOUT, LogBatch, LogEntry
+from pm_actors.actors.messages import STDERR, STDOUT, LineChunk, LogBatch
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RunWatch:
     splitters: dict[int, LineSplitter] = field(default_factory=dict)
     open_pipes: dict[int, int] = field(default_factory=dict)
     """fd -> stream, for the pipes that have not reached EOF."""
-    pending: list[LogEntry] = field(default_factory=list)
+    pending: list[LineChunk] = field(default_factory=list)
     in_flight_chars: int = 0
     paused: bool = False
     pidfd_watched: bool = False
@@ -164,24 +164,31 @@ class PipeReader:
             watch.pidfd_watched = True
 
     def _read(self, watch: RunWatch, fd: int) -> None:
-        """Read what the pipe has, up to the per-round budget."""
-        stream = watch.open_pipes[fd]
+        """Read what the pipe has, up to the per-round budget: one chunk of lines, stamped with
+        the time of the first read (the reads follow each other without waiting)."""
         splitter = watch.splitters[fd]
+        lines: list[str] = []
+        now = time.time()
+        ended = False
         for _ in range(MAX_READS_PER_WAKEUP):
             try:
                 data = os.read(fd, READ_SIZE)
             except BlockingIOError:
-                return
+                break
             if not data:
-                self._end_pipe(watch, fd)
-                return
-            now = time.time()
-            watch.pending.extend((stream, now, line) for line in splitter.feed(data))
+                ended = True
+                break
+            lines += splitter.feed(data)
+        if lines:
+            watch.pending.append((watch.open_pipes[fd], now, lines))
+        if ended:
+            self._end_pipe(watch, fd)
 
     def _end_pipe(self, watch: RunWatch, fd: int) -> None:
         stream = watch.open_pipes.pop(fd)
-        now = time.time()
-        watch.pending.extend((stream, now, line) for line in watch.splitters.pop(fd).finish())
+        rest = watch.splitters.pop(fd).finish()
+        if rest:
+            watch.pending.append((stream, time.time(), rest))
         if not watch.paused:
             self._selector.unregister(fd)
         watch.child.close_pipe(fd)
@@ -212,11 +219,11 @@ class PipeReader:
     def _send_pending(self, watch: RunWatch) -> None:
         if not watch.pending:
             return
-        entries, watch.pending = watch.pending, []
-        size = sum(len(text) for _, _, text in entries)
+        chunks, watch.pending = watch.pending, []
+        size = sum(sum(map(len, texts)) for _, _, texts in chunks)
         watch.in_flight_chars += size
         self._writer.tell(
-            LogBatch(watch.process_id, watch.run_id, entries, lambda: self._release(watch, size))
+            LogBatch(watch.process_id, watch.run_id, chunks, lambda: self._release(watch, size))
         )
         if watch.in_flight_chars >= MAX_IN_FLIGHT_CHARS and not watch.paused:
             self._pause(watch)

@@ -54,7 +54,5 @@ def send_input(context: ProcessContext, process_id: int, run: LiveRun, request: 
 
 
 def _store(context: ProcessContext, process_id: int, run_id: int, lines: list[str]) -> None:
-    now = time.time()
-    entries = [(STDIN, now, line) for line in lines]
     committed = functools.partial(context.events.output_committed, process_id)
-    context.writer.tell(LogBatch(process_id, run_id, entries, committed))
+    context.writer.tell(LogBatch(process_id, run_id, [(STDIN, time.time(), lines)], committed))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import functools
+import itertools
 import shutil
 import statistics
 import tempfile
@@ -34,8 +35,8 @@ from pm_actors.actors.messages import (
     STDERR,
     STDOUT,
     Flush,
+    LineChunk,
     LogBatch,
-    LogEntry,
     ReadLogs,
     SaveDefinition,
 )
@@ -57,7 +58,19 @@ READ_BUDGET_S = 5.0
 """The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
-def make_lines(count: int) -> list[LogEntry]:
+Line = tuple[int, float, str]
+"""(stream, ts, text) of one line."""
+
+
+def as_chunks(lines: list[Line]) -> list[LineChunk]:
+    """Consecutive lines of the same stream and time in one chunk, as the IO thread sends them."""
+    return [
+        (stream, ts, [text for _, _, text in group])
+        for (stream, ts), group in itertools.groupby(lines, key=lambda line: (line[0], line[1]))
+    ]
+
+
+def make_lines(count: int) -> list[Line]:
     """Log-like lines: a few common words, numbers that repeat, ids that are unique."""
     now = time.time()
     return [
@@ -73,7 +86,7 @@ def make_lines(count: int) -> list[LogEntry]:
 
 
 def ingest_with_writer(
-    database: Path, lines: list[LogEntry], retention: RetentionPolicy = KEEP_EVERYTHING
+    database: Path, lines: list[Line], retention: RetentionPolicy = KEEP_EVERYTHING
 ) -> tuple[float, float, pykka.ActorRef[Any]]:
     """Rows/s of the LogWriterActor from the first batch told: until the last line is committed
     (capture; the index trails it), and until a full flush has indexed every line."""
@@ -88,7 +101,7 @@ def ingest_with_writer(
     committed = threading.Event()
     started = time.perf_counter()
     for number, start in enumerate(range(0, len(lines), BATCH_LINES)):
-        writer.tell(LogBatch(number % PROCESSES + 1, 1, lines[start : start + BATCH_LINES]))
+        writer.tell(LogBatch(number % PROCESSES + 1, 1, as_chunks(lines[start : start + BATCH_LINES])))
     writer.tell(LogBatch(1, 1, [], on_committed=committed.set))
     committed.wait()
     stored = time.perf_counter() - started
@@ -96,13 +109,13 @@ def ingest_with_writer(
     return len(lines) / stored, len(lines) / (time.perf_counter() - started), writer
 
 
-def trimming_policy(lines: list[LogEntry]) -> RetentionPolicy:
+def trimming_policy(lines: list[Line]) -> RetentionPolicy:
     """A size limit of a tenth of what each process writes: retention trims all along."""
     chars_per_process = sum(len(text) for _, _, text in lines) // PROCESSES
     return RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=chars_per_process // 10)
 
 
-def ingest_direct(database: Path, lines: list[LogEntry], indexed: bool) -> float:
+def ingest_direct(database: Path, lines: list[Line], indexed: bool) -> float:
     """Baselines: the same rows, executemany in transactions of 10,000, no actor; with the FTS5
     insert the writer makes, or without any index."""
     connection = open_write_connection(database)

@@ -36,7 +36,7 @@ NOW = time.time()
 
 
 def write(writer: Writer, process_id: int, texts: list[str], ts: float = NOW) -> None:
-    writer.tell(LogBatch(process_id, process_id, [(STDOUT, ts, text) for text in texts]))
+    writer.tell(LogBatch(process_id, process_id, [(STDOUT, ts, texts)]))
 
 
 def lines_of(reader: apsw.Connection, process_id: int) -> list[str]:
@@ -110,7 +110,7 @@ def test_new_lines_are_stored_between_the_chunks_of_a_long_deletion(
     writer.tell(DeleteLines(1, None, done))
     writer.tell(
         LogBatch(
-            2, 2, [(STDOUT, NOW, "fresh")], on_committed=lambda: deletion_done_at_commit.append(done.done())
+            2, 2, [(STDOUT, NOW, ["fresh"])], on_committed=lambda: deletion_done_at_commit.append(done.done())
         )
     )
 

@@ -88,8 +88,9 @@ class Store:
 
     def apply(self, step: int, operation: Print | Delete | Clear | Restart) -> None:
         if isinstance(operation, Print):
-            entries = [(STDOUT, TS + step, text) for text in operation.texts]
-            self.writer.tell(LogBatch(operation.process_id, step, entries))
+            self.writer.tell(
+                LogBatch(operation.process_id, step, [(STDOUT, TS + step, list(operation.texts))])
+            )
         elif isinstance(operation, Delete):
             self._answered(lambda done: DeleteProcessData(operation.process_id, done))
         elif isinstance(operation, Clear):

@@ -69,7 +69,7 @@ def write(
     run_id: int = 1,
     ts: float = TS,
 ) -> None:
-    writer.tell(LogBatch(process_id, run_id, [(stream, ts, text) for text in texts]))
+    writer.tell(LogBatch(process_id, run_id, [(stream, ts, texts)]))
     writer.ask(Flush(index_budget_s=None))
 
 
@@ -585,7 +585,7 @@ def test_the_reader_sees_lines_the_writer_was_still_holding(writer: Any, databas
 
     writer.tell(LogBatch(WEB, 1, [], on_committed=hold_the_writer))
     assert holding.wait(10)
-    writer.tell(LogBatch(WEB, 1, [(STDOUT, TS, "fresh")]))
+    writer.tell(LogBatch(WEB, 1, [(STDOUT, TS, ["fresh"])]))
     reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
     reader.tell(ReadLogs(GetLogs(name="web"), WEB, reply))
     release.set()

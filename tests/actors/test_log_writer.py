@@ -19,8 +19,8 @@ from pm_actors.actors.messages import (
     STDOUT,
     DeleteProcessData,
     Flush,
+    LineChunk,
     LogBatch,
-    LogEntry,
     RecordRunEnd,
     RecordRunStart,
     SaveDefinition,
@@ -34,8 +34,8 @@ from tests.log_store_support import check_index_matches_rows, start_writer
 Writer = pykka.ActorRef[LogWriterActor]
 
 
-def entries(texts: list[str], stream: int = STDOUT) -> list[LogEntry]:
-    return [(stream, 1_700_000_000.0, text) for text in texts]
+def entries(texts: list[str], stream: int = STDOUT) -> list[LineChunk]:
+    return [(stream, 1_700_000_000.0, texts)]
 
 
 def count(connection: apsw.Connection, sql: str, *args: Any) -> int:

@@ -83,8 +83,7 @@ WEB = 1
 def slow_lines(database: Path) -> Iterator[pykka.ActorRef[Any]]:
     """A writer that has stored SLOW_LINES slow lines and a last one for process WEB."""
     writer = start_writer(database)
-    entries = [(STDOUT, 0.0, text) for text in [SLOW_LINE] * SLOW_LINES + ["the last line"]]
-    writer.tell(LogBatch(WEB, 1, entries))
+    writer.tell(LogBatch(WEB, 1, [(STDOUT, 0.0, [SLOW_LINE] * SLOW_LINES + ["the last line"])]))
     writer.ask(Flush(index_budget_s=None))  # all indexed: the search must go through every line
     yield writer
     writer.stop(block=True)
