@@ -28,6 +28,9 @@ BULK_MIN_LINES = 8
 """A chunk this long goes in as one statement reading a JSON array of its lines (json_each, in
 C: about twice the rows per second of executemany, which binds each row from Python); a
 shorter one joins the others' executemany, cheaper for a line or two."""
+CASE_CHANGE_GLOB = "line GLOB '*[a-z][A-Z]*' OR line GLOB '*[A-Z][A-Z][a-z]*'"
+"""The lines `log_text.CASE_CHANGE` matches, found by SQLite in C: only those can have
+identifier parts, so only those (a few in a hundred, in most output) are read into Python."""
 INSERT_ROW = "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES(?, ?, ?, ?, ?, ?)"
 INSERT_CHUNK = (
     "INSERT INTO logs(id, process_id, run_id, stream, ts, line)"
@@ -66,7 +69,9 @@ def insert_lines(connection: apsw.Connection, chunks: list[StoredChunk]) -> None
 def index_lines(connection: apsw.Connection, after_id: int, up_to_id: int) -> None:
     """Index the lines with ids in (after_id, up_to_id]: each line, and beside it the parts of
     its identifiers, which are stored in the row first so that a delete can repeat them."""
-    rows = connection.execute("SELECT id, line FROM logs WHERE id > ? AND id <= ?", (after_id, up_to_id))
+    rows = connection.execute(
+        f"SELECT id, line FROM logs WHERE id > ? AND id <= ? AND ({CASE_CHANGE_GLOB})", (after_id, up_to_id)
+    )
     parts = [(text, line_id) for line_id, line in rows if (text := identifier_parts(line)) is not None]
     connection.executemany("UPDATE logs SET parts = ? WHERE id = ?", parts)
     connection.execute(

@@ -310,6 +310,7 @@ def pm_environment(folder: Path) -> dict[str, str]:
         "PM_LOG_LEVEL": "warning",
         "PM_MAX_PROCESSES": str(IDLE_CHILDREN * 4),
         "PM_DAEMON_AUTO_START": "false",
+        "PM_RATE_LIMIT": "off",  # the benches poll states every millisecond
     }
 
 

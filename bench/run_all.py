@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -29,30 +30,45 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (for the tests)")
     parser.add_argument("--no-peer", action="store_true", help="leave supervisord out")
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=None,
+        help="some of the suites, comma-separated: processes, floods, groups, startup, search, retention",
+    )
     return parser.parse_args()
 
 
+SUITES: dict[str, Callable[[Bench, dict[str, Path]], Awaitable[None]]] = {
+    "processes": lambda bench, scripts: suite_processes.measure(bench),
+    "floods": suite_floods.measure,
+    "groups": lambda bench, scripts: suite_search.groups(bench),
+    "startup": lambda bench, scripts: asyncio.to_thread(suite_search.startup, bench),
+    "search": lambda bench, scripts: suite_search.measure(bench),
+    "retention": lambda bench, scripts: suite_floods.retention(bench, scripts["block"]),
+}
+"""Every suite, in the order they run (see above)."""
+
+
 async def run(
-    sizes: Sizes, folder: Path, log: TextIO, python: Path | None, missing: str, report: Report
+    sizes: Sizes, folder: Path, log: TextIO, peer: tuple[Path | None, str], report: Report, only: list[str]
 ) -> None:
     scripts = suite_floods.write_scripts(folder)
+    python, missing = peer
     async with pm_daemon(folder / "pm") as pm:
         if python is None:
-            await run_suites(Bench(sizes, folder, log, pm, None, missing, report), scripts)
+            await run_suites(Bench(sizes, folder, log, pm, None, missing, report), scripts, only)
             return
         programs = suite_processes.peer_programs(sizes.children)
         floods, logs = suite_floods.peer_programs(scripts, sizes.flood_lines, folder / "sv")
-        with supervisord(python, folder / "sv", programs | floods, logs, log) as peer:
-            await run_suites(Bench(sizes, folder, log, pm, peer, missing, report), scripts)
+        with supervisord(python, folder / "sv", programs | floods, logs, log) as supervisor:
+            await run_suites(Bench(sizes, folder, log, pm, supervisor, missing, report), scripts, only)
 
 
-async def run_suites(bench: Bench, scripts: dict[str, Path]) -> None:
-    await suite_processes.measure(bench)
-    await suite_floods.measure(bench, scripts)
-    await suite_search.groups(bench)
-    suite_search.startup(bench)
-    await suite_search.measure(bench)
-    await suite_floods.retention(bench, scripts["block"])
+async def run_suites(bench: Bench, scripts: dict[str, Path], only: list[str]) -> None:
+    for name, suite in SUITES.items():
+        if name in only:
+            await suite(bench, scripts)
 
 
 def main() -> None:
@@ -60,9 +76,11 @@ def main() -> None:
     sizes = QUICK if arguments.quick else FULL
     # A SIGTERM to the bench unwinds like Ctrl-C, through every `finally` that ends a process.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
-    python, missing = (
-        (None, "left out (--no-peer)") if arguments.no_peer else peer_python(sizes.install_timeout_s)
-    )
+    only = arguments.only or list(SUITES)
+    unknown = set(only) - set(SUITES)
+    if unknown:
+        raise SystemExit(f"python -m bench: no suite {', '.join(sorted(unknown))} (see --help)")
+    peer = (None, "left out (--no-peer)") if arguments.no_peer else peer_python(sizes.install_timeout_s)
     report = Report()
     if arguments.quick:
         report.notes.append("--quick: every benchmark at a tiny size; these figures mean nothing")
@@ -70,7 +88,7 @@ def main() -> None:
         log_path = folder / "managers.log"
         try:
             with log_path.open("w") as log:
-                asyncio.run(run(sizes, folder, log, python, missing, report))
+                asyncio.run(run(sizes, folder, log, peer, report, only))
         except BaseException:
             report_log_on_failure(log_path)
             report.notes.append("the run failed: the figures above are those measured before")

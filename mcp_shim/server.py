@@ -11,6 +11,7 @@ subscriptions and log level (`peers.py`, `subscriptions.py`, `client_log.py`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import warnings
 from collections.abc import AsyncIterator, Mapping
@@ -34,7 +35,7 @@ from .failures import error_result, protocol_error
 from .peers import Peers
 from .progress import with_progress
 from .subscriptions import Subscriptions
-from .tools import TOOLS, decode_arguments, tool_input_schema
+from .tools import decode_arguments, tool_input_schema, tool_list
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def build_server(backend: ClientSession) -> PmServer:
             cache_hints=CACHE_HINTS,
             lifespan=lifespan,
             get_tool_input_schema=tool_input_schema,
-            on_list_tools=_constant(types.ListToolsResult(tools=list(TOOLS))),
+            on_list_tools=_list_tools,
             on_call_tool=handlers.call_tool,
             on_list_resources=handlers.list_resources,
             on_list_resource_templates=_constant(resources.list_templates()),
@@ -158,6 +159,16 @@ def build_server(backend: ClientSession) -> PmServer:
         )
     server.middleware.append(peers.middleware)
     return server
+
+
+async def _list_tools(ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
+    return _tools_result()
+
+
+@functools.cache
+def _tools_result() -> types.ListToolsResult:
+    """Built on the first tools/list (see `tool_list`), then the same answer every time."""
+    return types.ListToolsResult(tools=list(tool_list()))
 
 
 def _constant(result: Any) -> Any:

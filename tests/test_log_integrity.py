@@ -100,5 +100,6 @@ def test_no_id_is_handed_out_again_after_a_daemon_is_killed(daemons: DaemonLaunc
     with daemon.client() as client:
         second = run_to_the_end(client, "job", "print('after the crash')")
         [second_line] = line_ids(client, "job")
+        assert search_texts(client, "after") == (["after the crash"], 0)  # a search indexes first
     assert second_line > first_line and (second.run_id or 0) > (first.run_id or 0)
     check_index_matches_rows(daemon.config.database_path)

@@ -8,12 +8,13 @@ never a traceback. The MCP shim is imported only for `mcp`, so the daemon never 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from pm_actors.app import cli_daemon, cli_groups, cli_logs, cli_processes
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
 from pm_actors.app.project import Project, find_project_file, load_project
@@ -25,24 +26,31 @@ from pm_actors.logging_setup import configure_logging
 Command = Callable[[argparse.Namespace, Console], int]
 ProjectCommand = Callable[[argparse.Namespace, Console, Project], int]
 
-COMMANDS: dict[str, Command] = {
-    "ps": cli_processes.ps,
-    "ls": cli_processes.ps,
-    "start": cli_processes.start,
-    "stop": cli_processes.stop,
-    "restart": cli_processes.restart,
-    "kill": cli_processes.kill,
-    "rm": cli_processes.rm,
-    "info": cli_processes.info,
-    "wait": cli_processes.wait,
-    "logs": cli_logs.logs,
-    "search": cli_logs.search,
-    "status": cli_daemon.status,
-    "daemon": cli_daemon.daemon,
-    "group": cli_groups.group,
+COMMANDS: dict[str, str] = {
+    "ps": "cli_processes.ps",
+    "ls": "cli_processes.ps",
+    "start": "cli_processes.start",
+    "stop": "cli_processes.stop",
+    "restart": "cli_processes.restart",
+    "kill": "cli_processes.kill",
+    "rm": "cli_processes.rm",
+    "info": "cli_processes.info",
+    "wait": "cli_processes.wait",
+    "logs": "cli_logs.logs",
+    "search": "cli_logs.search",
+    "status": "cli_daemon.status",
+    "daemon": "cli_daemon.daemon",
+    "group": "cli_groups.group",
 }
-PROJECT_COMMANDS: dict[str, ProjectCommand] = {"up": cli_groups.up, "down": cli_groups.down}
+"""Each command's function in `pm_actors.app`, imported only when it runs: `pm-actors mcp`, which
+an MCP client starts and waits for, loads none of them."""
+PROJECT_COMMANDS: dict[str, str] = {"up": "cli_groups.up", "down": "cli_groups.down"}
 """Commands that read the project file: its [settings] apply to them (the environment wins)."""
+
+
+def _command(path: str) -> Any:
+    module, function = path.split(".")
+    return getattr(importlib.import_module(f"pm_actors.app.{module}"), function)
 
 
 def _project(arguments: argparse.Namespace) -> Project | None:
@@ -74,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(config)
     try:
         if project is not None:
-            return PROJECT_COMMANDS[arguments.command](arguments, console, project)
-        return COMMANDS[arguments.command](arguments, console)
+            project_command: ProjectCommand = _command(PROJECT_COMMANDS[arguments.command])
+            return project_command(arguments, console, project)
+        command: Command = _command(COMMANDS[arguments.command])
+        return command(arguments, console)
     except UsageError as error:
         console.print_error(
             f"pm-actors {arguments.command}: {error} (see pm-actors {arguments.command} --help)"

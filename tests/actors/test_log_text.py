@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pm_actors.actors.log_text import (
+    CASE_CHANGE,
     LEVELS,
     case_parts,
     clean_line,
+    clean_lines,
     identifier_parts,
     level_words,
     line_level,
 )
+from pm_actors.actors.log_writes import CASE_CHANGE_GLOB
 
 
 @pytest.mark.parametrize(
@@ -85,3 +91,19 @@ def test_every_level_word_a_line_can_carry_is_among_the_index_words_of_its_level
             for part in case_parts(token)
         }
         assert words & (tokens | {token.strip("[]").lower() for token in line.split()}), line
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZbY_ 9é\tÉ-", max_size=12))
+def test_the_writers_glob_finds_exactly_the_lines_that_change_case_inside(text: str) -> None:
+    connection = apsw.Connection(":memory:")
+    found = connection.execute(f"SELECT ? AS line WHERE {CASE_CHANGE_GLOB}", (text,)).fetchall()
+    assert bool(found) == (CASE_CHANGE.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [["plain", "text"], ["\x1b[1mbold\x1b[0m", "plain"], ["tab\there"], []],
+)
+def test_clean_lines_cleans_each_line_of_a_chunk(texts: list[str]) -> None:
+    assert clean_lines(texts) == [clean_line(text) for text in texts]

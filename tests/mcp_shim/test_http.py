@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.subscriptions import ResourceUpdated
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from pm_actors.mcp_shim.tools import TOOLS
+from pm_actors.mcp_shim.tools import tool_list
 from tests.daemon_support import free_tcp_port
 from tests.helpers import PYTHON, eventually, process_is_gone, wait_until
 from tests.mcp_shim.test_end_to_end import Shim, run, stop_daemon_if_any, structured
@@ -101,7 +101,7 @@ def test_http_serves_the_same_tools_and_results_as_stdio(
             return structured(await client.call_tool("list_processes", {}))
 
     tools, listing, resource = run(over_http)
-    assert tools == [tool.name for tool in TOOLS]
+    assert tools == [tool.name for tool in tool_list()]
     assert run(over_stdio) == listing and listing["processes"][0]["state"] == "running"
     assert '"name":"sleeper"' in resource
 

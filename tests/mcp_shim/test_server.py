@@ -20,7 +20,7 @@ from pm_actors import api, log_results, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
 from pm_actors.ipc.session import resolve_cwd
 from pm_actors.mcp_shim.failures import ERROR_META_KEY
-from pm_actors.mcp_shim.tools import TOOLS
+from pm_actors.mcp_shim.tools import tool_list
 from tests.mcp_shim.fakes import SHIM_CWD, FakeBackend, raising, with_client
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, sample_result
 
@@ -48,8 +48,8 @@ def test_list_tools_returns_every_tool_with_its_schemas_and_hints(mode: str) -> 
         return await client.list_tools()
 
     listed = with_client(FakeBackend(), mode, scenario)
-    assert [tool.name for tool in listed.tools] == [tool.name for tool in TOOLS]
-    for sent, received in zip(TOOLS, listed.tools, strict=True):
+    assert [tool.name for tool in listed.tools] == [tool.name for tool in tool_list()]
+    for sent, received in zip(tool_list(), listed.tools, strict=True):
         assert received.input_schema == sent.input_schema
         assert received.output_schema == sent.output_schema
         assert received.annotations == sent.annotations
