@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import psutil
 
 from pm_actors.actors.descendants import RUN_MARKER_VARIABLE, outside_the_group, run_processes
-from pm_actors.actors.sampling import ProcessTable, read_stat, scan_processes
+from pm_actors.actors.sampling import ProcessTable, children_of, read_stat, scan_processes
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class SpawnedChild:
 
     def signal_tree(self, signal_number: int) -> None:
         """Send a signal to the child's process group and to every process of its run outside it."""
-        signal_tree(self.process_group, self.marker, signal_number)
+        signal_tree(self.process_group, self.marker, signal_number, leader=self.pid)
 
     @property
     def has_input(self) -> bool:
@@ -259,13 +259,31 @@ def forget(pid: int) -> None:
         _spawned.discard(pid)
 
 
-def signal_tree(process_group: int, marker: str, signal_number: int) -> None:
-    """Signal a run's process group, then each of its processes that left the group."""
+def signal_tree(process_group: int, marker: str, signal_number: int, leader: int | None = None) -> None:
+    """Signal a run's process group, then each of its processes that left the group. `leader`
+    (a child spawned here): when it has no child and the daemon adopted no orphan, nothing can
+    have left the group, and the pass over every process of the machine (~1 ms) is spared."""
     with contextlib.suppress(ProcessLookupError):  # nobody left in the group
         os.killpg(process_group, signal_number)
+    if leader is not None and _group_is_the_whole_run(leader):
+        return
     table = scan_processes()
     members = run_processes(table, process_group, _adopted(table), lambda pid: read_run_marker(pid) == marker)
     _signal_each(table, outside_the_group(table, members, process_group), signal_number)
+
+
+def _group_is_the_whole_run(leader: int) -> bool:
+    """True when every process of the run is in its group: the leader has no child (a gone
+    leader has none: they were re-parented to us), and every child of ours was spawned here, so
+    no orphan of the run (adopted by us as subreaper) is about. Any doubt says False."""
+    leader_children = children_of(leader)
+    if leader_children is None or leader_children:
+        return False
+    ours = children_of(os.getpid())
+    if ours is None:
+        return False
+    with _spawned_lock:
+        return all(pid in _spawned for pid in ours)
 
 
 def read_run_marker(pid: int) -> str | None:

@@ -120,6 +120,24 @@ def scan_processes() -> ProcessTable:
     return ProcessTable(entries)
 
 
+def children_of(pid: int) -> list[int] | None:
+    """The children of `pid` from /proc/PID/task/*/children ([] if it is gone, None if unreadable)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    children: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except OSError:  # a thread that ended meanwhile, or a kernel without the file: unknown
+            return None
+    return children
+
+
 @dataclass
 class Meter:
     """A cached psutil.Process and the CPU baseline of the last tick.
