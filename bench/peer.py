@@ -53,7 +53,7 @@ def peer_python(install_timeout_s: float) -> tuple[Path | None, str]:
             stderr=subprocess.PIPE,
         )
     except (OSError, subprocess.SubprocessError) as error:
-        return None, f"supervisord could not be installed ({type(error).__name__})"
+        return None, f"unavailable ({REQUIREMENT} could not be installed: {type(error).__name__})"
     return python, ""
 
 
