@@ -23,7 +23,7 @@ import apsw
 from pm_actors.actors.line_budget import CharBudget
 from pm_actors.actors.log_text import LEVELS, line_level
 from pm_actors.actors.messages import STREAM_NAMES
-from pm_actors.actors.search_terms import focus, fts5_query, with_level
+from pm_actors.actors.search_terms import focus, fts5_query, substring_prefilter, with_level
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
 from pm_actors.errors import InvalidArgument
@@ -172,11 +172,7 @@ class LogQueries:
             )
             return self._connection.execute(sql, (*args, REGEX_ROW_WINDOW))
         if request.mode == "substring":
-            sql = (
-                f"SELECT {_MATCH_COLUMNS} FROM logs l {_NAME_JOIN}"
-                f" WHERE instr(l.line, ?) > 0{where} ORDER BY l.id {direction}"
-            )
-            return self._connection.execute(sql, (request.query, *args))
+            return self._substring_candidates(request.query, where, args, newest)
         # CROSS JOIN keeps the index as the outer loop: it yields rowids in the order asked, so
         # the query stops after limit + 1 matches instead of sorting every match.
         expression = with_level(fts5_query(request.query, request.mode), level)
@@ -193,6 +189,32 @@ class LogQueries:
                 f"the fts5 query {request.query!r} is not valid: {error}. Put text with special characters"
                 ' in double quotes ("a.b"), or use mode "words" (no syntax) or "substring" (exact text).'
             ) from error
+
+    def _substring_candidates(self, query: str, where: str, args: list[Any], newest: bool) -> Iterable[Row]:
+        """Lines holding `query`: a scan, or, when the query holds a whole token
+        (`substring_prefilter`), the index's candidates up to its high-water mark and a scan
+        of the lines above it, in the order asked."""
+        direction = "DESC" if newest else "ASC"
+        scan = f"SELECT {_MATCH_COLUMNS} FROM logs l {_NAME_JOIN} WHERE instr(l.line, ?) > 0{where}"
+        prefilter = substring_prefilter(query)
+        if prefilter is None:
+            return self._connection.execute(f"{scan} ORDER BY l.id {direction}", (query, *args))
+        indexed_up_to = int(self._connection.execute("SELECT indexed_up_to FROM fts_progress").get)
+
+        def unindexed() -> Iterable[Row]:
+            sql = f"{scan} AND l.id > ? ORDER BY l.id {direction}"
+            return self._connection.execute(sql, (query, *args, indexed_up_to))
+
+        def indexed() -> Iterable[Row]:
+            sql = (
+                f"SELECT {_MATCH_COLUMNS} FROM logs_fts f CROSS JOIN logs l ON l.id = f.rowid {_NAME_JOIN}"
+                f" WHERE logs_fts MATCH ? AND instr(l.line, ?) > 0{where} AND l.id <= ?"
+                f" ORDER BY f.rowid {direction}"
+            )
+            return self._connection.execute(sql, (prefilter, query, *args, indexed_up_to))
+
+        parts = (unindexed, indexed) if newest else (indexed, unindexed)
+        return itertools.chain.from_iterable(part() for part in parts)
 
     def _collect(
         self,

@@ -17,6 +17,10 @@ WORD = re.compile(r"\w+")
 """A word as a search sees it. Quoted, FTS5's unicode61 tokenizer reads it as the same word (or,
 for one with an underscore, which it splits on, as the phrase of its parts)."""
 
+ASCII_SEPARATORS = re.compile(r"[\x00-/:-@\[-`{-\x7f]+")
+"""ASCII characters other than letters and digits: token separators for unicode61."""
+ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
 
 def fts5_query(query: str, mode: SearchMode) -> str:
     """The FTS5 MATCH expression for a query in `words`, `phrase` or raw `fts5` mode."""
@@ -36,6 +40,19 @@ def fts5_query(query: str, mode: SearchMode) -> str:
     if mode == "phrase":
         return _quoted(query)
     return " ".join(_word_term(word) for word in words)  # juxtaposed terms: all must occur
+
+
+def substring_prefilter(query: str) -> str | None:
+    """An FTS5 expression that every line containing `query` matches, or None if it has none.
+
+    A run of the query between two ASCII separators (`id=1234 ` holds `1234`) stands whole, as
+    a phrase of tokens, in any line that contains the query, whatever surrounds it there (ASCII
+    characters other than letters and digits separate tokens for unicode61); the runs at the
+    edges (`id`) may be parts of longer tokens and say nothing. The index then narrows a scan
+    to the lines holding those phrases; the exact, case-sensitive check stays the reader's."""
+    runs = ASCII_SEPARATORS.split(query)[1:-1]
+    phrases = [f"line : {_quoted(run)}" for run in runs if ASCII_ALNUM.search(run)]
+    return " AND ".join(phrases) or None
 
 
 def with_level(expression: str, minimum: int | None) -> str:

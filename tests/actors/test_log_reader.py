@@ -330,6 +330,23 @@ def test_substring_mode_finds_exact_text_with_punctuation_case_sensitively(
     assert texts_of(search(queries, "A.B[0]", mode="substring")) == []
 
 
+@pytest.mark.parametrize("order", ["newest", "oldest"])
+def test_a_substring_holding_a_whole_token_is_found_below_and_above_the_high_water_mark(
+    writer: Any, database: Path, queries: LogQueries, order: Any
+) -> None:
+    """Through the index up to its high-water mark, by a scan above it, in one order."""
+    write(writer, WEB, ["job id=7 started", "job id=77 started", "job id=7 done", "job id=7 retried"])
+    first_id = (queries.get_logs(GetLogs(name="web"), WEB).lines[0]).id
+    with apsw.Connection(str(database)) as behind:  # the last two lines as if not yet indexed
+        behind.set_busy_timeout(5_000)
+        behind.execute("UPDATE fts_progress SET indexed_up_to = ?", (first_id + 1,))
+
+    found = texts_of(search(queries, "id=7 ", mode="substring", order=order))
+
+    expected = ["job id=7 started", "job id=7 done", "job id=7 retried"]
+    assert found == (expected[::-1] if order == "newest" else expected)
+
+
 @pytest.mark.parametrize("mode", ["words", "phrase", "fts5", "substring"])
 def test_the_process_filter_keeps_only_its_lines(searchable: None, queries: LogQueries, mode: Any) -> None:
     result = search(queries, "refused", process_id=WORKER, mode=mode)
@@ -546,7 +563,7 @@ def test_a_scan_out_of_time_before_its_first_row_says_to_narrow_the_search(
         pytest.raises(BudgetExceeded, match="narrow it: name one process, a time range"),
         ReadBudget(0.0).limit(connection, "search_logs"),
     ):
-        search(queries, "no such line", mode="substring")
+        search(queries, "nosuchline", mode="substring")  # no whole token inside: a scan of every line
 
 
 def test_an_invalid_regex_is_refused_with_the_reason(queries: LogQueries) -> None:

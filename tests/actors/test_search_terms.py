@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import re
 
+import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pm_actors.actors.search_terms import focus, fts5_query, with_level
+from pm_actors.actors.search_terms import focus, fts5_query, substring_prefilter, with_level
 from pm_actors.errors import InvalidArgument
 
 
@@ -36,3 +39,30 @@ def test_focus_finds_where_a_query_matched() -> None:
     assert focus(text, "suffix", "substring", None) == text.index("suffix")
     assert focus(text, "Error", "regex", re.compile("Err")) == text.index("Error")
     assert focus(text, "absent", "words", None) == 0
+
+
+def test_a_substring_is_narrowed_by_the_whole_tokens_inside_it() -> None:
+    assert substring_prefilter("id=777777 ") == 'line : "777777"'
+    assert substring_prefilter("x.y_z.w") == 'line : "y" AND line : "z"'
+    assert substring_prefilter("Error: conn") is None  # both runs touch an edge: maybe parts of tokens
+    assert substring_prefilter("plain") is None
+
+
+TEXT = st.text(alphabet="ab1 =._-Éé→\"'", max_size=8)
+TOKEN = st.text(alphabet="ab1Éé→", max_size=6)
+SEPARATOR = st.text(alphabet=" =._-\"'", min_size=1, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(around=st.tuples(TEXT, TOKEN, TOKEN, TEXT), middle=TOKEN, separators=st.tuples(SEPARATOR, SEPARATOR))
+def test_every_line_holding_a_substring_matches_its_prefilter(
+    around: tuple[str, str, str, str], middle: str, separators: tuple[str, str]
+) -> None:
+    prefix, left, right, suffix = around
+    query = f"{left}{separators[0]}{middle}1{separators[1]}{right}"
+    expression = substring_prefilter(query)
+    assert expression is not None
+    connection = apsw.Connection(":memory:")
+    connection.execute("CREATE VIRTUAL TABLE t USING fts5(line, parts, tokenize='unicode61')")
+    connection.execute("INSERT INTO t(line, parts) VALUES(?, NULL)", (f"{prefix}{query}{suffix}",))
+    assert connection.execute("SELECT count(*) FROM t WHERE t MATCH ?", (expression,)).get == 1
