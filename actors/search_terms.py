@@ -47,11 +47,14 @@ def substring_prefilter(query: str) -> str | None:
 
     A run of the query between two ASCII separators (`id=1234 ` holds `1234`) stands whole, as
     a phrase of tokens, in any line that contains the query, whatever surrounds it there (ASCII
-    characters other than letters and digits separate tokens for unicode61); the runs at the
-    edges (`id`) may be parts of longer tokens and say nothing. The index then narrows a scan
-    to the lines holding those phrases; the exact, case-sensitive check stays the reader's."""
-    runs = ASCII_SEPARATORS.split(query)[1:-1]
-    phrases = [f"line : {_quoted(run)}" for run in runs if ASCII_ALNUM.search(run)]
+    characters other than letters and digits separate tokens for unicode61); the last run,
+    after a separator (`d=1234` ends in `1234`), begins a token there: a prefix query. The
+    first run (`d`) may end a longer token and says nothing. The index then narrows a scan to
+    the lines holding those phrases; the exact, case-sensitive check stays the reader's."""
+    runs = ASCII_SEPARATORS.split(query)
+    phrases = [f"line : {_quoted(run)}" for run in runs[1:-1] if ASCII_ALNUM.search(run)]
+    if len(runs) > 1 and ASCII_ALNUM.search(runs[-1]):
+        phrases.append(f"line : {_quoted(runs[-1])} *")
     return " AND ".join(phrases) or None
 
 

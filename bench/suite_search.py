@@ -37,8 +37,18 @@ def cases(lines: int) -> list[tuple[str, dict[str, Any], Goal]]:
         ("phrase 'status 500'", {"query": "status 500", "mode": "phrase"}, near_ping),
         ("identifier part 'refused'", {"query": "refused"}, near_ping),
         (
-            "substring, a rare id",
+            "substring, a rare id (whole word)",
             {"query": f"id={rare} ", "mode": "substring"},
+            Goal.at_most(SUBSTRING_GOAL_MS, "ms"),
+        ),
+        (
+            "substring beginning a word",
+            {"query": f"d={rare}", "mode": "substring"},
+            Goal.at_most(SUBSTRING_GOAL_MS, "ms"),
+        ),
+        (
+            "substring inside words: a scan",
+            {"query": rare[1:], "mode": "substring"},
             Goal.at_most(SUBSTRING_GOAL_MS, "ms"),
         ),
         (

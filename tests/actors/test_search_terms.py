@@ -43,9 +43,10 @@ def test_focus_finds_where_a_query_matched() -> None:
 
 def test_a_substring_is_narrowed_by_the_whole_tokens_inside_it() -> None:
     assert substring_prefilter("id=777777 ") == 'line : "777777"'
-    assert substring_prefilter("x.y_z.w") == 'line : "y" AND line : "z"'
-    assert substring_prefilter("Error: conn") is None  # both runs touch an edge: maybe parts of tokens
+    assert substring_prefilter("x.y_z.w") == 'line : "y" AND line : "z" AND line : "w" *'
+    assert substring_prefilter("Error: conn") == 'line : "conn" *'  # begins a token; `Error` may end one
     assert substring_prefilter("plain") is None
+    assert substring_prefilter("plain ") is None
 
 
 TEXT = st.text(alphabet="ab1 =._-Éé→\"'", max_size=8)
@@ -53,13 +54,19 @@ TOKEN = st.text(alphabet="ab1Éé→", max_size=6)
 SEPARATOR = st.text(alphabet=" =._-\"'", min_size=1, max_size=3)
 
 
-@settings(max_examples=300, deadline=None)
-@given(around=st.tuples(TEXT, TOKEN, TOKEN, TEXT), middle=TOKEN, separators=st.tuples(SEPARATOR, SEPARATOR))
+@settings(max_examples=400, deadline=None)
+@given(
+    around=st.tuples(TEXT, TOKEN, TOKEN, TEXT),
+    middle=TOKEN,
+    separators=st.tuples(SEPARATOR, SEPARATOR),
+    cut=st.integers(1, 30),
+)
 def test_every_line_holding_a_substring_matches_its_prefilter(
-    around: tuple[str, str, str, str], middle: str, separators: tuple[str, str]
+    around: tuple[str, str, str, str], middle: str, separators: tuple[str, str], cut: int
 ) -> None:
+    """Whole tokens inside the query, and the token its last run begins, whatever surrounds them."""
     prefix, left, right, suffix = around
-    query = f"{left}{separators[0]}{middle}1{separators[1]}{right}"
+    query = f"{left}{separators[0]}1{middle}{separators[1]}{right}"[: len(left) + len(separators[0]) + cut]
     expression = substring_prefilter(query)
     assert expression is not None
     connection = apsw.Connection(":memory:")
