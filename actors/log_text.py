@@ -20,6 +20,9 @@ ANSI_ESCAPE = re.compile(
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 """Control characters other than tab, left after the escapes: they only garble a display."""
 
+PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+"""What a clean ASCII line consists of: every other byte is a control character."""
+
 TOKEN = re.compile(r"[^\W_]+")
 """A token as FTS5's unicode61 tokenizer sees it: a run of letters and digits."""
 CASE_CHANGE = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
@@ -71,9 +74,12 @@ def clean_line(text: str) -> str:
 def clean_lines(texts: list[str]) -> list[str]:
     """`clean_line` of each text; when none holds a control character (checked at once, in C),
     the very same list."""
-    if "".join(texts).isprintable():
-        return texts
-    return [clean_line(text) for text in texts]
+    joined = "".join(texts)
+    if joined.isascii():  # known from the join: then a byte-level check, ~7x isprintable's speed
+        clean = not joined.encode("ascii").translate(None, PRINTABLE_ASCII)
+    else:
+        clean = joined.isprintable()
+    return texts if clean else [clean_line(text) for text in texts]
 
 
 def identifier_parts(text: str) -> str | None:

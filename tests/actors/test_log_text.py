@@ -103,7 +103,14 @@ def test_the_writers_glob_finds_exactly_the_lines_that_change_case_inside(text: 
 
 @pytest.mark.parametrize(
     "texts",
-    [["plain", "text"], ["\x1b[1mbold\x1b[0m", "plain"], ["tab\there"], []],
+    [
+        ["plain", "text"],
+        ["\x1b[1mbold\x1b[0m", "plain"],
+        ["tab\there"],
+        ["del\x7f"],
+        ["café", "bell\x07é"],
+        [],
+    ],
 )
 def test_clean_lines_cleans_each_line_of_a_chunk(texts: list[str]) -> None:
     assert clean_lines(texts) == [clean_line(text) for text in texts]
