@@ -59,6 +59,8 @@ class RunWatch:
     open_pipes: dict[int, int] = field(default_factory=dict)
     """fd -> stream, for the pipes that have not reached EOF."""
     pending: list[LineChunk] = field(default_factory=list)
+    pending_chars: int = 0
+    batches_in_flight: int = 0
     in_flight_chars: int = 0
     paused: bool = False
     pidfd_watched: bool = False
@@ -78,6 +80,8 @@ class PipeReader:
         os.set_blocking(self._wake_write, False)
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
         self._stopping = False
+        self._holding: set[RunWatch] = set()
+        """Runs whose read lines wait for the batch in flight to be committed."""
         self._thread = threading.Thread(target=self._run, name="pm-pipe-reader", daemon=True)
 
     # Public, thread-safe ---------------------------------------------------------------
@@ -118,8 +122,8 @@ class PipeReader:
         started again loses none of them); the runs themselves are abandoned."""
         self._stopping = True
         watches = {key.data[0] for key in self._selector.get_map().values() if key.data is not None}
-        for watch in watches:
-            self._send_pending(watch)
+        for watch in watches | self._holding:
+            self._send_pending(watch, at_once=True)
 
     def _run(self) -> None:
         next_reap = time.monotonic() + REAP_INTERVAL_S
@@ -181,6 +185,7 @@ class PipeReader:
             lines += splitter.feed(data)
         if lines:
             watch.pending.append((watch.open_pipes[fd], now, lines))
+            watch.pending_chars += sum(map(len, lines))
         if ended:
             self._end_pipe(watch, fd)
 
@@ -189,6 +194,7 @@ class PipeReader:
         rest = watch.splitters.pop(fd).finish()
         if rest:
             watch.pending.append((stream, time.time(), rest))
+            watch.pending_chars += sum(map(len, rest))
         if not watch.paused:
             self._selector.unregister(fd)
         watch.child.close_pipe(fd)
@@ -216,12 +222,22 @@ class PipeReader:
         watch.child.close_pidfd()
         watch.on_exit(status)
 
-    def _send_pending(self, watch: RunWatch) -> None:
+    def _send_pending(self, watch: RunWatch, at_once: bool = False) -> None:
+        """Send the lines read, unless a batch of the run is still being committed: they then
+        go together once it is (`_credit`), so a flood is written in batches as large as the
+        writer's pace makes them, while a quiet run's line goes at once. Past the budget
+        they go at once and reading stops."""
         if not watch.pending:
             return
+        full = watch.in_flight_chars + watch.pending_chars >= MAX_IN_FLIGHT_CHARS
+        if watch.batches_in_flight and not (at_once or full):
+            self._holding.add(watch)
+            return
+        self._holding.discard(watch)
         chunks, watch.pending = watch.pending, []
-        size = sum(sum(map(len, texts)) for _, _, texts in chunks)
+        size, watch.pending_chars = watch.pending_chars, 0
         watch.in_flight_chars += size
+        watch.batches_in_flight += 1
         self._writer.tell(
             LogBatch(watch.process_id, watch.run_id, chunks, lambda: self._release(watch, size))
         )
@@ -230,7 +246,7 @@ class PipeReader:
 
     def _finish_output_if_done(self, watch: RunWatch) -> None:
         """Once both pipes are closed, a last (empty) batch tells the process its output is in."""
-        if watch.open_pipes or watch.final_batch_sent:
+        if watch.open_pipes or watch.pending or watch.final_batch_sent:
             return
         watch.final_batch_sent = True
         self._writer.tell(LogBatch(watch.process_id, watch.run_id, [], watch.on_output_complete))
@@ -242,6 +258,9 @@ class PipeReader:
 
     def _credit(self, watch: RunWatch, size: int) -> None:
         watch.in_flight_chars -= size
+        watch.batches_in_flight -= 1
+        self._send_pending(watch)
+        self._finish_output_if_done(watch)
         if watch.paused and watch.in_flight_chars < RESUME_BELOW_CHARS:
             self._resume(watch)
 
