@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,6 +44,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 from peer import peer_python, shutdown, start_supervisord, stop_and_wait, supervisor_config, wait_for_exec
+from report import timed, timed_async
 
 from pm_actors import api
 from pm_actors.config import load_config
@@ -114,8 +115,12 @@ class Latency:
 
     @classmethod
     def of(cls, seconds: list[float]) -> Latency:
-        deciles = statistics.quantiles(seconds, n=10, method="inclusive")
-        return cls(statistics.median(seconds) * 1000, deciles[8] * 1000)
+        return cls.of_ms([value * 1000 for value in seconds])
+
+    @classmethod
+    def of_ms(cls, milliseconds: Sequence[float]) -> Latency:
+        deciles = statistics.quantiles(milliseconds, n=10, method="inclusive")
+        return cls(statistics.median(milliseconds), deciles[8])
 
 
 @dataclass
@@ -224,29 +229,11 @@ async def time_async(
     after: Callable[[], Awaitable[Any]] | None = None,
 ) -> Latency:
     """Latency of `action` over `runs` runs after a few warm-up runs; `after` is run untimed."""
-    timings = []
-    for number in range(WARMUP_RUNS + runs):
-        started = time.perf_counter()
-        await action()
-        elapsed = time.perf_counter() - started
-        if after is not None:
-            await after()
-        if number >= WARMUP_RUNS:
-            timings.append(elapsed)
-    return Latency.of(timings)
+    return Latency.of_ms((await timed_async(action, runs, after, WARMUP_RUNS)).values)
 
 
 def time_sync(action: Callable[[], Any], runs: int, after: Callable[[], Any] | None = None) -> Latency:
-    timings = []
-    for number in range(WARMUP_RUNS + runs):
-        started = time.perf_counter()
-        action()
-        elapsed = time.perf_counter() - started
-        if after is not None:
-            after()
-        if number >= WARMUP_RUNS:
-            timings.append(elapsed)
-    return Latency.of(timings)
+    return Latency.of_ms(timed(action, runs, after, WARMUP_RUNS).values)
 
 
 def rss_mb(pid: int) -> float:

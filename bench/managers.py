@@ -48,15 +48,20 @@ class PmDaemon:
         return None if self.keeper_pid is None else rss_mb(self.keeper_pid)
 
     def cli(self, *arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PM_ACTORS, *arguments],
-            env=self.environment,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(self.environment, self.folder, *arguments)
+
+
+def run_cli(environment: dict[str, str], folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`pm-actors ARGUMENTS` with the daemon's environment, as its user would type it."""
+    return subprocess.run(
+        [PM_ACTORS, *arguments],
+        env=environment,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -65,15 +70,7 @@ async def pm_daemon(folder: Path, **settings: str) -> AsyncIterator[PmDaemon]:
     its processes), then its keeper and anything left are ended."""
     folder.mkdir(parents=True, exist_ok=True)
     environment = pm_environment(folder) | {"PM_DAEMON_AUTO_START": "true"} | settings
-    started = subprocess.run(
-        [PM_ACTORS, "daemon", "start"],
-        env=environment,
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
+    started = run_cli(environment, folder, "daemon", "start")
     if started.returncode != 0:
         raise RuntimeError(f"pm-actors daemon start failed: {started.stdout}{started.stderr}")
     config = load_config(environment, folder)

@@ -130,30 +130,38 @@ WARMUP_RUNS = 3
 
 
 async def timed_async(
-    action: Callable[[], Awaitable[object]], runs: int, after: Callable[[], Awaitable[object]] | None = None
+    action: Callable[[], Awaitable[object]],
+    runs: int,
+    after: Callable[[], Awaitable[object]] | None = None,
+    warmup: int = WARMUP_RUNS,
 ) -> Sample:
-    """Milliseconds of `action` over `runs` runs after a few warm-up runs; `after` runs untimed."""
+    """Milliseconds of `action` over `runs` runs after `warmup` runs; `after` runs untimed."""
     timings = []
-    for number in range(WARMUP_RUNS + runs):
+    for number in range(warmup + runs):
         started = time.perf_counter()
         await action()
         elapsed = time.perf_counter() - started
         if after is not None:
             await after()
-        if number >= WARMUP_RUNS:
+        if number >= warmup:
             timings.append(elapsed)
     return Sample.seconds_as_ms(timings)
 
 
-def timed(action: Callable[[], object], runs: int, after: Callable[[], object] | None = None) -> Sample:
+def timed(
+    action: Callable[[], object],
+    runs: int,
+    after: Callable[[], object] | None = None,
+    warmup: int = WARMUP_RUNS,
+) -> Sample:
     """`timed_async` for blocking calls."""
     timings = []
-    for number in range(WARMUP_RUNS + runs):
+    for number in range(warmup + runs):
         started = time.perf_counter()
         action()
         elapsed = time.perf_counter() - started
         if after is not None:
             after()
-        if number >= WARMUP_RUNS:
+        if number >= warmup:
             timings.append(elapsed)
     return Sample.seconds_as_ms(timings)
