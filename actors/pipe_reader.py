@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
 MAX_IN_FLIGHT_CHARS = 1024 * 1024
 """Per run: text read but not yet committed. Bounds memory per child under a flood."""
+MAX_HELD_CHARS = MAX_IN_FLIGHT_CHARS // 2
+"""Lines held back while a batch is being committed go once they hold this much text: a batch
+stays within the writer's flush (10,000 lines), so retention trims a flood after each one."""
 RESUME_BELOW_CHARS = MAX_IN_FLIGHT_CHARS // 2
 """Reading resumes with room for a good batch, not after every single commit."""
 MAX_READS_PER_WAKEUP = 16
@@ -225,12 +228,12 @@ class PipeReader:
     def _send_pending(self, watch: RunWatch, at_once: bool = False) -> None:
         """Send the lines read, unless a batch of the run is still being committed: they then
         go together once it is (`_credit`), so a flood is written in batches as large as the
-        writer's pace makes them, while a quiet run's line goes at once. Past the budget
-        they go at once and reading stops."""
+        writer's pace makes them (up to `MAX_HELD_CHARS`), while a quiet run's line goes at
+        once. Past the budget of text in flight, reading stops."""
         if not watch.pending:
             return
-        full = watch.in_flight_chars + watch.pending_chars >= MAX_IN_FLIGHT_CHARS
-        if watch.batches_in_flight and not (at_once or full):
+        enough = watch.pending_chars >= MAX_HELD_CHARS
+        if watch.batches_in_flight and not (at_once or enough):
             self._holding.add(watch)
             return
         self._holding.discard(watch)
