@@ -50,6 +50,8 @@ RETENTION_CAP_MB = 5
 """Far below what a flood writes (300,000 lines hold ~21 MB of text): trimming runs all along."""
 FLOOR_TRANSACTION_LINES = 10_000
 ERROR_DETECTION_NOTE = "not measured here: error tracking is not on this branch"
+"""Once the daemon classifies errors, this row becomes a third daemon in `retention`: the same
+floods with a traceback every few hundred lines, its ingest time against `kept`'s."""
 
 
 @dataclass(frozen=True)
