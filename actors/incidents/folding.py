@@ -47,7 +47,8 @@ AT_CONTINUATION: Final = re.compile(
     r"^(Caused by: |\s+\.\.\. \d+ (more|common frames omitted)|\s*Suppressed: |Node\.js v\d)"
 )
 AT_HEADLINE_TYPE: Final = re.compile(
-    r'^(Exception in thread "[^"]*" |Uncaught |\S+ )?(?P<type>([A-Za-z_$][\w.$]*)?(Error|Exception|Throwable))\b'
+    r'^(Exception in thread "[^"]*" |Uncaught |\S+ )?'
+    r"(?P<type>([A-Za-z_$][\w.$]*)?(Error|Exception|Throwable))\b"
 )
 JAVA_HEADLINE: Final = re.compile(r'Exception in thread "|\b(java|javax|kotlin|scala)\.\w')
 NODE_OBJECT: Final = re.compile(r"^(\{|\}|\s+[\w$]+: |\s+\[[\w$]+\]: )")
