@@ -17,6 +17,7 @@ import apsw
 import msgspec
 
 from pm_actors.actors import group_store
+from pm_actors.actors.incidents import store as incidents_store
 from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.errors import InternalError
 
@@ -105,6 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _script(_SCHEMA_V2),
     _script(_SCHEMA_V3),
     _script(group_store.SCHEMA),
+    _script(incidents_store.SCHEMA),
 )
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,6 +16,10 @@ import msgspec
 from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
 from pm_actors.results import (
     DeletedProcess,
+    ErrorCategory,
+    ErrorList,
+    ErrorOverview,
+    ErrorRecord,
     HealthReport,
     LogLines,
     ProcessInfo,
@@ -48,6 +52,7 @@ Limit = Annotated[
     int,
     msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
 ]
+ErrorLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")]
 SignalName = Literal[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
 ]
@@ -379,6 +384,64 @@ class ListGroups(Request, frozen=True, tag="list_groups"):
     ] = None
 
 
+class GetErrors(Request, frozen=True, tag="get_errors"):
+    """Errors found in processes' output, newest first: each folded stack trace or error line is
+    one error, with its category (port_in_use, module_not_found, ...), how often it happened
+    (repeats are counted, not listed), the runs it affected, its trace and the lines before it.
+    Use it to answer "why did it crash?" in one call."""
+
+    result_type = ErrorList
+    annotations = READ_ONLY
+
+    name: Annotated[
+        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
+        msgspec.Meta(description="Only this process's errors; all processes by default."),
+    ] = None
+    category: Annotated[ErrorCategory | None, msgspec.Meta(description="Only this category.")] = None
+    resolved: Annotated[
+        bool | None,
+        msgspec.Meta(description="true: only resolved ones; false: only unresolved; omitted: both."),
+    ] = None
+    since: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Only errors seen since: an ISO 8601 time or a duration ago (30s, 15m, 2h, 1d)."
+        ),
+    ] = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")] = (
+        20
+    )
+    after_id: Annotated[
+        int | None,
+        msgspec.Meta(ge=1, description="Continue a listing after this error id (its next_after_id)."),
+    ] = None
+
+
+class GetLatestErrors(Request, frozen=True, tag="get_latest_errors"):
+    """The unresolved errors, newest first, with counts by category and by process and the
+    number of occurrences per hour over the last day: the overview before digging in."""
+
+    result_type = ErrorOverview
+    annotations = READ_ONLY
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")] = (
+        10
+    )
+
+
+class MarkErrorResolved(Request, frozen=True, tag="mark_error_resolved"):
+    """Mark an error resolved, with a note of what fixed it. If the same error happens again
+    it is reopened, and it says that it came back after being resolved."""
+
+    result_type = ErrorRecord
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
+
+    error_id: Annotated[int, msgspec.Meta(ge=1, description="The error's id, as get_errors shows it.")]
+    note: Annotated[
+        str | None, msgspec.Meta(max_length=2000, description="What fixed it, for whoever sees it next.")
+    ] = None
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
@@ -402,6 +465,9 @@ RequestUnion = (
     | StartGroup
     | StopGroup
     | ListGroups
+    | GetErrors
+    | GetLatestErrors
+    | MarkErrorResolved
 )
 
 GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups

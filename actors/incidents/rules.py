@@ -12,26 +12,9 @@ lines costs one search each.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Final
 
-Category = Literal[
-    "port_in_use",
-    "module_not_found",
-    "file_not_found",
-    "permission_denied",
-    "connection_refused",
-    "out_of_memory",
-    "segfault",
-    "killed_by_signal",
-    "syntax_error",
-    "timeout",
-    "unhandled_exception",
-    "error_line",
-    "exit_nonzero",
-]
-"""What went wrong, in words an agent can act on. The last three are the general ones: a stack
-trace that fits no specific rule, a line that says it is an error, a crash with no other
-explanation."""
+from pm_actors.results import ErrorCategory as Category
 
 Rule = tuple[Category, re.Pattern[str]]
 

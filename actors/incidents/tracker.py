@@ -17,7 +17,8 @@ from typing import Final
 
 from pm_actors.actors.incidents.fingerprint import fingerprint
 from pm_actors.actors.incidents.folding import Folded, Line, StreamFolder
-from pm_actors.actors.incidents.rules import Category, categorize
+from pm_actors.actors.incidents.rules import categorize
+from pm_actors.results import ErrorCategory as Category
 
 CONTEXT_LINES: Final = 5
 """Lines kept from before an error, across both streams: what the program said just before."""
@@ -40,8 +41,9 @@ class Detected:
     text: list[str]
     frames: list[str]
     context: list[str]
-    first_line_id: int
-    last_line_id: int
+    first_line_id: int | None
+    last_line_id: int | None
+    """None for a crash the output did not show: its evidence is the last stderr lines."""
     ts: float
 
 
