@@ -23,6 +23,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pykka
@@ -71,6 +72,19 @@ def settle_all(futures: list[Reply], reply: Reply) -> None:
         answer(reply, None)
     for future in futures:
         future.add_done_callback(settled)
+
+
+def relay(source: Reply, reply: Reply, result: Callable[[Any], object]) -> None:
+    """Once `source` is settled, answer `reply` with `result(source's result)`, or its error."""
+
+    def forward(done: Reply) -> None:
+        error = done.exception()
+        if error is not None:
+            fail(reply, error)
+        else:
+            answer(reply, result(done.result()))
+
+    source.add_done_callback(forward)
 
 
 class DaemonActor(pykka.ThreadingActor):

@@ -1,48 +1,116 @@
-"""The one seam for OS effects on a child: spawn, signal its group, reap.
+"""The one seam for OS effects on a child: spawn, signal its whole tree, reap; the subreaper.
 
 Every child gets its own session (and so its own process group, whose id is the child's pid),
-no stdin, and two pipes. We signal the group id we created, never `getpgid()` of a pid that
-may have been reused. A pidfd lets the single IO thread learn of the exit through the same
-selector that reads the pipes, so no thread waits per child.
+no stdin (or a pipe to it, if asked for), two output pipes, and the run's marker in its
+environment (`descendants`). We signal the group id we created, never `getpgid()` of a pid
+that may have been reused. A pidfd lets the single IO thread learn of the exit through the
+same selector that reads the pipes, so no thread waits per child.
+
+What leaves the group (setsid, a double fork, a daemon) is still stopped with its run: the
+process running the actors is a child subreaper (`become_subreaper`), so orphans below it are
+re-parented to it rather than to init, and `signal_tree` signals each process of the run
+outside the group too, through a pidfd opened on it after checking its start time (a pid
+reused meanwhile is never signalled). Adopted orphans are ours to reap: `reap_adopted` does,
+without ever taking the exit status of a child spawned here (its owner reaps that one), which
+is why a process that runs the actors spawns children only through this module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import select
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+import psutil
+
+from pm_actors.actors.descendants import RUN_MARKER_VARIABLE, outside_the_group, run_processes
+from pm_actors.actors.sampling import ProcessTable, read_stat, scan_processes
 
 logger = logging.getLogger(__name__)
 
+PR_SET_CHILD_SUBREAPER = 36
+"""prctl option (linux/prctl.h): orphans below this process are re-parented to it."""
+ADOPTED_REAP_WAIT_S = 1.0
+"""How long a stopping daemon waits for the orphans it killed to end: SIGKILL ends a process at
+once unless it is stuck in the kernel, and then init reaps it after the daemon exits."""
+SAME_START_TOLERANCE_S = 2.0
+"""A dead daemon's run pid is the same process only if it started when the run did (pids are reused)."""
+
+_spawned: set[int] = set()
+"""Pids of the children spawned here and not yet reaped by their owner."""
+_spawned_lock = threading.Lock()
+"""Held while a child is forked and registered, and while adopted orphans are reaped: a child
+that exits at once is never mistaken for an orphan and reaped before its owner sees it."""
+
+
+def become_subreaper(enabled: bool = True) -> None:
+    """Make orphans below this process its children (or stop doing so)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(error)}")
+
 
 class SpawnedChild:
-    """A running child: its pid (= its process group id), pipes and pidfd."""
+    """A running child: its pid (= its process group id), pipes, pidfd and run marker."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], marker: str) -> None:
         if popen.stdout is None or popen.stderr is None:
             raise ValueError("a SpawnedChild needs both output pipes")
         self._popen = popen
         self.pid = popen.pid
         self.process_group = popen.pid
+        self.marker = marker
         self.stdout_fd = popen.stdout.fileno()
         self.stderr_fd = popen.stderr.fileno()
         os.set_blocking(self.stdout_fd, False)
         os.set_blocking(self.stderr_fd, False)
+        if popen.stdin is not None:
+            os.set_blocking(popen.stdin.fileno(), False)
         self.pidfd = os.pidfd_open(popen.pid)
 
-    def signal_group(self, signal_number: int) -> bool:
-        """Send a signal to the child's whole process group; False if nobody is left in it."""
+    def signal_tree(self, signal_number: int) -> None:
+        """Send a signal to the child's process group and to every process of its run outside it."""
+        signal_tree(self.process_group, self.marker, signal_number)
+
+    @property
+    def has_input(self) -> bool:
+        """Whether it was spawned with a pipe to its standard input."""
+        return self._popen.stdin is not None
+
+    @property
+    def input_open(self) -> bool:
+        return self._popen.stdin is not None and not self._popen.stdin.closed
+
+    def write_input(self, data: bytes) -> int:
+        """Write what the pipe takes now, without blocking; returns how many bytes that was.
+        Raises BrokenPipeError if the child closed its input, ValueError if we did."""
+        if self._popen.stdin is None or self._popen.stdin.closed:
+            raise ValueError("the input pipe is closed")
         try:
-            os.killpg(self.process_group, signal_number)
-        except ProcessLookupError:
-            return False
-        return True
+            return os.write(self._popen.stdin.fileno(), data)
+        except BlockingIOError:
+            return 0
+
+    def close_input(self) -> None:
+        """End of file for the child; harmless if there is no pipe or it is closed."""
+        if self._popen.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._popen.stdin.close()
 
     def reap(self) -> int | None:
         """The exit status if the child has ended (negative: the signal number), else None."""
-        return self._popen.poll()
+        status = self._popen.poll()
+        if status is not None:
+            forget(self.pid)
+        return status
 
     def close_pidfd(self) -> None:
         os.close(self.pidfd)
@@ -54,21 +122,185 @@ class SpawnedChild:
                 stream.close()
 
 
-def spawn(executable: str, argv0: str, args: Sequence[str], cwd: str, env: Mapping[str, str]) -> SpawnedChild:
-    """Start a child in a new session, never through a shell. Raises OSError if exec fails."""
-    popen = subprocess.Popen(
-        [argv0, *args],
-        executable=executable,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-        shell=False,
+def spawn(
+    exec_path: str,
+    descriptor: int,
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    marker: str,
+    stdin: bool = False,
+) -> SpawnedChild:
+    """Start a child in a new session, never through a shell. `exec_path` is
+    `/proc/self/fd/<descriptor>` of a checked executable (`executables.ExecPlan`): the
+    descriptor is passed through so the exec runs that very file. With `stdin`, it gets a pipe
+    to its standard input instead of /dev/null. Raises OSError if exec fails."""
+    environment = {**env, RUN_MARKER_VARIABLE: marker}
+    popen = _popen(argv, exec_path, descriptor, environment, cwd, subprocess.PIPE, stdin)
+    return SpawnedChild(popen, marker)
+
+
+def spawn_check(
+    exec_path: str, descriptor: int, argv: Sequence[str], env: Mapping[str, str], marker: str
+) -> subprocess.Popen[bytes]:
+    """Start a command health check like `spawn`, its stdout and stderr merged into one pipe.
+    Its owner calls `forget(pid)` once it has reaped it."""
+    return _popen(
+        argv, exec_path, descriptor, {**env, RUN_MARKER_VARIABLE: marker}, None, subprocess.STDOUT, False
     )
-    return SpawnedChild(popen)
+
+
+def _popen(
+    argv: Sequence[str],
+    exec_path: str,
+    descriptor: int,
+    env: dict[str, str],
+    cwd: str | None,
+    stderr: int,
+    stdin: bool,
+) -> subprocess.Popen[bytes]:
+    with _spawned_lock:
+        popen = subprocess.Popen(
+            list(argv),
+            executable=exec_path,
+            pass_fds=(descriptor,),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+            close_fds=True,
+            shell=False,
+        )
+        _spawned.add(popen.pid)
+    return popen
+
+
+def forget(pid: int) -> None:
+    """A child spawned here was reaped by its owner."""
+    with _spawned_lock:
+        _spawned.discard(pid)
+
+
+def signal_tree(process_group: int, marker: str, signal_number: int) -> None:
+    """Signal a run's process group, then each of its processes that left the group."""
+    with contextlib.suppress(ProcessLookupError):  # nobody left in the group
+        os.killpg(process_group, signal_number)
+    table = scan_processes()
+    members = run_processes(table, process_group, _adopted(table), lambda pid: read_run_marker(pid) == marker)
+    _signal_each(table, outside_the_group(table, members, process_group), signal_number)
+
+
+def read_run_marker(pid: int) -> str | None:
+    """The run marker in the environment `pid` was started with, if it can be read."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            variables = environ.read().split(b"\0")
+    except OSError:
+        return None
+    prefix = RUN_MARKER_VARIABLE.encode() + b"="
+    for variable in variables:
+        if variable.startswith(prefix):
+            return os.fsdecode(variable[len(prefix) :])
+    return None
+
+
+def _adopted(table: ProcessTable) -> list[int]:
+    """Our children that were not spawned here: orphans re-parented to us as subreaper."""
+    with _spawned_lock:
+        return [pid for pid in table.children(os.getpid()) if pid not in _spawned]
+
+
+def _signal_each(table: ProcessTable, pids: Iterable[int], signal_number: int) -> None:
+    """Signal each process through a pidfd, only if it is still the process in `table`."""
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            entry = read_stat(pid)  # read after the pidfd pins the process: a match is that process
+            if entry is not None and entry.start_ticks == table.entries[pid].start_ticks:
+                logger.debug("signalling pid %d, which left its run's process group", pid)
+                signal.pidfd_send_signal(pidfd, signal_number)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+
+
+def reap_adopted() -> None:
+    """Reap every orphan that was adopted and has exited; never a child spawned here."""
+    with _spawned_lock:
+        while True:
+            try:
+                exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return  # no child at all
+            if exited is None:
+                return
+            if exited.si_pid in _spawned:  # its owner reaps it: look past it, once
+                for pid in _exited_children():
+                    _reap(pid)
+                return
+            _reap(exited.si_pid)
+
+
+def _exited_children() -> list[int]:
+    table = scan_processes()
+    return [pid for pid in table.children(os.getpid()) if table.entries[pid].zombie and pid not in _spawned]
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def kill_adopted() -> None:
+    """Kill every adopted orphan and what is below it (the daemon is stopping: whichever run
+    they came from, they are ours), and reap them."""
+    table = scan_processes()
+    adopted = _adopted(table)
+    members = run_processes(table, 0, adopted, lambda pid: True, leader_known=False)
+    _signal_each(table, sorted(members), signal.SIGKILL)
+    deadline = time.monotonic() + ADOPTED_REAP_WAIT_S
+    for pid in adopted:
+        _wait_for_exit(pid, deadline)
+    reap_adopted()
+
+
+def _wait_for_exit(pid: int, deadline: float) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([pidfd], [], [], max(deadline - time.monotonic(), 0))
+    finally:
+        os.close(pidfd)
+
+
+def end_orphaned_run(leader: int, started_at: float, marker: str) -> None:
+    """Kill what a dead daemon's run left: its leader's group and session if the leader's pid is
+    not another process now, and every process carrying its marker, with all below them."""
+    table = scan_processes()
+    leader_known = leader not in table.entries or _started_at(leader, started_at)
+    if leader_known:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader, signal.SIGKILL)
+    candidates = [pid for pid in table.entries if pid != os.getpid()]
+    members = run_processes(
+        table, leader, candidates, lambda pid: read_run_marker(pid) == marker, leader_known
+    )
+    _signal_each(table, sorted(members), signal.SIGKILL)
+
+
+def _started_at(pid: int, started_at: float) -> bool:
+    try:
+        return abs(psutil.Process(pid).create_time() - started_at) < SAME_START_TOLERANCE_S
+    except psutil.Error:
+        return False
 
 
 def signal_name(signal_number: int) -> str:

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import msgspec
 
-from pm_actors.actors.commands import check_environment, resolve_executable, resolve_working_directory
+from pm_actors.actors.commands import (
+    check_environment,
+    child_environment,
+    resolve_executable,
+    resolve_working_directory,
+)
 from pm_actors.actors.definition_changes import default_restart
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.config import Config
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InvalidArgument
 from pm_actors.specs import CommandCheck, HealthCheck, ProcessSpec
 
 
-def declared_definition(spec: ProcessSpec, command: str, config: Config) -> ProcessDefinition:
+def declared_definition(
+    spec: ProcessSpec, command: str, config: Config, policy: ExecutablePolicy
+) -> ProcessDefinition:
     """The definition `spec` declares with `command`, once everything it names is allowed."""
     if spec.cwd is None:
         raise InvalidArgument(
@@ -30,18 +38,20 @@ def declared_definition(spec: ProcessSpec, command: str, config: Config) -> Proc
     return ProcessDefinition.of(
         spec,
         command=command,
-        executable=resolve_executable(command, cwd, config),
+        executable=resolve_executable(command, cwd, policy, child_environment(spec.env)),
         cwd=cwd,
-        health_check=allowed_check(spec.health_check, cwd, config),
+        health_check=allowed_check(spec.health_check, cwd, policy),
         default_restart=default_restart(config),
     )
 
 
-def allowed_check(check: HealthCheck | None, cwd: str, config: Config) -> HealthCheck | None:
-    """A command check runs under the same rules as the process: resolved and allowed now."""
+def allowed_check(check: HealthCheck | None, cwd: str, policy: ExecutablePolicy) -> HealthCheck | None:
+    """A command check runs under the same rules as the process: resolved and allowed now (and
+    checked again at every run of the check)."""
     if not isinstance(check, CommandCheck):
         return check
-    return msgspec.structs.replace(check, command=resolve_executable(check.command, cwd, config))
+    command = resolve_executable(check.command, cwd, policy, child_environment({}))
+    return msgspec.structs.replace(check, command=command)
 
 
 def check_uses_stored(spec: ProcessSpec, what: str) -> None:

@@ -31,12 +31,14 @@ def with_restart_changes(
 
 def with_configuration(
     definition: ProcessDefinition, request: ConfigureProcess
-) -> tuple[ProcessDefinition, set[str]]:
-    """The definition with the supervision settings the request gives (omitted ones kept)."""
-    updates = {field: value for field in SUPERVISION_FIELDS if (value := getattr(request, field)) is not None}
+) -> tuple[ProcessDefinition, list[str]]:
+    """The definition with the supervision settings the request gives (omitted ones kept), and
+    the names of those whose value really changed."""
+    given = {field: value for field in SUPERVISION_FIELDS if (value := getattr(request, field)) is not None}
     if request.remove_health_check:
-        updates["health_check"] = None
-    return msgspec.structs.replace(definition, **updates), set(updates)
+        given["health_check"] = None
+    updates = {field: value for field, value in given.items() if value != getattr(definition, field)}
+    return msgspec.structs.replace(definition, **updates), sorted(updates)
 
 
 def default_restart(config: Config) -> RestartPolicy:

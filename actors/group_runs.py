@@ -30,7 +30,8 @@ from pm_actors.api import RequestUnion, StartProcess, StopProcess, WaitFor
 from pm_actors.definition import GroupDefinition, MemberDefinition
 from pm_actors.errors import AlreadyRunning, PmError
 from pm_actors.group_results import GroupStarted, GroupStopped, MemberOutcome, MemberStart, MemberStop
-from pm_actors.results import LogLine, ProcessRecord, WaitResult
+from pm_actors.log_results import LogLine
+from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.specs import StopStrategy
 from pm_actors.states import ACTIVE_STATES, ProcessState
 

@@ -26,6 +26,7 @@ import pykka
 
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.delivery import tell_if_alive
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health_checks import Cancellation, run_check
 from pm_actors.actors.messages import (
     CheckDue,
@@ -99,14 +100,17 @@ def next_health(previous: Health, failures: int, passed: bool, threshold: int) -
 
 
 class HealthActor(DaemonActor):
-    """`HealthActor.start(scheduler, writer)`: told WatchHealth / UnwatchHealth / CheckHealthNow;
+    """`HealthActor.start(scheduler, writer, executables)`: told WatchHealth / UnwatchHealth / CheckHealthNow;
     tells each watch's `process` HealthObserved and the writer RecordHealthCheck."""
 
-    def __init__(self, scheduler: Scheduler, writer: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self, scheduler: Scheduler, writer: pykka.ActorRef[Any], executables: ExecutablePolicy
+    ) -> None:
         """Runs in the thread that starts the actor; the pool is created in `on_start`."""
         super().__init__()
         self._scheduler = scheduler
         self._writer = writer
+        self._executables = executables
         self._watches: dict[str, Watch] = {}
         self._generations = itertools.count(1)
         self._sequences = itertools.count(1)
@@ -190,7 +194,7 @@ class HealthActor(DaemonActor):
             self._complete(watch, key.sequence, CheckOutcome(False, detail, 0.0, time.time()))
             return
         future = self._pool.submit(
-            _run_in_worker, watch.check, self._cancellation, self._guard(key, watch.check)
+            _run_in_worker, watch.check, self._executables, self._cancellation, self._guard(key, watch.check)
         )
         actor = self.actor_ref
         future.add_done_callback(lambda done: _report_back(actor, key, done))
@@ -297,11 +301,13 @@ class OverdueGuard:
             self._timer.cancel()
 
 
-def _run_in_worker(check: HealthCheck, cancellation: Cancellation, guard: OverdueGuard) -> CheckOutcome:
+def _run_in_worker(
+    check: HealthCheck, executables: ExecutablePolicy, cancellation: Cancellation, guard: OverdueGuard
+) -> CheckOutcome:
     """Runs on a pool thread: the blocking part of one check."""
     guard.arm()
     try:
-        return run_check(check, cancellation)
+        return run_check(check, executables, cancellation)
     finally:
         guard.disarm()
 

@@ -5,15 +5,16 @@ is killed with its whole process group at the deadline, a TCP connect and each H
 operation get the time that is left. Nothing here touches an actor: `run_check` measures one
 check and returns a `CheckOutcome` that the caller sends back as a message.
 
-A command check's `command` is already resolved and allowed (the supervisor validated it); it
-runs as argv, never through a shell, in its own session, with no stdin.
+A command check's `command` was resolved and allowed when it was declared; at every run it is
+checked again and the very file checked is exec'd (`executables.ExecutablePolicy`), as argv,
+never through a shell, in its own session, with no stdin.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -25,8 +26,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import http.client
 
+from pm_actors.actors.child import forget, signal_tree, spawn_check
 from pm_actors.actors.commands import child_environment
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import CheckOutcome
+from pm_actors.errors import PmError
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 
 logger = logging.getLogger(__name__)
@@ -65,11 +69,13 @@ class Cancellation:
             os.write(self._write_fd, b"x")
 
 
-def run_check(check: HealthCheck, cancellation: Cancellation | None = None) -> CheckOutcome:
-    """Run one check on the calling thread (a worker's) and time it."""
+def run_check(
+    check: HealthCheck, policy: ExecutablePolicy, cancellation: Cancellation | None = None
+) -> CheckOutcome:
+    """Run one check on the calling thread (a worker's) and time it; `policy` checks a command."""
     started = time.perf_counter()
     if isinstance(check, CommandCheck):
-        passed, detail = run_command_check(check, cancellation)
+        passed, detail = run_command_check(check, policy, cancellation)
     elif isinstance(check, TcpCheck):
         passed, detail = run_tcp_check(check)
     else:
@@ -103,25 +109,25 @@ class _TailBuffer:
         return text
 
 
-def run_command_check(check: CommandCheck, cancellation: Cancellation | None = None) -> CheckResult:
+def run_command_check(
+    check: CommandCheck, policy: ExecutablePolicy, cancellation: Cancellation | None = None
+) -> CheckResult:
     """Passes when the command exits with code 0 before the deadline; stdout and stderr, merged,
-    give the detail. At the deadline (or on cancellation) its whole process group is killed."""
+    give the detail. At the deadline (or on cancellation) its whole process group is killed.
+    Whatever it leaves behind, in its group or not (its own marker finds it), is killed too."""
     deadline = time.monotonic() + check.timeout_s
+    environment = child_environment({})
+    marker = f"check:{secrets.token_hex(8)}"
     try:
-        popen = subprocess.Popen(
-            [check.command, *check.args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=child_environment({}),
-            start_new_session=True,
-            close_fds=True,
-            shell=False,
-        )
+        with policy.plan(check.command, check.command, environment.get("PATH", os.defpath)) as plan:
+            argv = [*plan.argv, *check.args]
+            popen = spawn_check(plan.exec_path, plan.descriptor, argv, environment, marker)
+    except PmError as error:
+        return False, f"could not run {check.command}: {error.message}"
     except OSError as error:
         return False, f"could not run {check.command}: {error.strerror or error}"
     output = _TailBuffer(OUTPUT_CAP_BYTES)
-    ending = _supervise(popen, output, deadline, cancellation)
+    ending = _supervise(popen, marker, output, deadline, cancellation)
     status = popen.returncode
     if ending == "timeout":
         return False, _with_output(
@@ -135,14 +141,18 @@ def run_command_check(check: CommandCheck, cancellation: Cancellation | None = N
 
 
 def _supervise(
-    popen: subprocess.Popen[bytes], output: _TailBuffer, deadline: float, cancellation: Cancellation | None
+    popen: subprocess.Popen[bytes],
+    marker: str,
+    output: _TailBuffer,
+    deadline: float,
+    cancellation: Cancellation | None,
 ) -> str:
     """Collect output until the child exits, the deadline passes or the check is cancelled;
-    then kill its group and reap it. Returns "exited", "timeout" or "cancelled".
+    then kill its tree and reap it. Returns "exited", "timeout" or "cancelled".
 
     The group is killed before the leader is reaped: an unreaped leader (a zombie at worst)
     keeps its group id ours, so the kill can never reach a stranger that reused the pid, and
-    whatever the command left behind in its group goes with it."""
+    whatever the command left behind goes with it."""
     stdout = popen.stdout
     if stdout is None:
         raise ValueError("a command check needs its output pipe")
@@ -150,10 +160,11 @@ def _supervise(
     try:
         return _collect(stdout.fileno(), pidfd, output, deadline, cancellation)
     finally:
-        _kill_group(popen.pid)
+        signal_tree(popen.pid, marker, signal.SIGKILL)
         os.close(pidfd)
         stdout.close()
         popen.wait()
+        forget(popen.pid)
 
 
 def _collect(
@@ -189,11 +200,6 @@ def _read_available(fd: int, output: _TailBuffer) -> bool:
         if not chunk:
             return False
         output.add(chunk)
-
-
-def _kill_group(process_group: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # nobody left in the group
-        os.killpg(process_group, signal.SIGKILL)
 
 
 def _with_output(summary: str, output: _TailBuffer) -> str:

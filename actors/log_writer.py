@@ -4,123 +4,125 @@ SQLite has a single writer, so every write goes through this actor, in the order
 arrived: a definition is saved before the lines of its first run, and a process's data is
 deleted only after the lines sent before the deletion. Lines are buffered and written in one
 transaction per flush; a flush happens when 10,000 lines are pending or when the inbox is empty,
-so a burst is written in large, cheap transactions and a trickle is written at once.
+so a burst is written in large, cheap transactions and a trickle is written at once. Lines are
+stored clean (`log_text.clean_line`): no ANSI escapes, only the last carriage-return redraw.
 
 Capture is decoupled from full-text indexing: lines are stored at plain-insert speed, and the
 writer (the same connection: SQLite has one writer) indexes id ranges behind a high-water mark
 (`fts_progress`) whenever its inbox is empty, one chunk per message, so a new batch never waits
 long behind the indexer and a burst is never slowed to FTS5 speed. A search asks for a flush
 with a short indexing budget and reports the lines still unindexed, never silently less.
+
+Deleting lines (clear_logs, delete_process, retention) goes in chunks too, one per turn, with
+the messages that arrived meanwhile handled in between (`line_deletions`). A client that asked
+for a deletion is answered only once it is committed, or with the error that stopped it.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import apsw
-import msgspec
 
-from pm_actors.actors import group_store
-from pm_actors.actors.base import DaemonActor
+from pm_actors.actors import log_writes
+from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
+from pm_actors.actors.log_text import clean_line
+from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import (
-    DeleteGroupData,
+    DeleteLines,
     DeleteProcessData,
     Flush,
-    IndexMore,
+    Housekeeping,
+    IdleWork,
     LogBatch,
-    RecordHealthCheck,
-    RecordRunEnd,
-    RecordRunStart,
-    SaveDefinition,
-    SaveGroup,
 )
-from pm_actors.actors.store import indexed_up_to, open_write_connection
-from pm_actors.errors import InternalError
+from pm_actors.actors.pending_writes import (
+    STATEMENT_TYPES,
+    LineBlock,
+    Operation,
+    describe,
+    run_callbacks,
+    write_in_order,
+)
+from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
+from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.store import indexed_up_to, next_id, open_write_connection
+from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_LINES = 10_000
-"""Flush at this many pending lines even while more messages wait: about where FTS5 inserts
-stop getting cheaper per line, and a bound on the memory a burst holds."""
+"""Flush at this many pending lines even while more messages wait (and before a batch that
+would go past it): about where FTS5 inserts stop getting cheaper per line, and a bound on the
+memory a burst holds and on how far a flood gets past its size limit before it is trimmed."""
 
 INDEX_CHUNK_ROWS = 5_000
 """Lines indexed per step: ~25 ms at FTS5 speed, the longest a new batch waits for the indexer."""
 
-LogRow = tuple[int, int, int, int, float, str]
-"""(id, process_id, run_id, stream, ts, line): one row of the logs table."""
-
-HEALTH_HISTORY_PER_PROCESS = 1000
-"""Health checks kept per process (the newest): hours of history at typical intervals, and a
-bound on the table however long a process runs."""
-
-Statement = (
-    SaveDefinition
-    | DeleteProcessData
-    | RecordRunStart
-    | RecordRunEnd
-    | RecordHealthCheck
-    | SaveGroup
-    | DeleteGroupData
-)
-STATEMENT_TYPES = (
-    SaveDefinition,
-    DeleteProcessData,
-    RecordRunStart,
-    RecordRunEnd,
-    RecordHealthCheck,
-    SaveGroup,
-    DeleteGroupData,
-)
-
-
-@dataclasses.dataclass
-class LineBlock:
-    """Lines of consecutive LogBatches, written with one statement for rows and one for the
-    index. Their ids are contiguous because the writer hands them out in arrival order."""
-
-    rows: list[LogRow] = dataclasses.field(default_factory=list)
-    callbacks: list[Callable[[], None]] = dataclasses.field(default_factory=list)
-
-
-Operation = LineBlock | Statement
+HOUSEKEEPING_INTERVAL_S = 60.0
+"""How often lines past the age limit are looked for and free pages given back: retention
+counts in days, so a minute late is nothing, and an idle daemon does almost nothing each time."""
+OPTIMIZE_INTERVAL_S = 3600.0
+"""SQLite advises `PRAGMA optimize` every few hours on a long-lived connection (and at close):
+it refreshes the statistics its query planner chooses indexes by, cheaply when little changed."""
+VACUUM_STEP_PAGES = 1024
+"""Free pages given back to the file system per step (4 MiB at the default page size), a few
+milliseconds, so a shrinking file never holds up new lines for long."""
+VACUUM_MIN_FREE_PAGES = 256
+"""Below this much free space (1 MiB) the file is left as it is: new lines will reuse it."""
 
 
 class LogWriterActor(DaemonActor):
     """Owns the only write connection; applies writer messages in the order received. It
     never asks another actor: every reader may block on it, so it must never wait in turn.
 
-    `next_log_id` must be larger than every id in the logs table (see
-    `store.load_stored_state`): the writer assigns ids itself so that a line's row and its
-    index entry share the id without reading it back.
-    """
+    It hands out line ids itself, from the `logs` sequence, so that a line's row and its index
+    entry share the id without reading it back."""
 
-    def __init__(self, database_path: Path, next_log_id: int) -> None:
-        """Runs in the thread that creates the actor; the connection is opened in `on_start`."""
+    def __init__(
+        self, database_path: Path, retention: RetentionPolicy, scheduler: Scheduler | None = None
+    ) -> None:
+        """Runs in the thread that creates the actor; the connection is opened in `on_start`.
+        Without a scheduler, housekeeping runs only when told (tests tell it)."""
         super().__init__()
         self._database_path = database_path
-        self._next_log_id = next_log_id
+        self._retention = retention
+        self._scheduler = scheduler
         self._connection: apsw.Connection | None = None
+        self._next_log_id = 0
         self._pending: list[Operation] = []
         self._pending_lines = 0
         self._indexed_up_to = 0
-        self._indexing_scheduled = False
+        self._usage: dict[int, LineUsage] = {}
+        self._jobs: collections.deque[Job] = collections.deque()
+        self._idle_work_scheduled = False
         self._indexing_failed = False
+        self._vacuum_due = False
+        self._optimized_at = time.monotonic()
 
     def on_start(self) -> None:
         """Runs in the actor's thread: the connection is used from this thread only. Lines a
         previous daemon stored but did not index yet are indexed from here on, when idle."""
         self._connection = open_write_connection(self._database_path)
+        self._next_log_id = next_id(self._connection, "logs")
         self._indexed_up_to = indexed_up_to(self._connection)
-        self._schedule_indexing()
+        self._usage = log_writes.stored_usage(self._connection)
+        self.actor_ref.tell(Housekeeping())
+        self._schedule_idle_work()
 
     def on_stop(self) -> None:
-        """Runs in the actor's thread after the messages sent before the stop: none is lost."""
+        """Runs in the actor's thread after the messages sent before the stop: none is lost.
+        A deletion still under way is answered with how far it got."""
         self._flush()
+        while self._jobs:
+            self._jobs.popleft().finish(DaemonUnavailable("the daemon stopped before the deletion finished"))
+        if self._connection is not None:
+            self._connection.execute("PRAGMA optimize").fetchall()
         self._close()
         super().on_stop()
 
@@ -129,31 +131,38 @@ class LogWriterActor(DaemonActor):
         if isinstance(message, Flush):
             self._flush()
             self._index_for(message.index_budget_s)
-            return None
-        if isinstance(message, IndexMore):
-            self._index_when_idle()
-            return None
-        if isinstance(message, LogBatch):
-            self._add_lines(message)
-        elif isinstance(message, STATEMENT_TYPES):
-            self._pending.append(message)
+        elif isinstance(message, IdleWork):
+            self._on_idle_work()
+        elif isinstance(message, Housekeeping):
+            self._housekeeping()
+        elif isinstance(message, DeleteLines):
+            self._delete_lines(message)
+        elif isinstance(message, (LogBatch, *STATEMENT_TYPES)):
+            if isinstance(message, LogBatch):
+                if self._pending_lines + len(message.entries) > MAX_PENDING_LINES:
+                    self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
+                self._add_lines(message)
+            else:
+                self._pending.append(message)
+            if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
+                self._flush()
         else:
             raise InternalError(f"the writer cannot handle {type(message).__name__}")
-        if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
-            self._flush()
-            self._schedule_indexing()
+        self._schedule_idle_work()
         return None
 
     def _add_lines(self, batch: LogBatch) -> None:
         first_id = self._next_log_id
         rows = [
-            (first_id + offset, batch.process_id, batch.run_id, stream, ts, text)
+            (first_id + offset, batch.process_id, batch.run_id, stream, ts, clean_line(text))
             for offset, (stream, ts, text) in enumerate(batch.entries)
         ]
         self._next_log_id += len(rows)
         self._pending_lines += len(rows)
         block = self._open_line_block()
         block.rows.extend(rows)
+        block.lines[batch.process_id] += len(rows)
+        block.chars[batch.process_id] += sum(len(row[5]) for row in rows)
         if batch.on_committed is not None:
             block.callbacks.append(batch.on_committed)
 
@@ -166,32 +175,139 @@ class LogWriterActor(DaemonActor):
         return block
 
     def _flush(self) -> None:
-        """Write everything pending in one transaction, then run the commit callbacks."""
+        """Write everything pending in one transaction, then act on what was committed."""
         if not self._pending:
             return
         operations, self._pending, self._pending_lines = self._pending, [], 0
         if self._connection is None:
-            logger.error("no open database; lost %s", "; ".join(map(_describe, operations)))
+            logger.error("no open database; lost %s", "; ".join(map(describe, operations)))
+            errors: list[Exception | None] = [InternalError("the database is closed")] * len(operations)
         else:
-            _write_in_order(self._connection, operations)
-        _run_callbacks(operations)
+            errors = write_in_order(self._connection, operations)
+        for operation, error in zip(operations, errors, strict=True):
+            self._after_write(operation, error)
+        # A process these lines took past its size limit gives back as many lines now, not when
+        # its turn comes: a flood stays within a flush of its limit instead of outrunning the trim
+        # (a chunk of lines already indexed is smaller than a flush).
+        added: collections.Counter[int] = collections.Counter()
+        for operation in operations:
+            if isinstance(operation, LineBlock):
+                added.update(operation.lines)
+        for job in [job for job in self._jobs if isinstance(job, SizeTrim)]:
+            deleted = 0
+            while job in self._jobs and deleted < max(1, added[job.process_id]):
+                chunk = self._delete_chunk(job)
+                if chunk == 0:
+                    break
+                deleted += chunk
 
-    # Indexing behind the inserts --------------------------------------------------------------
+    def _after_write(self, operation: Operation, error: Exception | None) -> None:
+        if isinstance(operation, LineBlock) and error is None:
+            self._count(operation)
+        elif isinstance(operation, DeleteProcessData):
+            if error is not None:
+                fail(operation.reply, InternalError(f"deleting the process failed, nothing went: {error}"))
+            else:  # its definition and runs are gone; its lines go in chunks now
+                self._jobs.append(
+                    ClientDeletion(operation.process_id, None, self._next_log_id - 1, operation.reply)
+                )
+        run_callbacks(operation)
 
-    def _schedule_indexing(self) -> None:
-        """Queue one IndexMore if lines wait to be indexed and none is queued already."""
-        if self._indexing_scheduled or self._indexing_failed or not self._lines_to_index():
+    def _count(self, block: LineBlock) -> None:
+        """Add a committed block to the stored usage; start trimming a process now too large."""
+        for process_id, added in block.lines.items():
+            lines, chars = self._usage.get(process_id, (0, 0))
+            self._usage[process_id] = (lines + added, chars + block.chars[process_id])
+        chars_by_process = {process_id: self._usage[process_id][1] for process_id in block.lines}
+        trimming = {job.process_id for job in self._jobs if isinstance(job, SizeTrim)}
+        for process_id in over_size_limit(chars_by_process, self._retention):
+            if process_id not in trimming:
+                self._jobs.append(SizeTrim(process_id, trim_target(self._retention)))
+
+    # Deleting lines ---------------------------------------------------------------------------
+
+    def _delete_lines(self, message: DeleteLines) -> None:
+        """clear_logs: every line at once, or the matching lines in chunks."""
+        self._flush()  # the lines received before the request are part of what it clears
+        if message.process_id is not None or message.before_ts is not None:
+            self._jobs.append(
+                ClientDeletion(message.process_id, message.before_ts, self._next_log_id - 1, message.reply)
+            )
             return
-        self._indexing_scheduled = True
-        self.actor_ref.tell(IndexMore())
+        if self._connection is None:
+            fail(message.reply, InternalError("the database is closed"))
+            return
+        try:
+            with self._connection:
+                removed = log_writes.delete_every_line(self._connection)
+        except apsw.Error as error:
+            logger.exception("clearing every line failed")
+            fail(message.reply, InternalError(f"clearing the logs failed, nothing went: {error}"))
+            return
+        self._uncount(removed)
+        self._vacuum_due = True
+        answer(message.reply, sum(lines for lines, _ in removed.values()))
 
-    def _index_when_idle(self) -> None:
-        """One chunk if nothing else waits; otherwise go to the back of the queue again."""
-        self._indexing_scheduled = False
-        if self.actor_inbox.empty():
-            self._flush()
+    def _delete_chunk(self, job: Job) -> int:
+        """The next chunk of a deletion job, in its own transaction; returns how many lines
+        went. A job done (or failed) leaves the queue and is answered."""
+        if self._connection is None:
+            self._end_job(job, InternalError("the database is closed"))
+            return 0
+        try:
+            chunk = job.next_chunk(self._connection, self._usage, self._indexed_up_to)
+            if chunk is None:
+                self._end_job(job, None)
+                return 0
+            with self._connection:
+                removed = log_writes.delete_lines(
+                    self._connection, chunk.where, chunk.args, self._indexed_up_to
+                )
+        except apsw.Error as error:
+            logger.exception("deleting lines (%r) failed", job)
+            self._end_job(job, InternalError(f"the database refused to delete lines: {error}"))
+            return 0
+        self._uncount(removed)
+        lines = sum(count for count, _ in removed.values())
+        job.on_deleted(lines)
+        return lines
+
+    def _end_job(self, job: Job, error: PmError | None) -> None:
+        self._jobs.remove(job)
+        job.finish(error)
+        self._vacuum_due = True
+
+    def _uncount(self, removed: dict[int, LineUsage]) -> None:
+        for process_id, (lines, chars) in removed.items():
+            stored_lines, stored_chars = self._usage.get(process_id, (0, 0))
+            if stored_lines <= lines:
+                self._usage.pop(process_id, None)
+            else:
+                self._usage[process_id] = (stored_lines - lines, stored_chars - chars)
+
+    # Idle work: deleting, indexing, giving pages back --------------------------------------
+
+    def _schedule_idle_work(self) -> None:
+        """Queue one IdleWork if there is any and none is queued already."""
+        if self._idle_work_scheduled:
+            return
+        if self._jobs or self._vacuum_due or (self._lines_to_index() and not self._indexing_failed):
+            self._idle_work_scheduled = True
+            self.actor_ref.tell(IdleWork())
+
+    def _on_idle_work(self) -> None:
+        """A deletion chunk in any case (someone waits, or a process is too large); indexing and
+        vacuuming only if nothing else waits. Then to the back of the queue again."""
+        self._idle_work_scheduled = False
+        if not self._jobs and not self.actor_inbox.empty():
+            return  # indexing and vacuuming wait until nothing else does
+        self._flush()
+        if self._jobs:
+            self._delete_chunk(self._jobs[0])
+        elif self._lines_to_index() and not self._indexing_failed:
             self._index_chunk()
-        self._schedule_indexing()
+        elif self._vacuum_due:
+            self._vacuum_step()
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
@@ -211,10 +327,7 @@ class LogWriterActor(DaemonActor):
         upper = min(self._indexed_up_to + INDEX_CHUNK_ROWS, self._next_log_id - 1)
         try:
             with self._connection:
-                self._connection.execute(
-                    "INSERT INTO logs_fts(rowid, line) SELECT id, line FROM logs WHERE id > ? AND id <= ?",
-                    (self._indexed_up_to, upper),
-                )
+                log_writes.index_lines(self._connection, self._indexed_up_to, upper)
                 self._connection.execute("UPDATE fts_progress SET indexed_up_to = ?", (upper,))
         except apsw.Error:
             # Searches go on reporting these lines as unindexed; the next daemon start retries.
@@ -223,160 +336,37 @@ class LogWriterActor(DaemonActor):
             return
         self._indexed_up_to = upper
 
+    def _housekeeping(self) -> None:
+        """Trim lines past the age limit, refresh statistics when due; give pages back when idle."""
+        if self._scheduler is not None:
+            self._scheduler.tell_later(HOUSEKEEPING_INTERVAL_S, self.actor_ref, Housekeeping())
+        if self._connection is None:
+            return
+        self._flush()
+        cutoff = age_cutoff(time.time(), self._retention)
+        oldest = self._connection.execute("SELECT ts FROM logs ORDER BY id LIMIT 1").fetchone()
+        if (
+            oldest is not None
+            and oldest[0] < cutoff
+            and not any(isinstance(job, AgeTrim) for job in self._jobs)
+        ):
+            self._jobs.append(AgeTrim(cutoff))
+        if time.monotonic() - self._optimized_at >= OPTIMIZE_INTERVAL_S:
+            self._connection.execute("PRAGMA optimize").fetchall()
+            self._optimized_at = time.monotonic()
+        self._vacuum_due = True
+
+    def _vacuum_step(self) -> None:
+        """Give some free pages back; once few are left, checkpoint so the file shrinks now."""
+        if self._connection is None:
+            return
+        if int(self._connection.execute("PRAGMA freelist_count").get) >= VACUUM_MIN_FREE_PAGES:
+            self._connection.execute(f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})").fetchall()
+            return
+        self._vacuum_due = False
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _write_in_order(connection: apsw.Connection, operations: list[Operation]) -> None:
-    """Write the operations in one transaction. If it fails, retry each in its own, in order,
-    so one bad operation costs only itself, and name each one that still cannot be written."""
-    try:
-        with connection:
-            for operation in operations:
-                _apply_operation(connection, operation)
-        return
-    except apsw.Error:
-        logger.exception(
-            "writing %d operations to %s failed; retrying each in its own transaction",
-            len(operations),
-            connection.filename,
-        )
-    for operation in operations:
-        try:
-            with connection:
-                _apply_operation(connection, operation)
-        except apsw.Error:
-            logger.exception("lost %s: it could not be written", _describe(operation))
-
-
-def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
-    """Run the SQL of one operation inside the caller's transaction."""
-    if isinstance(operation, LineBlock):
-        _insert_lines(connection, operation.rows)
-    elif isinstance(operation, SaveDefinition):
-        _save_definition(connection, operation)
-    elif isinstance(operation, RecordRunStart):
-        connection.execute(
-            "INSERT INTO runs(id, process_id, pid, started_at, requested_by) VALUES(?, ?, ?, ?, ?)",
-            (
-                operation.run_id,
-                operation.process_id,
-                operation.pid,
-                operation.started_at,
-                operation.requested_by,
-            ),
-        )
-    elif isinstance(operation, RecordRunEnd):
-        _record_run_end(connection, operation)
-    elif isinstance(operation, RecordHealthCheck):
-        _record_health_check(connection, operation)
-    elif isinstance(operation, SaveGroup):
-        group_store.save_group(connection, operation.group, operation.updated_at)
-    elif isinstance(operation, DeleteGroupData):
-        group_store.delete_group(connection, operation.name)
-    else:
-        _delete_process_data(connection, operation.process_id)
-
-
-def _insert_lines(connection: apsw.Connection, rows: list[LogRow]) -> None:
-    if not rows:
-        return
-    connection.executemany(
-        "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES(?, ?, ?, ?, ?, ?)", rows
-    )
-
-
-def _save_definition(connection: apsw.Connection, message: SaveDefinition) -> None:
-    # Upsert by id: a process keeps its id (and so its runs and lines) when its definition changes.
-    connection.execute(
-        "INSERT INTO processes(id, name, definition, updated_at) VALUES(?, ?, ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET"
-        " name = excluded.name, definition = excluded.definition, updated_at = excluded.updated_at",
-        (
-            message.process_id,
-            message.definition.name,
-            msgspec.msgpack.encode(message.definition),
-            message.updated_at,
-        ),
-    )
-
-
-def _record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
-    connection.execute(
-        "UPDATE runs SET ended_at = ?, exit_code = ?, exit_signal = ?, end_reason = ?, end_state = ?"
-        " WHERE id = ?",
-        (
-            message.ended_at,
-            message.exit_code,
-            message.exit_signal,
-            message.end_reason,
-            message.end_state,
-            message.run_id,
-        ),
-    )
-    if connection.changes() == 0:
-        logger.warning("run %d ended but was never recorded as started", message.run_id)
-
-
-def _record_health_check(connection: apsw.Connection, message: RecordHealthCheck) -> None:
-    connection.execute(
-        "INSERT INTO health_checks(process_id, run_id, checked_at, healthy, detail, duration_ms)"
-        " VALUES(?, ?, ?, ?, ?, ?)",
-        (
-            message.process_id,
-            message.run_id,
-            message.checked_at,
-            message.healthy,
-            message.detail,
-            message.duration_ms,
-        ),
-    )
-    # Keep the newest rows only: the subquery walks the (process_id, id) index from the newest
-    # to the first row past the limit (NULL, so nothing is deleted, while there are fewer).
-    connection.execute(
-        "DELETE FROM health_checks WHERE process_id = ?1 AND id <= ("
-        "SELECT id FROM health_checks WHERE process_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-        (message.process_id, HEALTH_HISTORY_PER_PROCESS),
-    )
-
-
-def _delete_process_data(connection: apsw.Connection, process_id: int) -> None:
-    # An external-content index is told which rows to forget, with the text they were indexed
-    # with, so this must run before the rows go; rows above the high-water mark were never indexed.
-    for statement in (
-        "INSERT INTO logs_fts(logs_fts, rowid, line) SELECT 'delete', id, line FROM logs"
-        " WHERE process_id = ?1 AND id <= (SELECT indexed_up_to FROM fts_progress)",
-        "DELETE FROM logs WHERE process_id = ?",
-        "DELETE FROM runs WHERE process_id = ?",
-        "DELETE FROM health_checks WHERE process_id = ?",
-        "DELETE FROM processes WHERE id = ?",
-    ):
-        connection.execute(statement, (process_id,))
-
-
-def _run_callbacks(operations: list[Operation]) -> None:
-    """Tell each batch's sender its lines are written (or, after an error, logged as lost):
-    a sender that waits for this must never wait forever, and no callback may stop the writer."""
-    for operation in operations:
-        if not isinstance(operation, LineBlock):
-            continue
-        for callback in operation.callbacks:
-            try:
-                callback()
-            except Exception:
-                logger.exception("on_committed callback %r failed", callback)
-
-
-def _describe(operation: Operation) -> str:
-    """Enough to find the lost data in a log, without a definition's env (it may hold secrets)."""
-    if isinstance(operation, LineBlock):
-        if not operation.rows:
-            return "an empty batch of lines"
-        rows = operation.rows
-        process_ids = sorted({row[1] for row in rows})
-        return f"{len(rows)} lines (ids {rows[0][0]}..{rows[-1][0]}) of processes {process_ids}"
-    if isinstance(operation, SaveDefinition):
-        return f"the definition of {operation.definition.name!r} (process {operation.process_id})"
-    return repr(operation)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -34,10 +34,14 @@ Reply = concurrent.futures.Future[Any]
 
 STDOUT = 0
 STDERR = 1
-STREAM_NAMES = ("stdout", "stderr")
+STDIN = 2
+STREAM_NAMES = ("stdout", "stderr", "stdin")
 
 LogEntry = tuple[int, float, str]
 """(stream, seconds since the epoch, text) of one output line."""
+
+SequenceName = Literal["processes", "runs", "logs"]
+"""The id sequences of the database, named after the table whose ids they hand out."""
 
 
 class Asked(msgspec.Struct, frozen=True):
@@ -83,17 +87,40 @@ class DeleteGroupData(msgspec.Struct, frozen=True):
 
 
 class DeleteProcessData(msgspec.Struct, frozen=True):
-    """Remove a process's definition, runs and output lines (with their index entries)."""
+    """Remove a process's definition and runs at once, then its output lines (with their index
+    entries) in chunks; `reply` gets the number of lines deleted once every chunk is committed,
+    or the error that stopped it."""
 
     process_id: int
+    reply: Reply
+
+
+class DeleteLines(msgspec.Struct, frozen=True):
+    """clear_logs: delete stored lines (every process's, or one's; all, or those stamped before
+    `before_ts`) with their index entries, in chunks; `reply` gets how many went, once all did."""
+
+    process_id: int | None
+    before_ts: float | None
+    reply: Reply
+
+
+class ReserveIds(msgspec.Struct, frozen=True):
+    """Store that every id of `sequence` below `up_to` is taken (see `actors/sequences.py`)."""
+
+    sequence: SequenceName
+    up_to: int
 
 
 class RecordRunStart(msgspec.Struct, frozen=True):
+    """A run began. `on_committed` runs (in the writer's thread) once it is committed: the
+    client that asked for the run is answered then, never before it is on disk."""
+
     run_id: int
     process_id: int
     pid: int | None
     started_at: float
     requested_by: str
+    on_committed: Callable[[], None] | None = None
 
 
 class RecordRunEnd(msgspec.Struct, frozen=True):
@@ -113,8 +140,14 @@ class Flush(Asked, frozen=True):
     index_budget_s: float | None = None
 
 
-class IndexMore(msgspec.Struct, frozen=True):
-    """The LogWriterActor's note to itself: index the next id range when nothing else waits."""
+class IdleWork(msgspec.Struct, frozen=True):
+    """The LogWriterActor's note to itself: do the next chunk of deleting (a client waits, or a
+    process is over its size limit), or, when nothing else waits, of indexing."""
+
+
+class Housekeeping(msgspec.Struct, frozen=True):
+    """Told to the LogWriterActor on a schedule: trim lines past the age limit, give free pages
+    back to the file system, and let SQLite refresh its query planner statistics."""
 
 
 class RecordHealthCheck(msgspec.Struct, frozen=True):

@@ -1,4 +1,5 @@
-"""The one IO thread: reads every child's stdout and stderr, and learns of every exit.
+"""The one IO thread: reads every child's stdout and stderr, learns of every exit, and reaps
+the orphans the daemon adopted.
 
 One selector watches all pipes and all pidfds (no thread per pipe or per child). Lines go to
 the LogWriterActor in batches. Each run may have at most `MAX_IN_FLIGHT_CHARS` of text sent
@@ -25,7 +26,7 @@ from typing import Any
 
 import pykka
 
-from pm_actors.actors.child import SpawnedChild
+from pm_actors.actors.child import SpawnedChild, reap_adopted
 from pm_actors.actors.line_splitter import LineSplitter
 from pm_actors.actors.messages import STDERR, STDOUT, LogBatch, LogEntry
 
@@ -38,6 +39,9 @@ RESUME_BELOW_CHARS = MAX_IN_FLIGHT_CHARS // 2
 """Reading resumes with room for a good batch, not after every single commit."""
 MAX_READS_PER_WAKEUP = 16
 """Reads of one pipe per select round: enough for big batches, little enough to stay fair."""
+REAP_INTERVAL_S = 1.0
+"""How often orphans adopted by the daemon (as subreaper) are reaped once they exit: a zombie
+holds nothing but its pid, and a look costs one system call when none has exited."""
 
 
 @dataclass(eq=False)
@@ -61,8 +65,11 @@ class RunWatch:
 
 
 class PipeReader:
-    def __init__(self, writer: pykka.ActorRef[Any]) -> None:
+    def __init__(self, writer: pykka.ActorRef[Any], on_committed: Callable[[int], None]) -> None:
+        """`on_committed(process_id)` runs on the writer's thread after each commit of a batch of
+        that process's lines (the event hub publishes its new output)."""
         self._writer = writer
+        self._on_committed = on_committed
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._wake_read, self._wake_write = os.pipe()
@@ -105,9 +112,13 @@ class PipeReader:
         self._stopping = True
 
     def _run(self) -> None:
+        next_reap = time.monotonic() + REAP_INTERVAL_S
         while not self._stopping:
             ready_watches: set[RunWatch] = set()
-            for key, _ in self._selector.select():
+            if time.monotonic() >= next_reap:
+                reap_adopted()
+                next_reap = time.monotonic() + REAP_INTERVAL_S
+            for key, _ in self._selector.select(max(next_reap - time.monotonic(), 0)):
                 if key.data is None:
                     self._run_commands()
                     continue
@@ -200,6 +211,7 @@ class PipeReader:
 
     def _release(self, watch: RunWatch, size: int) -> None:
         """Called on the writer's thread after a commit: hand the accounting to the IO thread."""
+        self._on_committed(watch.process_id)
         self._submit(lambda: self._credit(watch, size))
 
     def _credit(self, watch: RunWatch, size: int) -> None:

@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
-from pm_actors.actors.child import spawn
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.definition_changes import dropped_settings, with_configuration, with_restart_changes
+from pm_actors.actors.executables import spawn_checked
 from pm_actors.actors.messages import (
     Call,
     ChildExited,
-    DeleteProcessData,
     DrainTimeout,
     HealthObserved,
     Launch,
@@ -42,11 +42,19 @@ from pm_actors.actors.messages import (
     Stop,
     StopTimeout,
 )
-from pm_actors.actors.process_view import ProcessView, restarted_record, started_record
+from pm_actors.actors.process_input import send_input
+from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
 from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
 from pm_actors.actors.run_observers import RunObservers
-from pm_actors.api import ConfigureProcess, GetProcessInfo, KillProcess, RestartProcess, StopProcess
+from pm_actors.api import (
+    ConfigureProcess,
+    GetProcessInfo,
+    KillProcess,
+    RestartProcess,
+    SendInput,
+    StopProcess,
+)
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import AlreadyRunning, InternalError, NotRunning, PmError, SpawnFailed
 from pm_actors.results import Breach, HealthReport, ProcessInfo, ProcessRecord
@@ -102,11 +110,13 @@ class ProcessActor(DaemonActor):
                 self._restart(reply, request)
             case Call(KillProcess(signal=name), reply):
                 self._kill(reply, signal.Signals[name])
+            case Call(SendInput() as request, reply):
+                answer(reply, send_input(self._context, self._process_id, self._live(), request))
             case Call(GetProcessInfo(), reply):
                 answer(reply, self._info())
             case Call(ConfigureProcess() as request, reply):
-                self._configure(request)
-                answer(reply, self._info())
+                changed = self._configure(request)
+                answer(reply, configured_info(self._info(), changed))
             case Retire():
                 return self._retire()
             case ChildExited(run_id, status):
@@ -148,10 +158,10 @@ class ProcessActor(DaemonActor):
             self._store_definition(definition)
         if start:
             self._schedule.start_over()
-            self._start_run("start_process")
+            self._start_run("start_process", lambda record: answer(reply, started_record(record, dropped)))
         else:
             self._publish()
-        answer(reply, started_record(self._record(), dropped))
+            answer(reply, started_record(self._record(), dropped))
 
     def _request_stop(self, reply: Reply, reason: str, timeout_s: float | None) -> None:
         run = self._run
@@ -172,36 +182,42 @@ class ProcessActor(DaemonActor):
         if run is None:
             self._schedule.forget_pending()
             self._schedule.restarts += 1
-            self._start_run("restart_process")
-            answer(reply, restarted_record(self._record(), changed))
+            self._start_run(
+                "restart_process", lambda record: answer(reply, restarted_record(record, changed))
+            )
             return
         run.restart_waiters.append((reply, changed))
         self._begin_stop(run, "stopped to restart", None, "restart")
+
+    def _live(self) -> LiveRun:
+        """The run whose child is alive, or NotRunning."""
+        run = self._run
+        if run is None or run.exit_status is not None:
+            raise NotRunning(f"process {self._name!r} is {self._state.value}: no child of it is running")
+        return run
 
     def _store_definition(self, definition: ProcessDefinition) -> None:
         self._definition = definition
         self._context.writer.tell(SaveDefinition(self._process_id, definition, time.time()))
 
-    def _configure(self, request: ConfigureProcess) -> None:
-        """New supervision settings, stored, and applied to the live run where they watch it."""
+    def _configure(self, request: ConfigureProcess) -> list[str]:
+        """New supervision settings, stored, and applied to the live run where they watch it;
+        returns the names of the settings that changed."""
         definition, changed = with_configuration(self._definition, request)
         self._store_definition(definition)
-        if self._run is None:
-            return
-        if "limits" in changed:
+        if self._run is not None and "limits" in changed:
             self._observers.track(definition, self._run.run_id, self._run.child.pid)
-        if "health_check" in changed:
+        if self._run is not None and "health_check" in changed:
             self._view.health = Health.UNKNOWN
             self._publish()
             self._observers.watch_health(definition, self._run.run_id)
+        return changed
 
     def _kill(self, reply: Reply, signal_number: signal.Signals) -> None:
-        run = self._run
-        if run is None or run.exit_status is not None:
-            raise NotRunning(f"process {self._name!r} is {self._state.value}; nothing to signal")
+        run = self._live()
         logger.info("process %r: sending %s to its group on request", self._name, signal_number.name)
         run.requested_signal = signal_number
-        run.child.signal_group(signal_number)
+        run.child.signal_tree(signal_number)
         run.end_waiters.append(reply)
         self._context.scheduler.tell_later(KILL_REPLY_WAIT_S, self.actor_ref, ReplyDeadline(reply))
 
@@ -210,27 +226,23 @@ class ProcessActor(DaemonActor):
             return False
         self._schedule.forget_pending()
         self._retired = True
-        self._context.writer.tell(DeleteProcessData(self._process_id))
         self._context.board.remove(self._name)
         self.stop()
         return True
 
     # Runs ----------------------------------------------------------------------------------
 
-    def _start_run(self, requested_by: str) -> None:
+    def _start_run(self, requested_by: str, tell: Callable[[ProcessRecord], None] | None = None) -> None:
+        """Spawn a run; `tell` gets its record once the run is committed to the database, so a
+        client is never told of a run that a crash of the daemon would forget."""
         definition = self._definition
         self._change_state(ProcessState.STARTING, f"{requested_by} asked for a run")
         run_id = self._context.run_ids.next()
         started_at = time.time()
         self._outcome = RunOutcome(run_id=run_id, started_at=started_at, requested_by=requested_by)
         try:
-            child = spawn(
-                definition.executable,
-                definition.command,
-                definition.args,
-                definition.cwd,
-                child_environment(definition.env),
-            )
+            markers, environment = self._context.markers, child_environment(definition.env)
+            child = spawn_checked(self._context.executables, definition, environment, markers.of(run_id))
         except Exception as error:
             # Whatever went wrong, the run is over and the process can be started, stopped or
             # deleted again: never left in `starting`.
@@ -238,16 +250,18 @@ class ProcessActor(DaemonActor):
                 RecordRunStart(run_id, self._process_id, None, started_at, requested_by), error
             ) from None
         self._outcome.pid = child.pid
-        self._context.writer.tell(
-            RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by)
-        )
         self._run = LiveRun.watching(self._process_id, run_id, child, self.actor_ref)
-        self._context.pipe_reader.watch(self._run.watch)
         self._change_state(ProcessState.RUNNING, f"spawned pid {child.pid}")
+        record = self._record()
+        on_committed = None if tell is None else lambda: tell(record)
+        start = RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by, on_committed)
+        self._context.writer.tell(start)  # before the run's first lines, which the IO thread sends
+        self._context.pipe_reader.watch(self._run.watch)
         self._observers.observe(definition, run_id, child.pid)
 
-    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> SpawnFailed:
-        """Record a run that never started, end in `crashed`, and say why."""
+    def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
+        """Record a run that never started, end in `crashed`, and say why (a refusal of the
+        executable's check keeps its own code)."""
         detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         reason = f"could not start {self._definition.executable}: {detail}"
         self._outcome.ended_at = time.time()
@@ -258,13 +272,13 @@ class ProcessActor(DaemonActor):
             RecordRunEnd(start.run_id, self._outcome.ended_at, None, None, reason, ProcessState.CRASHED)
         )
         self._change_state(ProcessState.CRASHED, reason)
-        return SpawnFailed(reason)
+        return error if isinstance(error, PmError) else SpawnFailed(reason)
 
     def _begin_stop(self, run: LiveRun, reason: str, timeout_s: float | None, after_stop: AfterStop) -> None:
         if not run.ask_to_stop(reason, after_stop):
             return
         self._change_state(ProcessState.STOPPING, reason)
-        run.child.signal_group(signal.SIGTERM)
+        run.child.signal_tree(signal.SIGTERM)
         timeout = self._definition.stop_timeout_s if timeout_s is None else timeout_s
         run_id = run.run_id
         self._context.scheduler.tell_later(timeout, self.actor_ref, StopTimeout(run_id))
@@ -281,7 +295,7 @@ class ProcessActor(DaemonActor):
             return
         logger.warning("process %r: did not stop after SIGTERM; sending SIGKILL to its group", self._name)
         run.killed_at_timeout = True
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
 
     def _on_child_exited(self, run_id: int, status: int) -> None:
         run = self._current(run_id)
@@ -303,15 +317,16 @@ class ProcessActor(DaemonActor):
         if run is None or run.output_complete:
             return
         logger.warning("process %r: exited but its pipes stay open; killing what it left behind", self._name)
-        run.child.signal_group(signal.SIGKILL)
+        run.child.signal_tree(signal.SIGKILL)
         self._context.pipe_reader.close_output(run.watch)
 
     def _finish_run(self, run: LiveRun) -> None:
         status = run.exit_status
         if status is None:
             raise InternalError("finishing a run whose child has not exited")
-        # Whatever is left of the group would be an orphan of ours (zombies ignore it).
-        run.child.signal_group(signal.SIGKILL)
+        # Whatever is left of the run (in its group or not) would be an orphan of ours.
+        run.child.signal_tree(signal.SIGKILL)
+        run.child.close_input()
         self._observers.forget()
         state, reason = ending_of(run, status)
         outcome = self._outcome
@@ -335,13 +350,10 @@ class ProcessActor(DaemonActor):
         """restart_process asked for it: start at once, and answer every asker."""
         self._schedule.restarts += 1
         try:
-            self._start_run("restart_process")
+            self._start_run("restart_process", lambda record: _answer_restarts(run, record))
         except PmError as error:
             for reply, _ in run.restart_waiters:
                 fail(reply, error)
-            return
-        for reply, changed in run.restart_waiters:
-            answer(reply, restarted_record(self._record(), changed))
 
     # Supervision ---------------------------------------------------------------------------
 
@@ -373,15 +385,9 @@ class ProcessActor(DaemonActor):
         logger.info(
             "process %r: health %s -> %s (%s)", self._name, previous.value, report.health.value, report.detail
         )
-        check = self._definition.health_check
-        auto_restart = self._context.config.auto_restart_enabled
-        running = self._state is ProcessState.RUNNING
-        if (
-            report.health is Health.UNHEALTHY
-            and running
-            and restart_policy.restarts_when_unhealthy(check, auto_restart)
-        ):
-            reason = f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
+        check, auto_restart = self._definition.health_check, self._context.config.auto_restart_enabled
+        reason = restart_policy.stop_for_health(report, check, auto_restart)
+        if reason is not None and self._state is ProcessState.RUNNING:
             self._begin_stop(run, reason, None, "backoff")
 
     def _on_limit_breached(self, run_id: int, breach: Breach) -> None:
@@ -415,3 +421,9 @@ class ProcessActor(DaemonActor):
         return self._view.info(
             self._record(), self._definition, limits, ports, self._schedule.next_restart_at
         )
+
+
+def _answer_restarts(run: LiveRun, record: ProcessRecord) -> None:
+    """Answer every restart_process caller of `run` with the new run's record."""
+    for reply, changed in run.restart_waiters:
+        answer(reply, restarted_record(record, changed))

@@ -15,6 +15,7 @@ from pm_actors.actors.run import RunOutcome, run_summary
 from pm_actors.definition import ProcessDefinition
 from pm_actors.results import (
     Breach,
+    ConfiguredProcess,
     HealthReport,
     ProcessInfo,
     ProcessRecord,
@@ -100,6 +101,11 @@ class ProcessView:
             next_restart_at=iso_utc(next_restart_at),
             recent_runs=list(self._recent_runs),
         )
+
+
+def configured_info(info: ProcessInfo, changed: list[str]) -> ConfiguredProcess:
+    """The info configure_process answers with, naming the settings whose value changed."""
+    return ConfiguredProcess(**msgspec.structs.asdict(info), changed=changed)
 
 
 def restarted_record(record: ProcessRecord, changed: list[str]) -> RestartedProcess:

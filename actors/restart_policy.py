@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pm_actors.definition import ProcessDefinition
+from pm_actors.results import HealthReport
 from pm_actors.specs import HealthCheck
-from pm_actors.states import ProcessState
+from pm_actors.states import Health, ProcessState
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,12 @@ def restarts_when_unhealthy(check: HealthCheck | None, auto_restart_enabled: boo
     if check.restart_when_unhealthy is not None:
         return check.restart_when_unhealthy
     return auto_restart_enabled
+
+
+def stop_for_health(
+    report: HealthReport, check: HealthCheck | None, auto_restart_enabled: bool
+) -> str | None:
+    """Why a health report stops the run (to restart it through the backoff), or None."""
+    if report.health is not Health.UNHEALTHY or not restarts_when_unhealthy(check, auto_restart_enabled):
+        return None
+    return f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"

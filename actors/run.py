@@ -14,10 +14,14 @@ from typing import Any, Literal
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.events import EventHub
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
-from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.sequences import IdSequence
 from pm_actors.config import Config
 from pm_actors.results import RunSummary, iso_utc
 from pm_actors.states import ProcessState
@@ -37,13 +41,17 @@ class ProcessContext:
     """What every ProcessActor shares: the daemon's parts it talks to."""
 
     config: Config
+    executables: ExecutablePolicy
     writer: pykka.ActorRef[Any]
     health: pykka.ActorRef[Any]
     metrics: pykka.ActorRef[Any]
     pipe_reader: PipeReader
     scheduler: Scheduler
-    run_ids: IdAllocator
+    run_ids: IdSequence
+    process_ids: IdSequence
     board: RecordBoard
+    markers: RunMarkers
+    events: EventHub
 
 
 @dataclass

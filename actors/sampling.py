@@ -49,10 +49,13 @@ class ProcEntry(NamedTuple):
     session: int
     start_ticks: int
     """Start time in clock ticks since boot: a different value under the same pid is a reused pid."""
+    process_group: int = 0
+    zombie: bool = False
+    """It has ended and waits to be reaped: it runs nothing, and no signal reaches it."""
 
 
 def read_stat(pid: int) -> ProcEntry | None:
-    """The parent, session and start time of `pid`; None if it is gone."""
+    """The parent, session, start time, group and state of `pid`; None if it is gone."""
     try:
         with open(f"{PROC}/{pid}/stat", "rb") as stat:
             data = stat.read()
@@ -61,7 +64,13 @@ def read_stat(pid: int) -> ProcEntry | None:
     # The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
     fields = data[data.rfind(b")") + 2 :].split()
     try:
-        return ProcEntry(ppid=int(fields[1]), session=int(fields[3]), start_ticks=int(fields[19]))
+        return ProcEntry(
+            ppid=int(fields[1]),
+            session=int(fields[3]),
+            start_ticks=int(fields[19]),
+            process_group=int(fields[2]),
+            zombie=fields[0] == b"Z",
+        )
     except (IndexError, ValueError):
         return None
 
@@ -76,6 +85,9 @@ class ProcessTable:
         for pid, entry in entries.items():
             self._children.setdefault(entry.ppid, []).append(pid)
             self._sessions.setdefault(entry.session, []).append(pid)
+
+    def children(self, pid: int) -> list[int]:
+        return self._children.get(pid, [])
 
     def tree(self, leader: int) -> list[int]:
         """The leader (first) and its descendants, with every member of the session it leads.

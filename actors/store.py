@@ -1,9 +1,12 @@
 """Opening the SQLite database, migrating its schema, and reading back what a daemon left.
 
-One file holds process definitions, runs, output lines with their FTS5 index, each
-process's recent health checks, and groups with their members. The LogWriterActor owns the
-only write connection (SQLite has one writer); readers open their own read-only connections,
-which WAL lets run beside the writer without blocking it.
+One file holds process definitions, runs, output lines with their FTS5 index, each process's
+recent health checks, groups with their members, and the id sequences. The LogWriterActor owns
+the only write connection (SQLite has one writer); readers open their own read-only
+connections, which WAL lets run beside the writer without blocking it.
+
+Ids (processes, runs, lines) come from `id_sequences` and are never handed out twice, whatever
+was deleted: a sequence only grows, and is always above every id stored or shown.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import msgspec
 
 from pm_actors.actors import group_store
 from pm_actors.actors.incidents import store as incidents_store
+from pm_actors.actors.log_text import clean_line
+from pm_actors.actors.messages import SequenceName
 from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.errors import InternalError
 
@@ -29,6 +34,9 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 """~16 MB of WAL between checkpoints: fewer checkpoint stalls during a burst than the default 1000."""
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 """A burst can grow the WAL; after a checkpoint it is truncated back to at most this size."""
+INCREMENTAL_AUTO_VACUUM = 2
+"""`PRAGMA auto_vacuum` value under which `PRAGMA incremental_vacuum` gives free pages back to
+the file system, so that a database trimmed by retention or clear_logs shrinks on disk."""
 
 
 _SCHEMA_V1 = """
@@ -101,11 +109,49 @@ CREATE TABLE fts_progress(
 INSERT INTO fts_progress(id, indexed_up_to) SELECT 1, coalesce(max(id), 0) FROM logs;
 """
 
+_SCHEMA_V5 = """
+-- Ids are never handed out twice, whatever was deleted: each sequence starts above every id
+-- any table still holds, and above the index's high-water mark (the trace of deleted lines).
+CREATE TABLE id_sequences(name TEXT PRIMARY KEY, next_id INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO id_sequences(name, next_id) SELECT 'processes', 1 + max(
+    coalesce((SELECT max(id) FROM processes), 0), coalesce((SELECT max(process_id) FROM runs), 0),
+    coalesce((SELECT max(process_id) FROM logs), 0),
+    coalesce((SELECT max(process_id) FROM health_checks), 0));
+INSERT INTO id_sequences(name, next_id) SELECT 'runs', 1 + max(coalesce((SELECT max(id) FROM runs), 0),
+    coalesce((SELECT max(run_id) FROM logs), 0), coalesce((SELECT max(run_id) FROM health_checks), 0));
+INSERT INTO id_sequences(name, next_id) SELECT 'logs', 1 + max(coalesce((SELECT max(id) FROM logs), 0),
+    (SELECT indexed_up_to FROM fts_progress));
+-- The parts of identifiers that change case (ConnectionRefusedError -> Connection Refused
+-- Error), filled when a line is indexed: indexed beside the line, found by a words search.
+ALTER TABLE logs ADD COLUMN parts TEXT;
+-- The index of versions 3 and 4 may hold entries of lines deleted and ids handed out again: it is
+-- rebuilt from the rows, by the writer when idle, beginning at the first line.
+DROP TABLE logs_fts;
+CREATE VIRTUAL TABLE logs_fts USING fts5(
+    line, parts, content='logs', content_rowid='id', tokenize='unicode61', columnsize=0
+);
+UPDATE fts_progress SET indexed_up_to = 0;
+"""
+
+_CONTROL_CODES = ",".join(str(code) for code in (*range(1, 9), *range(11, 32), 127))
+_UNCLEAN_LINE = f"line GLOB '*[' || char({_CONTROL_CODES}) || ']*'"
+"""A line holding a control character (an ANSI escape begins with ESC, 27): stored before
+version 5, which stores lines clean."""
+
+
+def _migrate_to_v5(connection: apsw.Connection) -> None:
+    connection.execute(_SCHEMA_V5)
+    rows = connection.execute(f"SELECT id, line FROM logs WHERE {_UNCLEAN_LINE}").fetchall()
+    cleaned = [(clean_line(str(line)), line_id) for line_id, line in rows]
+    connection.executemany("UPDATE logs SET line = ? WHERE id = ?", cleaned)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _script(_SCHEMA_V1),
     _script(_SCHEMA_V2),
     _script(_SCHEMA_V3),
     _script(group_store.SCHEMA),
+    _migrate_to_v5,
     _script(incidents_store.SCHEMA),
 )
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
@@ -145,9 +191,6 @@ class StoredState(msgspec.Struct, frozen=True, kw_only=True):
     open_runs: list[StoredRun]
     """Runs never closed: a daemon died under them. Their process groups may still be alive."""
     groups: list[GroupDefinition]
-    next_process_id: int
-    next_run_id: int
-    next_log_id: int
 
 
 def open_write_connection(path: Path) -> apsw.Connection:
@@ -158,6 +201,10 @@ def open_write_connection(path: Path) -> apsw.Connection:
     connection = apsw.Connection(str(path))
     try:
         connection.set_busy_timeout(BUSY_TIMEOUT_MS)
+        if (
+            schema_version(connection) == 0
+        ):  # a new file: set before WAL and the first table, no VACUUM needed
+            connection.execute(f"PRAGMA auto_vacuum = {INCREMENTAL_AUTO_VACUUM}")
         _apply_write_pragmas(connection, path)
         migrate(connection)
     except BaseException:
@@ -178,7 +225,8 @@ def schema_version(connection: apsw.Connection) -> int:
 
 
 def migrate(connection: apsw.Connection) -> None:
-    """Apply every migration step the database lacks, each in its own transaction."""
+    """Apply every migration step the database lacks, each in its own transaction, then make
+    sure free pages can be given back (`auto_vacuum`), which an older file needs a VACUUM for."""
     current = schema_version(connection)
     if current > SCHEMA_VERSION:
         raise InternalError(
@@ -191,10 +239,14 @@ def migrate(connection: apsw.Connection) -> None:
             # In the same transaction, so a crash never leaves a step applied but unrecorded.
             connection.execute(f"PRAGMA user_version = {version}")
         logger.info("database schema migrated to version %d", version)
+    if _scalar(connection, "PRAGMA auto_vacuum") != INCREMENTAL_AUTO_VACUUM:
+        connection.execute(f"PRAGMA auto_vacuum = {INCREMENTAL_AUTO_VACUUM}")
+        connection.execute("VACUUM")  # rewrites the file once; outside any transaction
+        logger.info("database rewritten to give free pages back to the file system")
 
 
 def load_stored_state(connection: apsw.Connection) -> StoredState:
-    """Read definitions, each process's latest run, open runs and the next free ids."""
+    """Read definitions, each process's latest run and the runs left open."""
     with connection:  # one read transaction: a consistent snapshot
         state = StoredState(
             definitions=_stored_definitions(connection),
@@ -202,11 +254,28 @@ def load_stored_state(connection: apsw.Connection) -> StoredState:
             restart_counts=_restart_counts(connection),
             open_runs=_runs_where(connection, "ended_at IS NULL"),
             groups=group_store.load_groups(connection),
-            next_process_id=_next_process_id(connection),
-            next_run_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM runs"),
-            next_log_id=_scalar(connection, "SELECT coalesce(max(id), 0) + 1 FROM logs"),
         )
     return state
+
+
+def next_id(connection: apsw.Connection, sequence: SequenceName) -> int:
+    """The first id of `sequence` never handed out."""
+    return _scalar(connection, f"SELECT next_id FROM id_sequences WHERE name = '{sequence}'")
+
+
+def reserve_ids(connection: apsw.Connection, sequence: SequenceName, count: int) -> int:
+    """Reserve the next `count` ids of `sequence` for this daemon; returns the first of them."""
+    with connection:
+        first = next_id(connection, sequence)
+        advance_sequence(connection, sequence, first + count)
+    return first
+
+
+def advance_sequence(connection: apsw.Connection, sequence: SequenceName, next_free: int) -> None:
+    """Ids below `next_free` are taken (a sequence never goes back)."""
+    connection.execute(
+        "UPDATE id_sequences SET next_id = max(next_id, ?) WHERE name = ?", (next_free, sequence)
+    )
 
 
 def _create_private_folder(folder: Path) -> None:
@@ -269,16 +338,6 @@ def _stored_definitions(connection: apsw.Connection) -> list[StoredDefinition]:
             continue
         definitions.append(StoredDefinition(process_id=process_id, definition=definition))
     return definitions
-
-
-def _next_process_id(connection: apsw.Connection) -> int:
-    # Runs and lines count too: an id is never handed out again while anything still refers to it.
-    return _scalar(
-        connection,
-        "SELECT max(coalesce((SELECT max(id) FROM processes), 0),"
-        " coalesce((SELECT max(process_id) FROM runs), 0),"
-        " coalesce((SELECT max(process_id) FROM logs), 0)) + 1",
-    )
 
 
 def _scalar(connection: apsw.Connection, sql: str) -> int:

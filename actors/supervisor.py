@@ -11,20 +11,17 @@ Every hook and handler below runs on this actor's own thread.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import psutil
 import pykka
 
-from pm_actors.actors.base import DaemonActor, answer, settle_all
+from pm_actors.actors.base import DaemonActor, answer, relay, settle_all
+from pm_actors.actors.child import end_orphaned_run
 from pm_actors.actors.commands import check_environment
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.delivery import tell_if_alive
@@ -32,6 +29,8 @@ from pm_actors.actors.messages import (
     Call,
     CheckHealthNow,
     DefineMembers,
+    DeleteLines,
+    DeleteProcessData,
     Launch,
     ProcessRemoved,
     ProcessStatsQuery,
@@ -45,12 +44,13 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.records import IdAllocator
 from pm_actors.actors.run import ProcessContext, RunOutcome
 from pm_actors.actors.store import StoredRun, StoredState
+from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
     AddToGroup,
     CheckProcessHealth,
+    ClearLogs,
     ConfigureProcess,
     CreateGroup,
     DeleteGroup,
@@ -68,6 +68,7 @@ from pm_actors.api import (
     Request,
     RestartProcess,
     SearchLogs,
+    SendInput,
     StartGroup,
     StartProcess,
     StopGroup,
@@ -84,14 +85,13 @@ from pm_actors.errors import (
     LimitReached,
     ProcessNotFound,
 )
-from pm_actors.results import DeletedProcess, ProcessList
+from pm_actors.log_results import ClearedLogs
+from pm_actors.results import DeletedProcess, ProcessList, iso_utc
 from pm_actors.specs import ProcessSpec
 from pm_actors.states import ACTIVE_STATES, ProcessState
 
 logger = logging.getLogger(__name__)
 
-ORPHAN_START_TIME_TOLERANCE_S = 2.0
-"""A pid from a dead daemon's open run is ours only if it started when the run did: pids are reused."""
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
 
 
@@ -120,7 +120,6 @@ class SupervisorActor(DaemonActor):
         self._waiter = waiter
         self._groups = groups
         self._stored = stored
-        self._process_ids = IdAllocator(stored.next_process_id)
         self._processes: dict[str, ManagedProcess] = {}
 
     def on_start(self) -> None:
@@ -156,11 +155,13 @@ class SupervisorActor(DaemonActor):
             self._check_room_for(request.name)
             stored.actor.tell(Launch(None, reply))
             return
-        definition = declared_definition(request, request.command, self._config)
+        definition = declared_definition(request, request.command, self._config, self._context.executables)
         managed = self._processes.get(request.name)
         self._check_room_for(request.name)
         if managed is None:
-            managed = self._add(self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome())
+            managed = self._add(
+                self._context.process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
+            )
         managed.actor.tell(Launch(definition, reply))
 
     def _define_members(self, members: list[GroupMember], reply: Reply) -> None:
@@ -176,11 +177,13 @@ class SupervisorActor(DaemonActor):
                     f"process {member.name!r} is {record.state.value}: its definition cannot be replaced "
                     "while it runs; stop_process it first, or give the member by `name` alone"
                 )
-            declared.append(declared_definition(member, member.command, self._config))
+            declared.append(
+                declared_definition(member, member.command, self._config, self._context.executables)
+            )
         stored: list[Reply] = []
         for definition in declared:
             managed = self._processes.get(definition.name) or self._add(
-                self._process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
+                self._context.process_ids.next(), definition, ProcessState.STOPPED, RunOutcome()
             )
             stored.append(concurrent.futures.Future())
             managed.actor.tell(Launch(definition, stored[-1], start=False))
@@ -203,7 +206,7 @@ class SupervisorActor(DaemonActor):
         self._forward(request, reply)
 
     def _forward(
-        self, request: StopProcess | RestartProcess | KillProcess | GetProcessInfo, reply: Reply
+        self, request: StopProcess | RestartProcess | KillProcess | SendInput | GetProcessInfo, reply: Reply
     ) -> None:
         self._managed(request.name).actor.tell(Call(request, reply))
 
@@ -213,7 +216,7 @@ class SupervisorActor(DaemonActor):
         if record is None:
             raise ProcessNotFound(f"process {request.name!r} was deleted meanwhile")
         allowed = msgspec.structs.replace(
-            request, health_check=allowed_check(request.health_check, record.cwd, self._config)
+            request, health_check=allowed_check(request.health_check, record.cwd, self._context.executables)
         )
         managed.actor.tell(Call(allowed, reply))
 
@@ -234,12 +237,33 @@ class SupervisorActor(DaemonActor):
         self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))
 
     def _delete_process(self, request: DeleteProcess, reply: Reply) -> None:
+        """Answered once the writer has committed the deletion (or with why it could not)."""
         managed = self._managed(request.name)
         if not self.ask(managed.actor, Retire()):
             raise AlreadyRunning(f"process {request.name!r} is active; stop_process it before deleting it")
         del self._processes[request.name]
         tell_if_alive(self._groups, ProcessRemoved(request.name))
-        answer(reply, DeletedProcess(name=request.name, deleted=True))
+        self._context.events.forget_process(managed.process_id)
+        written: Reply = concurrent.futures.Future()
+        relay(
+            written, reply, lambda lines: DeletedProcess(name=request.name, deleted=True, lines_deleted=lines)
+        )
+        self._context.writer.tell(DeleteProcessData(managed.process_id, written))
+
+    def _clear_logs(self, request: ClearLogs, reply: Reply) -> None:
+        """Answered once the writer has committed every deleted line (or with why it could not)."""
+        process_id = None if request.name is None else self._managed(request.name).process_id
+        before_ts = None if request.before is None else parse_time(request.before, time.time(), "before")
+        cleared = [process_id] if process_id is not None else [m.process_id for m in self._processes.values()]
+
+        def answer_cleared(lines: int) -> ClearedLogs:  # on the writer's thread, once committed
+            for cleared_id in cleared:  # what a subscriber to their output shows has changed
+                self._context.events.output_committed(cleared_id)
+            return ClearedLogs(name=request.name, before=iso_utc(before_ts), lines_deleted=lines)
+
+        written: Reply = concurrent.futures.Future()
+        relay(written, reply, answer_cleared)
+        self._context.writer.tell(DeleteLines(process_id, before_ts, written))
 
     def _to_groups(self, request: GroupRequest, reply: Reply) -> None:
         if not tell_if_alive(self._groups, Call(request, reply)):
@@ -288,18 +312,21 @@ class SupervisorActor(DaemonActor):
         outcome: RunOutcome,
         restarts: int = 0,
     ) -> ManagedProcess:
+        self._context.events.name_process(process_id, definition.name)
         actor = ProcessActor.start(process_id, definition, self._context, state, outcome, restarts)
         managed = ManagedProcess(process_id, actor)
         self._processes[definition.name] = managed
         return managed
 
     def _end_orphaned_runs(self) -> None:
-        """Runs a dead daemon left open: kill their process groups if still alive, close them."""
+        """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
+        session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
         for run in self._stored.open_runs:
-            if run.pid is not None and _is_same_process(run.pid, run.started_at):
-                logger.warning("supervisor: killing process group %d left by a daemon that died", run.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.pid, signal.SIGKILL)
+            if run.pid is not None:
+                logger.warning(
+                    "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid
+                )
+                end_orphaned_run(run.pid, run.started_at, self._context.markers.of(run.run_id))
             self._context.writer.tell(
                 RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
@@ -312,11 +339,13 @@ HANDLERS: dict[type[Request], Handler] = {
     StopProcess: SupervisorActor._forward,
     RestartProcess: SupervisorActor._restart_process,
     KillProcess: SupervisorActor._forward,
+    SendInput: SupervisorActor._forward,
     DeleteProcess: SupervisorActor._delete_process,
     ListProcesses: SupervisorActor._list_processes,
     GetLogs: SupervisorActor._read_logs,
     TailLogs: SupervisorActor._read_logs,
     SearchLogs: SupervisorActor._read_logs,
+    ClearLogs: SupervisorActor._clear_logs,
     GetProcessInfo: SupervisorActor._forward,
     ConfigureProcess: SupervisorActor._configure_process,
     GetProcessStats: SupervisorActor._process_stats,
@@ -332,13 +361,6 @@ HANDLERS: dict[type[Request], Handler] = {
     ListGroups: SupervisorActor._to_groups,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
-
-
-def _is_same_process(pid: int, started_at: float) -> bool:
-    try:
-        return abs(psutil.Process(pid).create_time() - started_at) < ORPHAN_START_TIME_TOLERANCE_S
-    except psutil.Error:
-        return False
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:

@@ -4,20 +4,27 @@ The daemon and the in-process backend both run exactly this. `submit()` is the o
 it hands a public request to the supervisor and returns a `concurrent.futures.Future` that
 resolves to the result struct or fails with a `PmError`.
 
-Start order: database (migrated) -> LogWriterActor -> LogReaderActor -> scheduler thread ->
-HealthActor, MetricsActor, WaitActor -> IO thread -> GroupActor (with the stored groups) ->
-SupervisorActor (which restores the stored definitions). Shutdown stops the GroupActor, then
-every child in parallel (so storing all their output), then the rest backwards.
+Start order: database (migrated; first blocks of run and process ids reserved) -> scheduler
+thread -> LogWriterActor -> LogReaderActor -> HealthActor, MetricsActor, WaitActor -> IO thread
+-> GroupActor (with the stored groups) -> SupervisorActor (which restores the stored
+definitions). Shutdown stops the GroupActor, then every child in parallel (so storing all their
+output), then the rest backwards.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pykka
 
+from pm_actors.actors.child import become_subreaper, kill_adopted
+from pm_actors.actors.descendants import RunMarkers
+from pm_actors.actors.events import EventHub
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.log_reader import LogReaderActor
@@ -25,9 +32,12 @@ from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call, StopAll
 from pm_actors.actors.metrics import MetricsActor
 from pm_actors.actors.pipe_reader import PipeReader
-from pm_actors.actors.records import IdAllocator, RecordBoard
+from pm_actors.actors.read_budget import ReadBudget
+from pm_actors.actors.records import RecordBoard
+from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.run import ProcessContext
 from pm_actors.actors.scheduler import Scheduler
+from pm_actors.actors.sequences import reserved_sequence
 from pm_actors.actors.store import load_stored_state, open_write_connection
 from pm_actors.actors.supervisor import SupervisorActor
 from pm_actors.actors.waiter import WaitActor
@@ -44,22 +54,34 @@ MAX_STOP_TIMEOUT_S = 3600.0
 class ActorSystem:
     def __init__(self, config: Config) -> None:
         self.config = config
-        connection = open_write_connection(config.database_path)
+        connection = open_write_connection(config.database_path)  # migrated before any actor opens it
         try:
             stored = load_stored_state(connection)
+            run_ids = reserved_sequence(connection, "runs", lambda: self._writer)
+            process_ids = reserved_sequence(connection, "processes", lambda: self._writer)
         finally:
             connection.close()
-        self._writer: pykka.ActorRef[Any] = LogWriterActor.start(config.database_path, stored.next_log_id)
-        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(config.database_path, self._writer)
         self._scheduler = Scheduler()
         self._scheduler.start()
-        board = RecordBoard()
-        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer)
+        retention = RetentionPolicy.from_config(config)
+        self._writer: pykka.ActorRef[Any] = LogWriterActor.start(
+            config.database_path, retention, self._scheduler
+        )
+        self._reads = ReadBudget(config.query_timeout_ms / 1000)
+        self._reader: pykka.ActorRef[Any] = LogReaderActor.start(
+            config.database_path, self._writer, self._reads
+        )
+        self.events = EventHub()
+        """What changed, as it happens: the push stream of subscribed clients reads it."""
+        board = RecordBoard(self.events)
+        become_subreaper()  # orphans below our children come to us, to be stopped with their run
+        executables = ExecutablePolicy(config)
+        self._health: pykka.ActorRef[Any] = HealthActor.start(self._scheduler, self._writer, executables)
         self._metrics: pykka.ActorRef[Any] = MetricsActor.start(self._scheduler, config.database_path.parent)
         self._waiter: pykka.ActorRef[Any] = WaitActor.start(
-            config.database_path, self._scheduler, board, self._metrics
+            config.database_path, self._scheduler, board, self._metrics, self._reads
         )
-        self._pipe_reader = PipeReader(self._writer)
+        self._pipe_reader = PipeReader(self._writer, self.events.output_committed)
         self._pipe_reader.start()
         # Started before the supervisor, which forwards group requests to it; it tells the
         # supervisor only after such a request, when the supervisor is there.
@@ -68,13 +90,17 @@ class ActorSystem:
         )
         context = ProcessContext(
             config=config,
+            executables=executables,
             writer=self._writer,
             health=self._health,
             metrics=self._metrics,
             pipe_reader=self._pipe_reader,
             scheduler=self._scheduler,
-            run_ids=IdAllocator(stored.next_run_id),
+            run_ids=run_ids,
+            process_ids=process_ids,
             board=board,
+            markers=RunMarkers(_database_identity(config.database_path)),
+            events=self.events,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, self._groups, stored
@@ -91,8 +117,10 @@ class ActorSystem:
 
     def shutdown(self) -> None:
         """Stop every child in parallel, then every part; all output is committed first. Groups
-        stop first, so that no group starts a member once the processes are being stopped."""
+        stop first, so that no group starts a member once the processes are being stopped; reads
+        under way are interrupted at once: nobody is left to read their answers."""
         self._groups.stop(block=True)
+        self._reads.stop()
         replies: list[concurrent.futures.Future[Any]] = self._supervisor.ask(StopAll(), block=True)
         done, not_done = concurrent.futures.wait(replies, timeout=MAX_STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         for reply in done:
@@ -101,9 +129,17 @@ class ActorSystem:
         if not_done:
             logger.error("%d processes did not report stopped at shutdown", len(not_done))
         self._supervisor.stop(block=True)
+        kill_adopted()  # what no run claimed (it left its session and cleared its environment)
         self._pipe_reader.stop()
         for actor in (self._waiter, self._health, self._metrics, self._reader):
             actor.stop(block=True)
         self._writer.stop(block=True)
         self._scheduler.stop()
+        become_subreaper(False)
         logger.info("actor system stopped")
+
+
+def _database_identity(path: Path) -> str:
+    """The database file's device and inode: unique on this machine while the file lives."""
+    status = os.stat(path)
+    return f"{status.st_dev:x}.{status.st_ino:x}"

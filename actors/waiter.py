@@ -23,14 +23,17 @@ import apsw
 import pykka
 
 from pm_actors.actors.base import DaemonActor, answer, fail
-from pm_actors.actors.log_reader import LogQueries, log_line_from_row
-from pm_actors.actors.messages import ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.line_budget import CharBudget
+from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from_row
+from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection
-from pm_actors.api import WaitFor
+from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
-from pm_actors.results import LogLine, ProcessRecord, WaitResult
+from pm_actors.log_results import LogLine
+from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -61,9 +64,15 @@ class WaitActor(DaemonActor):
     may_ask = frozenset({"MetricsActor"})
 
     def __init__(
-        self, database_path: Path, scheduler: Scheduler, board: RecordBoard, metrics: pykka.ActorRef[Any]
+        self,
+        database_path: Path,
+        scheduler: Scheduler,
+        board: RecordBoard,
+        metrics: pykka.ActorRef[Any],
+        budget: ReadBudget,
     ) -> None:
         super().__init__()
+        self._budget = budget
         self._database_path = database_path
         self._scheduler = scheduler
         self._board = board
@@ -104,7 +113,7 @@ class WaitActor(DaemonActor):
         still_pending = []
         for wait in self._waits:
             try:
-                done = self._evaluate(wait)
+                done = self._evaluate_within_budget(wait)
             except Exception as error:
                 # One broken wait is answered and dropped; the others and the ticks go on.
                 fail(wait.reply, self.failure_of(f"wait_for {wait.request.name!r}", error))
@@ -115,6 +124,12 @@ class WaitActor(DaemonActor):
         if self._waits and not self._tick_scheduled:
             self._tick_scheduled = True
             self._scheduler.tell_later(TICK_S, self.actor_ref, WaitTick())
+
+    def _evaluate_within_budget(self, wait: PendingWait) -> bool:
+        if self._connection is None:
+            return self._evaluate(wait)
+        with self._budget.limit(self._connection, f"wait_for {wait.request.name!r}"):
+            return self._evaluate(wait)
 
     def _evaluate(self, wait: PendingWait) -> bool:
         """True when the wait is answered (either way)."""
@@ -147,14 +162,19 @@ class WaitActor(DaemonActor):
             wait.run_id = record.run_id
             wait.after_id = self._last_id_before_run(wait.process_id, record.run_id)
         rows = self._connection.execute(
-            "SELECT id, stream, ts, line FROM logs WHERE process_id = ? AND id > ? AND run_id = ? "
-            "ORDER BY id LIMIT ?",
+            f"SELECT {LINE_COLUMNS} FROM logs l WHERE l.process_id = ? AND l.id > ? AND l.run_id = ? "
+            "ORDER BY l.id LIMIT ?",
             (wait.process_id, wait.after_id, record.run_id, LINES_PER_LOOK),
         )
         for row in rows:
             wait.after_id = row[0]
-            if wait.pattern.search(row[3]):
-                return log_line_from_row(row)
+            # What was sent to it is not what it printed: a REPL's input must not match its pattern.
+            if row[2] != STDIN and wait.pattern.search(row[4]):
+                # Sized like a line of get_logs: a match in a huge line is cut, and says so.
+                budget = CharBudget(DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS)
+                return log_line_from_row(
+                    row, *(budget.take(row[4], wait.request.name, row[0]) or (row[4], 0))
+                )
         return None
 
     def _last_id_before_run(self, process_id: int, run_id: int) -> int:
@@ -190,7 +210,7 @@ class WaitActor(DaemonActor):
         port: int | None = None,
     ) -> bool:
         ended = record.state in ENDED_STATES
-        last_lines = [] if satisfied and not ended else self._last_lines(wait.process_id)
+        last_lines = [] if satisfied and not ended else self._last_lines(wait.request.name, wait.process_id)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -204,7 +224,11 @@ class WaitActor(DaemonActor):
         answer(wait.reply, result)
         return True
 
-    def _last_lines(self, process_id: int) -> list[LogLine]:
+    def _last_lines(self, name: str, process_id: int) -> list[LogLine]:
         if self._connection is None:
             return []
-        return LogQueries(self._connection).tail_logs(process_id, LAST_LINES_ON_TIMEOUT).lines
+        return (
+            LogQueries(self._connection)
+            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id)
+            .lines
+        )

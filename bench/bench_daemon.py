@@ -74,16 +74,18 @@ SETTLE_S = STOP_TIMEOUT_S + 0.5
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
 """The last line of a traceback in the daemon's log: `module.SomeError: message`."""
 
-FLOOD_SCRIPT = """\
-import sys
-
+FLOOD_LINE = """\
 WORDS = ("alpha", "beta", "gamma", "delta", "cache", "queue", "upstream", "session")
 
 
 def line(i):
     status = 500 if i % 50 == 0 else 200
     return f"{i:07d} worker-{i % 16} {WORDS[i % 8]} request id={i} status={status} took {i % 97}ms\\n"
+"""
+"""`line(i)`: the i-th line the flood child prints."""
 
+FLOOD_LOOP = """
+import sys
 
 total = int(sys.argv[1])
 out = sys.stdout.buffer
@@ -91,6 +93,9 @@ for start in range(0, total, 1000):
     out.write("".join(line(i) for i in range(start, min(start + 1000, total))).encode())
 out.flush()
 """
+"""Prints `line(i)` for i below its argument, a thousand lines per write."""
+
+FLOOD_SCRIPT = FLOOD_LINE + FLOOD_LOOP
 """The chatty child, the same for both managers: N short log-like lines, as fast as it can."""
 
 
@@ -489,8 +494,9 @@ def mcp_parameters(environment: dict[str, str], folder: Path) -> StdioServerPara
     return StdioServerParameters(command=PM_ACTORS_SCRIPT, args=["mcp"], env=environment, cwd=str(folder))
 
 
-async def run_pm(folder: Path, script: Path, expected: FloodOutput, out: Measurements, log: TextIO) -> None:
-    environment = pm_environment(folder)
+def start_daemon(folder: Path, log: TextIO, **overrides: str) -> tuple[dict[str, str], psutil.Popen]:
+    """A daemon of its own (HOME, database, socket, token in `folder`), not waited for."""
+    environment = pm_environment(folder) | overrides
     daemon = psutil.Popen(
         [sys.executable, "-m", "pm_actors", "daemon"],
         env=environment,
@@ -499,6 +505,11 @@ async def run_pm(folder: Path, script: Path, expected: FloodOutput, out: Measure
         stdout=log,
         stderr=log,
     )
+    return environment, daemon
+
+
+async def run_pm(folder: Path, script: Path, expected: FloodOutput, out: Measurements, log: TextIO) -> None:
+    environment, daemon = start_daemon(folder, log)
     try:
         async with await connect_when_ready(environment, folder, daemon) as client:
             await asyncio.sleep(0.5)

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 import psutil
-from bench_daemon import connect_when_ready, pm_environment, private_folder
+from bench_daemon import connect_when_ready, private_folder, start_daemon
 
 from pm_actors import api
 from pm_actors.ipc.client import DaemonClient
@@ -115,31 +114,23 @@ def report(times: dict[str, list[float]], members: int, runs: int) -> None:
 
 
 @contextlib.contextmanager
-def daemon_in(folder: Path, env: dict[str, str]) -> Iterator[psutil.Popen]:
-    log = (folder / "daemon.log").open("wb")
-    daemon = psutil.Popen(
-        [sys.executable, "-m", "pm_actors", "daemon"],
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        yield daemon
-    finally:
-        daemon.send_signal(signal.SIGTERM)  # stops every child it started
+def daemon_in(folder: Path) -> Iterator[tuple[dict[str, str], psutil.Popen]]:
+    """The same private daemon as bench_daemon.py's, SIGTERMed (stopping its children) at the end."""
+    with (folder / "daemon.log").open("w") as log:
+        env, daemon = start_daemon(folder, log)
         try:
-            daemon.wait(STOP_DEADLINE_S)
-        except psutil.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
+            yield env, daemon
+        finally:
+            daemon.send_signal(signal.SIGTERM)  # stops every child it started
+            try:
+                daemon.wait(STOP_DEADLINE_S)
+            except psutil.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
 
 
 async def run(folder: Path, members: int, runs: int) -> dict[str, list[float]]:
-    env = pm_environment(folder)  # the same private daemon as bench_daemon.py's
-    with daemon_in(folder, env) as daemon:
+    with daemon_in(folder) as (env, daemon):
         client = await connect_when_ready(env, folder, daemon)
         try:
             return await measure(client, members, runs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.client
+import os
 import shutil
 import socket
 import statistics
@@ -31,17 +32,32 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.health_checks import run_check
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import CheckHealthNow, WatchHealth
+from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_write_connection
+from pm_actors.config import load_config
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
+
+POLICY = ExecutablePolicy(
+    load_config(
+        {
+            "HOME": "/tmp",
+            "PM_ALLOWED_COMMANDS": f"{os.path.dirname(os.path.realpath(sys.executable))},/usr/bin,/bin",
+        }
+    )
+)
+"""What a daemon with the default allowlist plus the interpreter's directory allows."""
 
 TARGET_OVERHEAD_MS = 5.0
 REPLY_TIMEOUT_S = 10.0
 WARMUP_RUNS = 3
+KEEP_EVERYTHING = RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=1 << 40)
+"""The bench writes health checks only: nothing to trim."""
 HTTP_SERVER = """
 import http.server
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -112,7 +128,7 @@ def through_actor(health: pykka.ActorRef[Any], name: str) -> Callable[[], Any]:
 
 
 def runner(check: HealthCheck) -> Callable[[], Any]:
-    return lambda: run_check(check)
+    return lambda: run_check(check, POLICY)
 
 
 def bench_cases(port: int) -> list[tuple[str, HealthCheck, Callable[[], Any]]]:
@@ -150,8 +166,8 @@ def main() -> None:
     try:
         with http_server_child() as port:
             open_write_connection(folder / "pm.db").close()
-            writer = LogWriterActor.start(folder / "pm.db", 1)
-            health = HealthActor.start(scheduler, writer)
+            writer = LogWriterActor.start(folder / "pm.db", KEEP_EVERYTHING)
+            health = HealthActor.start(scheduler, writer, POLICY)
             sink = Sink.start()
             print(f"health check p50 over {arguments.runs} runs (ms)")
             print(

@@ -27,7 +27,8 @@ from typing import Any
 
 import pykka
 
-from pm_actors.actors.log_reader import LogQueries, LogReaderActor
+from pm_actors.actors.log_queries import LogQueries
+from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import (
     STDERR,
@@ -38,6 +39,8 @@ from pm_actors.actors.messages import (
     ReadLogs,
     SaveDefinition,
 )
+from pm_actors.actors.read_budget import ReadBudget
+from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.api import SearchLogs, SearchMode
 from pm_actors.definition import ProcessDefinition
@@ -48,6 +51,10 @@ SEARCH_RUNS = 21
 SUBSTRING_RUNS = 11
 PROCESSES = 4
 WORDS = ("alpha", "beta", "gamma", "delta", "cache", "queue", "upstream", "session")
+KEEP_EVERYTHING = RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=1 << 40)
+
+READ_BUDGET_S = 5.0
+"""The daemon's default time budget of one read (PM_QUERY_TIMEOUT_MS)."""
 
 
 def make_lines(count: int) -> list[LogEntry]:
@@ -65,11 +72,13 @@ def make_lines(count: int) -> list[LogEntry]:
     ]
 
 
-def ingest_with_writer(database: Path, lines: list[LogEntry]) -> tuple[float, float, pykka.ActorRef[Any]]:
+def ingest_with_writer(
+    database: Path, lines: list[LogEntry], retention: RetentionPolicy = KEEP_EVERYTHING
+) -> tuple[float, float, pykka.ActorRef[Any]]:
     """Rows/s of the LogWriterActor from the first batch told: until the last line is committed
     (capture; the index trails it), and until a full flush has indexed every line."""
     open_write_connection(database).close()
-    writer = LogWriterActor.start(database, 1)
+    writer = LogWriterActor.start(database, retention)
     for process_id in range(1, PROCESSES + 1):
         definition = ProcessDefinition(
             name=f"proc-{process_id}", command="x", executable="/bin/x", args=[], cwd="/"
@@ -85,6 +94,12 @@ def ingest_with_writer(database: Path, lines: list[LogEntry]) -> tuple[float, fl
     stored = time.perf_counter() - started
     writer.ask(Flush())
     return len(lines) / stored, len(lines) / (time.perf_counter() - started), writer
+
+
+def trimming_policy(lines: list[LogEntry]) -> RetentionPolicy:
+    """A size limit of a tenth of what each process writes: retention trims all along."""
+    chars_per_process = sum(len(text) for _, _, text in lines) // PROCESSES
+    return RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=chars_per_process // 10)
 
 
 def ingest_direct(database: Path, lines: list[LogEntry], indexed: bool) -> float:
@@ -136,7 +151,9 @@ def search_figures(database: Path, line_count: int) -> None:
     ]
     print(f"search p50 on {line_count:,} rows (limit 100, through LogQueries):")
     for query, mode, process_id, runs in cases:
-        search = functools.partial(queries.search, query, process_id, mode, 100)
+        search = functools.partial(
+            queries.search, SearchLogs(query=query, mode=mode), process_id, time.time()
+        )
         elapsed, result = median_ms(search, runs)
         scope = f"process {process_id}" if process_id else "all processes"
         print(f"  {mode:<9} {query!r:<30} {scope:<13} {elapsed:8.2f} ms  ({len(result.matches)} matches)")
@@ -144,7 +161,7 @@ def search_figures(database: Path, line_count: int) -> None:
 
 
 def reader_actor_figure(database: Path, writer: pykka.ActorRef[Any], line_count: int) -> None:
-    reader = LogReaderActor.start(database, writer)
+    reader = LogReaderActor.start(database, writer, ReadBudget(READ_BUDGET_S))
     request = SearchLogs(query=str(line_count * 7 // 9), mode="words")
 
     def search() -> Any:
@@ -173,6 +190,10 @@ def main() -> None:
         print(f"  ratio writer / baseline             {rate / baseline:11.2f}")
         print(f"  executemany + FTS5, no actor        {direct_fts:11,.0f} rows/s")
         print(f"  ratio writer / that (actor cost)    {rate / direct_fts:11.2f}")
+        trimmed_rate, _, trimming = ingest_with_writer(folder / "trimmed.db", lines, trimming_policy(lines))
+        trimming.stop(block=True)
+        print(f"  LogWriterActor, committed, trimming to a tenth per process {trimmed_rate:11,.0f} rows/s")
+        print(f"  ratio trimming / not                {trimmed_rate / stored_rate:11.2f}")
         search_figures(folder / "logs.db", len(lines))
         reader_actor_figure(folder / "logs.db", writer, len(lines))
     finally:

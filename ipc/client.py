@@ -2,6 +2,7 @@
 
 One connection carries any number of concurrent calls: each request gets a fresh id, a
 background task reads responses as they come and hands each to the call waiting for its id.
+After `subscribe`, the same task hands each event frame to the listener.
 Errors come back as our own classes: a `PmError` the daemon reported is rebuilt as the class of
 its code (`NotFound`, `AlreadyRunning`, ...) with its message; a connection that cannot be made
 or is lost is `DaemonUnavailable`.
@@ -14,10 +15,11 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pm_actors.api import RequestUnion
+from pm_actors.api import RequestUnion, Topic
 from pm_actors.config import Config
 from pm_actors.errors import (
     DaemonUnavailable,
@@ -31,10 +33,12 @@ from .auth import read_token
 from .protocol import (
     PROTOCOL_VERSION,
     ErrorFrame,
+    EventFrame,
     Frame,
     Hello,
     RequestFrame,
     ResponseFrame,
+    SubscribeFrame,
     Welcome,
     check_protocol_version,
     decode_result,
@@ -50,6 +54,15 @@ CONNECT_TIMEOUT_S = 5.0
 
 CLOSE_TIMEOUT_S = 1.0
 """Time to let the socket close politely before it is cut."""
+
+
+EventListener = Callable[[list[Topic]], None]
+"""Told the topics that changed, each time the daemon's push stream says so."""
+
+
+class ConnectionClosed(DaemonUnavailable):
+    """The connection had already ended (the daemon closed it, e.g. when it was idle) when a
+    call came: the request was never sent, so sending it on a new connection is safe."""
 
 
 class NoDaemonListening(DaemonUnavailable):
@@ -72,6 +85,7 @@ class DaemonClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ResponseFrame]] = {}
         self._failure: PmError | None = None
+        self._listener: EventListener | None = None
         self._reader_task = asyncio.get_running_loop().create_task(self._read_responses())
 
     @classmethod
@@ -106,19 +120,34 @@ class DaemonClient:
 
         Raises the error class of the daemon's code, with its message, when the request failed, and
         `DaemonUnavailable` when the connection is lost before the answer came."""
+        response = await self._exchange(lambda request_id: RequestFrame(id=request_id, request=request))
+        return decode_result(request, response.result)
+
+    async def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """From now on, call `listener` (on this event loop) with the topics that changed, of
+        `topics` (replacing the earlier set; empty: none)."""
+        self._listener = listener
+        await self._exchange(lambda request_id: SubscribeFrame(id=request_id, topics=topics))
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is over (lost, or closed by either side)."""
+        await asyncio.wait([self._reader_task])
+
+    async def _exchange(self, frame_with_id: Callable[[int], Frame]) -> ResponseFrame:
+        """Send the frame built for a fresh id; return the response of that id, or raise its error."""
         if self._failure is not None:
-            raise _copy_of(self._failure)
+            raise ConnectionClosed(f"not sent: {self._failure.message}")
         request_id = next(self._ids)
         answer: asyncio.Future[ResponseFrame] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            await self._send(RequestFrame(id=request_id, request=request))
+            await self._send(frame_with_id(request_id))
             response = await answer
         finally:
             self._pending.pop(request_id, None)
         if response.error is not None:
             raise error_from_wire(response.error.code, response.error.message)
-        return decode_result(request, response.result)
+        return response
 
     async def close(self) -> None:
         """Close the connection; calls still waiting fail with `DaemonUnavailable`."""
@@ -161,9 +190,13 @@ class DaemonClient:
             logger.exception("reading the daemon's responses failed unexpectedly")
             self._fail(InternalError("reading the daemon's responses failed unexpectedly; see the log"))
 
-    def _dispatch(self, frame: Welcome | ResponseFrame | ErrorFrame) -> None:
+    def _dispatch(self, frame: Welcome | ResponseFrame | EventFrame | ErrorFrame) -> None:
         if isinstance(frame, ErrorFrame):
             raise _refusal(frame)
+        if isinstance(frame, EventFrame):
+            if self._listener is not None:
+                self._listener(frame.topics)
+            return
         if isinstance(frame, Welcome):
             raise ProtocolError("the daemon sent a second welcome on this connection")
         answer = self._pending.get(frame.id)

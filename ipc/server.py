@@ -22,8 +22,9 @@ from pm_actors.config import MAX_UNIX_SOCKET_PATH_BYTES, Config, ConfigError
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InternalError
 
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
-from .connection import HELLO_TIMEOUT_S, Connection, ServerContext, Submit
+from .connection import FRAME_TIMEOUT_S, HELLO_TIMEOUT_S, IDLE_TIMEOUT_S, Connection, ServerContext, Submit
 from .protocol import PROTOCOL_VERSION, Welcome
+from .subscriptions import EventSource
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,10 @@ class IpcServer:
         token: str,
         submit: Submit,
         *,
+        events: EventSource | None = None,
         hello_timeout_s: float = HELLO_TIMEOUT_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        frame_timeout_s: float = FRAME_TIMEOUT_S,
     ) -> None:
         self._config = config
         welcome = Welcome(
@@ -55,7 +59,11 @@ class IpcServer:
             submit=submit,
             welcome=welcome,
             hello_timeout_s=hello_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            frame_timeout_s=frame_timeout_s,
+            rate_limit=config.rate_limit,
             spawn=self._spawn,
+            events=events,
         )
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -4,7 +4,9 @@ A `Backend` carries requests to the actors, wherever they run: `DaemonClient` ov
 socket, or the in-process actor system (`PM_DAEMON_MODE=disabled`). `ClientSession` wraps the
 backend a front end opened and adds what every front end needs: it fills in what only the
 caller knows (its working directory, the default `cwd` of `start_process`), connects on first
-use, and connects again after the daemon went away, retrying an idempotent request once.
+use, and connects again after the daemon went away, retrying an idempotent request once. A
+subscription to the daemon's events is kept the same way: sent again on every new connection,
+and a lost connection is opened again in the background while anyone is subscribed.
 """
 
 from __future__ import annotations
@@ -18,16 +20,34 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from pm_actors.api import AddToGroup, CreateGroup, RequestUnion, StartProcess
+from pm_actors.api import AddToGroup, CreateGroup, RequestUnion, StartProcess, Topic
 from pm_actors.errors import DaemonUnavailable, PmError
 from pm_actors.specs import ProcessSpec
 
+from .client import ConnectionClosed
+from .client import EventListener as EventListener  # a Backend subscribes with one
+
 logger = logging.getLogger(__name__)
+
+
+"""Told, on the event loop, which subscribed topics changed (coalesced); must not block or raise."""
+
+RESUBSCRIBE_RETRY_S = 1.0
+"""While the daemon cannot be reached, how often a subscribed session tries again: soon enough
+that updates resume within a second of a restarted daemon, rarely enough to cost nothing."""
 
 
 class Backend(Protocol):
     async def call(self, request: RequestUnion) -> Any:
         """Carry out one request; return its result struct (`type(request).result_type`)."""
+        ...
+
+    async def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """Tell `listener` from now on which of `topics` changed (replacing an earlier set)."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Return once the backend is gone (its connection lost or closed)."""
         ...
 
     async def close(self) -> None: ...
@@ -42,8 +62,10 @@ class ClientSession:
 
     Attempts never overlap: calls that arrive while one is under way wait for it, so a burst of
     calls cannot start a burst of daemons. A connection that breaks later (the daemon was
-    restarted) is dropped, so the next call connects again, starting a daemon if need be; an
-    idempotent request is retried at once on the new connection, since repeating it is harmless.
+    restarted, or closed an idle connection) is dropped, so the next call connects again,
+    starting a daemon if need be. A request that was never sent (the connection had ended
+    before it) is sent on the new connection; one that was in flight when the connection broke
+    is retried only if idempotent, since it may have taken effect.
     """
 
     def __init__(self, open_backend: BackendOpener, working_directory: str) -> None:
@@ -51,6 +73,12 @@ class ClientSession:
         self._working_directory = working_directory
         self._backend: Backend | None = None
         self._lock = asyncio.Lock()
+        self._topics: frozenset[Topic] = frozenset()
+        self._listener: EventListener = _nobody
+        self._topics_changed = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._keeper: asyncio.Task[None] | None = None
 
     async def try_connect(self) -> None:
         """Connect now if possible; a failure is only logged, and the next call retries."""
@@ -67,14 +95,64 @@ class ClientSession:
         backend = await self._connected()
         try:
             return await backend.call(request)
-        except DaemonUnavailable:
+        except DaemonUnavailable as error:
             await self._discard(backend)
-            if not type(request).annotations.idempotent:
+            if not isinstance(error, ConnectionClosed) and not type(request).annotations.idempotent:
                 raise
         logger.info("the daemon connection broke; retrying %s on a new one", type(request).__name__)
         return await (await self._connected()).call(request)
 
+    def subscribe(self, topics: frozenset[Topic], listener: EventListener) -> None:
+        """Have `listener` told which of `topics` changed, on this connection and every later
+        one; an empty set ends the subscription. Returns at once: a task keeps it, and
+        `subscribed()` says when it holds."""
+        self._topics, self._listener = topics, listener
+        self._topics_changed.set()
+        keeping = self._keeper is not None and not self._keeper.done()
+        if keeping or topics:
+            self._settled.clear()
+        if topics and not keeping:
+            self._keeper = asyncio.get_running_loop().create_task(self._keep_subscribed())
+
+    async def subscribed(self) -> None:
+        """Return once the latest topics are in force on the backend, or the attempt failed
+        (the backend is away: they are sent again once it is back), so that a subscriber is
+        told "subscribed" only when no change can slip past."""
+        await self._settled.wait()
+
+    async def _keep_subscribed(self) -> None:
+        """Send the topics on the current connection, again on each new one, until unsubscribed."""
+        while self._topics:
+            try:
+                backend = await self._connected()
+                await self._follow(backend)
+                await self._discard(backend)
+            except PmError as error:
+                logger.debug("cannot subscribe to the daemon's events now: %s", error.message)
+                self._settled.set()
+            if self._topics:
+                await asyncio.sleep(RESUBSCRIBE_RETRY_S)
+
+    async def _follow(self, backend: Backend) -> None:
+        """Keep `backend` subscribed to the current topics until it is gone."""
+        closed = asyncio.ensure_future(backend.wait_closed())
+        try:
+            while not closed.done():
+                self._topics_changed.clear()
+                await backend.subscribe(self._topics, self._listener)
+                if not self._topics_changed.is_set():
+                    self._settled.set()
+                changed = asyncio.ensure_future(self._topics_changed.wait())
+                await asyncio.wait([closed, changed], return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+        finally:
+            closed.cancel()
+
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._settled.set()
         if self._backend is not None:
             backend, self._backend = self._backend, None
             await backend.close()
@@ -91,6 +169,10 @@ class ClientSession:
             if self._backend is None:
                 self._backend = await self._open_backend()
             return self._backend
+
+
+def _nobody(topics: list[Topic]) -> None:
+    """The listener before anyone subscribed."""
 
 
 def with_caller_defaults(request: RequestUnion, working_directory: str) -> RequestUnion:

@@ -17,7 +17,7 @@ import mcp_types as types
 import msgspec
 from mcp.shared.exceptions import MCPError
 
-from pm_actors.api import REQUEST_TYPES, Request, RequestUnion, tool_name
+from pm_actors.api import REQUEST_TYPES, Request, RequestUnion, pattern_meaning, tool_name
 from pm_actors.errors import InvalidArgument
 
 JsonSchema = dict[str, Any]
@@ -173,7 +173,7 @@ def explain_validation_error(message: str, schema: JsonSchema) -> str:
         return _unknown_argument(match["field"], schema)
     located = _AT_PATH.match(message)
     if located is None:
-        return f"invalid arguments: {message}"
+        return f"invalid arguments: {message}{pattern_meaning(message)}"
     path = located["path"].removeprefix(".")
     field = re.split(r"[.\[]", path, maxsplit=1)[0]
     problem = located["problem"]
@@ -181,7 +181,7 @@ def explain_validation_error(message: str, schema: JsonSchema) -> str:
         allowed = ", ".join(str(value) for value in _allowed_values(schema, field))
         explanation = f"{match['value']} is not one of {allowed}"
     else:
-        explanation = _phrase_types(problem[:1].lower() + problem[1:])
+        explanation = _phrase_types(problem[:1].lower() + problem[1:]) + pattern_meaning(problem)
     return f"invalid argument `{path}`: {explanation}.{_described(schema, field)}"
 
 

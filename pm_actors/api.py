@@ -13,29 +13,30 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
+from pm_actors.error_results import ErrorCategory, ErrorList, ErrorOverview, ErrorRecord
 from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
+from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
+    ConfiguredProcess,
     DeletedProcess,
-    ErrorCategory,
-    ErrorList,
-    ErrorOverview,
-    ErrorRecord,
     HealthReport,
-    LogLines,
+    InputSent,
     ProcessInfo,
     ProcessList,
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
-    SearchResult,
     StartedProcess,
-    Stream,
     SystemStats,
     WaitResult,
 )
 from pm_actors.specs import (
+    ENV_NAME,
     NAME_PATTERN,
+    NO_NUL,
+    Arguments,
     Backoff,
+    Environment,
     HealthCheck,
     Limits,
     ProcessName,
@@ -47,6 +48,34 @@ from pm_actors.specs import (
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+DEFAULT_MAX_CHARS = 16_000
+"""Characters of line text an answer carries unless asked for more: about 4,000 tokens, which a
+model can afford on every call."""
+MAX_CHARS = 1_000_000
+"""The hard cap of `max_chars` (about 1 MB of text): no answer is ever larger."""
+DEFAULT_MAX_LINE_CHARS = 2_000
+"""Longer lines are cut to this unless asked otherwise: one minified bundle or base64 blob
+must not take the whole budget."""
+MAX_CONTEXT_LINES = 20
+MAX_QUERY_CHARS = 1000
+"""A search query: a line, or a few; a longer one is a paste, not a search."""
+MAX_QUERY_WORDS = 64
+"""Words a search may require: each is one more FTS5 term to intersect (cost grows with them)."""
+
+PATTERN_MEANINGS = {
+    NO_NUL: "no NUL byte",
+    ENV_NAME: "a variable's name is not empty and holds no '=' or NUL byte",
+}
+"""What each pattern of the schema means, for an error that quotes the regex."""
+
+
+def pattern_meaning(message: str) -> str:
+    """ " (that is: ...)" for a validation message that quotes one of our patterns, else ""."""
+    for pattern, meaning in PATTERN_MEANINGS.items():
+        if repr(pattern) in message or pattern in message:
+            return f" (that is: {meaning})"
+    return ""
+
 
 Limit = Annotated[
     int,
@@ -56,7 +85,37 @@ ErrorLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many er
 SignalName = Literal[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
 ]
-SearchMode = Literal["words", "phrase", "fts5", "substring"]
+SearchMode = Literal["words", "phrase", "fts5", "substring", "regex"]
+Level = Literal["trace", "debug", "info", "warning", "error", "fatal"]
+"""Severities from the least to the most severe."""
+MaxChars = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1_000,
+        le=MAX_CHARS,
+        description=f"Characters of line text this answer may carry (default {DEFAULT_MAX_CHARS:,}, at most "
+        f"{MAX_CHARS:,}); past it the answer ends early and says how to continue.",
+    ),
+]
+MaxLineChars = Annotated[
+    int,
+    msgspec.Meta(
+        ge=100,
+        le=MAX_CHARS,
+        description=f"Longer lines are cut to this many characters (default {DEFAULT_MAX_LINE_CHARS:,}), "
+        "marked with how much was cut and how to read the whole line.",
+    ),
+]
+StreamFilter = Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")]
+TimeSpec = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="An ISO 8601 time (2024-05-01T12:00:00Z; UTC if no offset) or a duration back "
+        "from now (30s, 15m, 2h, 7d, 1h30m).",
+    ),
+]
 
 
 class ToolAnnotations(msgspec.Struct, frozen=True):
@@ -115,9 +174,9 @@ class RestartProcess(Request, frozen=True, tag="restart_process"):
     annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
 
     name: ProcessName
-    args: Annotated[list[str] | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
+    args: Annotated[Arguments | None, msgspec.Meta(description="New arguments (kept if omitted).")] = None
     env: Annotated[
-        dict[str, str] | None,
+        Environment | None,
         msgspec.Meta(description="New environment overlay, replacing the stored one (kept if omitted)."),
     ] = None
 
@@ -161,36 +220,101 @@ class GetLogs(Request, frozen=True, tag="get_logs"):
         int, msgspec.Meta(ge=0, description="Return lines after this id (0: from the oldest stored).")
     ] = 0
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: StreamFilter = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
 
 class TailLogs(Request, frozen=True, tag="tail_logs"):
-    """Return the newest output lines of a process, oldest of them first."""
+    """Return the newest output lines of a process, oldest of them first; page back to older
+    lines with before_id."""
 
-    result_type = LogLines
+    result_type = LogTail
     annotations = READ_ONLY
 
     name: ProcessName
     limit: Limit = DEFAULT_LIMIT
-    stream: Annotated[Stream | None, msgspec.Meta(description="Only this stream; both by default.")] = None
+    stream: StreamFilter = None
+    before_id: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
+    ] = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
 
 
 class SearchLogs(Request, frozen=True, tag="search_logs"):
     """Search stored output, newest match first.
 
-    Modes: words (every word must occur, in any order), phrase (the words in this order),
-    fts5 (raw SQLite FTS5 query syntax), substring (exact text anywhere in a line)."""
+    Modes: words (the default: every word must occur, in any order, case-insensitively, also
+    inside identifiers: Error finds TypeError and ConnectionRefusedError, user finds user_id),
+    phrase (the words in this order), fts5 (raw SQLite FTS5 query syntax), substring (exact
+    text anywhere in a line, case-sensitive), regex (a Python regular expression, scanning a
+    bounded window of lines per call). Filters: name, since/until, stream, run, level. Each
+    match can carry context lines; continue a long search with cursor."""
 
     result_type = SearchResult
     annotations = READ_ONLY
 
-    query: Annotated[str, msgspec.Meta(min_length=1, description="What to look for.")]
+    query: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            description=f"What to look for (at most {MAX_QUERY_CHARS} characters, {MAX_QUERY_WORDS} words).",
+        ),
+    ]
     name: Annotated[
         Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
         msgspec.Meta(description="Only this process; all processes by default."),
     ] = None
     mode: SearchMode = "words"
     limit: Limit = DEFAULT_LIMIT
+    since: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped at or after this.")] = None
+    until: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
+    stream: StreamFilter = None
+    run: Annotated[
+        Literal["current"] | Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description='Only this run: a run id, or "current" (the latest run of `name`).'),
+    ] = None
+    level: Annotated[
+        Level | None,
+        msgspec.Meta(
+            description="Only lines that carry this level or a more severe one (ERROR, level=warn, "
+            "[info], ValueError: ...); lines without a level are left out."
+        ),
+    ] = None
+    context: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_CONTEXT_LINES,
+            description="Lines of the same process shown before and after each match.",
+        ),
+    ] = 0
+    order: Annotated[
+        Literal["newest", "oldest"], msgspec.Meta(description="Newest matches first, or oldest.")
+    ] = "newest"
+    cursor: Annotated[
+        Annotated[int, msgspec.Meta(ge=0)] | None,
+        msgspec.Meta(description="The next_cursor of a previous answer: continue after it."),
+    ] = None
+    max_chars: MaxChars = DEFAULT_MAX_CHARS
+    max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
+
+
+class ClearLogs(Request, frozen=True, tag="clear_logs"):
+    """Delete stored output lines, with their search index entries: every process's, or one
+    process's (name), all of them or only those older than `before`. Returns how many went."""
+
+    result_type = ClearedLogs
+    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=True)
+
+    name: Annotated[
+        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
+        msgspec.Meta(description="Only this process's lines; every process's by default."),
+    ] = None
+    before: Annotated[TimeSpec | None, msgspec.Meta(description="Only lines stamped before this.")] = None
 
 
 class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
@@ -206,9 +330,10 @@ class GetProcessInfo(Request, frozen=True, tag="get_process_info"):
 class ConfigureProcess(Request, frozen=True, tag="configure_process"):
     """Change how a process is supervised without restarting it: restart policy, backoff,
     health check, resource limits, stop timeout. Omitted fields keep their value; a new health
-    check or new limits apply to the running process at once. Returns the process info."""
+    check or new limits apply to the running process at once. Returns the process info and
+    which settings changed."""
 
-    result_type = ProcessInfo
+    result_type = ConfiguredProcess
     annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
 
     name: ProcessName
@@ -384,6 +509,25 @@ class ListGroups(Request, frozen=True, tag="list_groups"):
     ] = None
 
 
+MAX_INPUT_CHARS = 65_536
+"""One send_input at most: what a pipe holds when the process is not reading."""
+
+
+class SendInput(Request, frozen=True, tag="send_input"):
+    """Write text to the standard input of a running process started with stdin: true (a REPL,
+    a prompt waiting for y). Nothing is added: end the text with a newline to send a line.
+    What is sent is stored in its output on stream stdin, in order with what it prints."""
+
+    result_type = InputSent
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
+
+    name: ProcessName
+    text: Annotated[str, msgspec.Meta(max_length=MAX_INPUT_CHARS, description="What to write.")] = ""
+    eof: Annotated[
+        bool, msgspec.Meta(description="Close the input after the text: the process reads end of file.")
+    ] = False
+
+
 class GetErrors(Request, frozen=True, tag="get_errors"):
     """Errors found in processes' output, newest first: each folded stack trace or error line is
     one error, with its category (port_in_use, module_not_found, ...), how often it happened
@@ -402,18 +546,11 @@ class GetErrors(Request, frozen=True, tag="get_errors"):
         bool | None,
         msgspec.Meta(description="true: only resolved ones; false: only unresolved; omitted: both."),
     ] = None
-    since: Annotated[
-        str | None,
-        msgspec.Meta(
-            description="Only errors seen since: an ISO 8601 time or a duration ago (30s, 15m, 2h, 1d)."
-        ),
-    ] = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")] = (
-        20
-    )
+    since: Annotated[TimeSpec | None, msgspec.Meta(description="Only errors seen at or after this.")] = None
+    limit: ErrorLimit = 20
     after_id: Annotated[
-        int | None,
-        msgspec.Meta(ge=1, description="Continue a listing after this error id (its next_after_id)."),
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description="Continue a listing after this error id (its next_after_id)."),
     ] = None
 
 
@@ -424,9 +561,7 @@ class GetLatestErrors(Request, frozen=True, tag="get_latest_errors"):
     result_type = ErrorOverview
     annotations = READ_ONLY
 
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")] = (
-        10
-    )
+    limit: ErrorLimit = 10
 
 
 class MarkErrorResolved(Request, frozen=True, tag="mark_error_resolved"):
@@ -438,7 +573,8 @@ class MarkErrorResolved(Request, frozen=True, tag="mark_error_resolved"):
 
     error_id: Annotated[int, msgspec.Meta(ge=1, description="The error's id, as get_errors shows it.")]
     note: Annotated[
-        str | None, msgspec.Meta(max_length=2000, description="What fixed it, for whoever sees it next.")
+        Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)] | None,
+        msgspec.Meta(description="What fixed it, for whoever sees it next."),
     ] = None
 
 
@@ -447,11 +583,13 @@ RequestUnion = (
     | StopProcess
     | RestartProcess
     | KillProcess
+    | SendInput
     | DeleteProcess
     | ListProcesses
     | GetLogs
     | TailLogs
     | SearchLogs
+    | ClearLogs
     | GetProcessInfo
     | ConfigureProcess
     | GetProcessStats
@@ -475,6 +613,22 @@ GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartG
 
 REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 """Every request type, in the order of `RequestUnion` (the order tools are listed in)."""
+
+
+# Events ----------------------------------------------------------------------------------
+
+TopicKind = Literal["state", "output", "processes"]
+"""What changed: a process's record (state, pid, health, restarts), its stored output (new
+lines), or which processes exist (one was added or deleted)."""
+
+
+class Topic(msgspec.Struct, frozen=True):
+    """A subject a client may subscribe to on the daemon's event stream. With `state` or
+    `output`, `name` is the process; None stands for every process. The daemon reports the
+    topic that changed, never the data: a client reads it with the requests above."""
+
+    kind: TopicKind
+    name: str | None = None
 
 
 def tool_name(request_type: type[Request]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +21,45 @@ import msgspec
 MAX_UNIX_SOCKET_PATH_BYTES = 107
 """sun_path holds 108 bytes on Linux, one of them the terminating NUL."""
 
-DEFAULT_DENIED_COMMANDS = (
-    "sh,bash,dash,zsh,ksh,mksh,csh,tcsh,fish,busybox,env,setsid,nohup,xargs,sudo,su,doas,pkexec,"
-    "runuser,chroot,unshare,nsenter,setpriv,nice,ionice,chrt,taskset,timeout,stdbuf,flock,script,"
-    "watch,daemonize,start-stop-daemon,systemd-run,at,batch,crontab,ssh,strace,ltrace,gdb,"
-    "find,awk,gawk,mawk,nawk"
+DENIED_SHELLS = (
+    "sh,bash,rbash,dash,ash,zsh,ksh,lksh,mksh,yash,posh,csh,tcsh,fish,elvish,nu,xonsh,pwsh,busybox"
 )
-"""Launchers and shells that run any other program or leave the process group: refused even
-under an allowed root, because a path allowlist alone would let them run anything."""
+DENIED_LAUNCHERS = (
+    "env,setsid,nohup,xargs,parallel,sudo,su,sg,doas,pkexec,runuser,chroot,unshare,nsenter,setpriv,"
+    "capsh,fakeroot,firejail,bwrap,proot,nice,ionice,chrt,taskset,numactl,cpulimit,prlimit,setarch,"
+    "linux32,linux64,i386,x86_64,uname26,timeout,time,stdbuf,flock,script,watch,entr,logsave,rlwrap,"
+    "run-parts,unbuffer,expect,daemonize,start-stop-daemon,systemd-run,systemd-cat,dbus-run-session,"
+    "ssh-agent,at,batch,crontab,tmux,screen,strace,ltrace,gdb,lldb,valgrind,perf,"
+    "ld.so,ld-linux.so.2,ld-linux-x86-64.so.2,ld-linux-aarch64.so.1"
+)
+DENIED_COMMAND_RUNNERS = (
+    "find,awk,gawk,mawk,nawk,sed,tar,cpio,zip,rsync,scp,sftp,ssh,git,make,gmake,cmake,"
+    "vi,vim,nvim,rvim,view,rview,vimdiff,ex,ed,emacs,less,more,man,pg,dc,sqlite3,mysql,psql,"
+    "socat,nc,ncat,netcat,wget,docker,podman,apt,apt-get"
+)
+DEFAULT_DENIED_COMMANDS = f"{DENIED_SHELLS},{DENIED_LAUNCHERS},{DENIED_COMMAND_RUNNERS}"
+"""Refused even under an allowed root, because a path allowlist alone would let them run
+anything: shells; launchers, which run the program named in their arguments or leave the
+process group; and programs whose options run a command (GTFOBins lists them: `sed '1e CMD'`,
+`tar --checkpoint-action=exec=CMD`, `git -c alias.x='!CMD'`, `make --eval`, `vim -c '!CMD'`,
+`zip -TT CMD`, `rsync -e`, `less` and `man` through their pager escapes, `dc '!CMD'`,
+`sqlite3 '.shell CMD'`, `wget --use-askpass`, container runners...). General-purpose
+interpreters (python, node, perl, ruby) are not on it: running code is what a user allows them
+for, and the README says so."""
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class ConfigError(Exception):
     """A variable has a value we cannot use; the message is the one line shown to the person."""
+
+
+class RateLimit(msgspec.Struct, frozen=True):
+    """At most `calls` calls of one tool per `period_s` seconds on one client connection: a token
+    bucket of `calls` tokens refilled at `calls / period_s` per second."""
+
+    calls: int
+    period_s: float
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +74,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_log_size_mb: int
     max_cpu_percent: float
     max_memory_mb: int
+    query_timeout_ms: int
+    rate_limit: RateLimit | None
     daemon_mode: Literal["enabled", "disabled"]
     daemon_auto_start: bool
     daemon_socket_path: Path
@@ -55,6 +83,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon_tcp_bind: str
     daemon_tcp_port: int
     daemon_token: str | None
+    mcp_http_token: str | None
     debug: bool
 
     @property
@@ -166,15 +195,34 @@ def socket_path(base_directory: Path) -> Callable[[str], Path]:
 
 
 def command_roots(text: str) -> tuple[Path, ...]:
-    """Comma-separated directories, realpath'd once so that symlinked roots compare truly."""
+    """Comma-separated directories or single executables, realpath'd once so that symlinked
+    entries compare truly: an executable is allowed when its realpath is one of them or lies
+    under one of them."""
     roots = tuple(Path(os.path.realpath(part.strip())) for part in text.split(",") if part.strip())
     if not roots:
-        raise ValueError("expected a comma-separated list of directories, e.g. /usr/bin,/usr/local/bin")
+        raise ValueError(
+            "expected a comma-separated list of directories or executables, e.g. /usr/bin,/usr/local/bin"
+        )
     return roots
 
 
 def command_names(text: str) -> frozenset[str]:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+RATE_LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*$")
+
+
+def rate_limit(text: str) -> RateLimit | None:
+    """`CALLS/PERIOD` with the period in seconds (`s`, the default) or minutes (`m`): `2000/10s`,
+    `60/1m`; `off` for no limit."""
+    if text.strip().lower() == "off":
+        return None
+    match = RATE_LIMIT_PATTERN.match(text)
+    if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise ValueError("expected CALLS/PERIOD such as 2000/10s or 60/1m (at least 1 call), or off")
+    period_s = float(match[2]) * (60 if match[3] == "m" else 1)
+    return RateLimit(calls=int(match[1]), period_s=period_s)
 
 
 def loopback_host(text: str) -> str:
@@ -232,6 +280,8 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
         Variable("PM_MAX_LOG_SIZE_MB", "max_log_size_mb", "100", whole_number(1, 1_000_000)),
         Variable("PM_MAX_CPU_PERCENT", "max_cpu_percent", "80", decimal_number(1, 100_000)),
         Variable("PM_MAX_MEMORY_MB", "max_memory_mb", "1024", whole_number(1, 10_000_000)),
+        Variable("PM_QUERY_TIMEOUT_MS", "query_timeout_ms", "5000", whole_number(10, 600_000)),
+        Variable("PM_RATE_LIMIT", "rate_limit", "2000/10s", rate_limit),
         Variable("PM_DAEMON_MODE", "daemon_mode", "enabled", choice("enabled", "disabled")),
         Variable("PM_DAEMON_AUTO_START", "daemon_auto_start", "true", boolean),
         Variable(
@@ -244,6 +294,7 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
         Variable("PM_DAEMON_TCP_BIND", "daemon_tcp_bind", "127.0.0.1", loopback_host),
         Variable("PM_DAEMON_TCP_PORT", "daemon_tcp_port", "46573", whole_number(1, 65535)),
         Variable("PM_DAEMON_TOKEN", "daemon_token", None, token),
+        Variable("PM_MCP_HTTP_TOKEN", "mcp_http_token", None, token),
         Variable("PM_DEBUG", "debug", "false", boolean),
     )
 

@@ -39,6 +39,8 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
     """With the command of a command check already resolved and allowed."""
     limits: Limits | None = None
     """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
+    stdin: bool = False
+    """Runs get a pipe to their standard input (send_input); otherwise /dev/null."""
 
     @classmethod
     def of(
@@ -67,6 +69,7 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
             backoff=request.backoff,
             health_check=health_check,
             limits=request.limits,
+            stdin=request.stdin,
         )
 
 

@@ -23,6 +23,7 @@ class ErrorCode(enum.StrEnum):
     NOT_RUNNING = "not_running"
     SPAWN_FAILED = "spawn_failed"
     LIMIT_REACHED = "limit_reached"
+    RATE_LIMITED = "rate_limited"
     DAEMON_UNAVAILABLE = "daemon_unavailable"
     PROTOCOL_ERROR = "protocol_error"
     UNAUTHORIZED = "unauthorized"
@@ -79,6 +80,16 @@ class LimitReached(PmError):
     code = ErrorCode.LIMIT_REACHED
 
 
+class BudgetExceeded(LimitReached):
+    """A read ran past its time budget (PM_QUERY_TIMEOUT_MS) and was stopped inside SQLite."""
+
+
+class RateLimited(PmError):
+    """A client called one tool faster than PM_RATE_LIMIT allows; the message says when to retry."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
 class DaemonUnavailable(PmError):
     code = ErrorCode.DAEMON_UNAVAILABLE
 
@@ -104,6 +115,7 @@ WIRE_CLASSES: dict[ErrorCode, type[PmError]] = {
     ErrorCode.NOT_RUNNING: NotRunning,
     ErrorCode.SPAWN_FAILED: SpawnFailed,
     ErrorCode.LIMIT_REACHED: LimitReached,
+    ErrorCode.RATE_LIMITED: RateLimited,
     ErrorCode.DAEMON_UNAVAILABLE: DaemonUnavailable,
     ErrorCode.PROTOCOL_ERROR: ProtocolError,
     ErrorCode.UNAUTHORIZED: Unauthorized,

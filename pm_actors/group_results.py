@@ -1,5 +1,6 @@
 """What the group tools answer: a group and its members' states, and how a start or a stop of
-a whole group went, member by member. Each result has a `summary()` that renders all of it."""
+a whole group went, member by member. Each result has a `summary()` that renders all of it:
+every field a program could read is there for the model to read too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Literal
 
 import msgspec
 
-from pm_actors.results import LogLine
+from pm_actors.log_results import LogLine, render_lines
+from pm_actors.results import number
 from pm_actors.specs import ReadyCondition, StopStrategy
 from pm_actors.states import ACTIVE_STATES, Health, ProcessState
 
@@ -30,7 +32,8 @@ class GroupMemberState(msgspec.Struct, kw_only=True):
     def summary(self) -> str:
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         return (
-            f"  order {self.order} {self.name}: {self.state.value}{pid}; ready when {self.ready.describe()}"
+            f"  order {self.order} {self.name}: {self.state.value}{pid}, health {self.health.value}; "
+            f"ready when {self.ready.describe()} (within {number(self.ready.timeout_s)} s)"
         )
 
 
@@ -73,7 +76,7 @@ class MemberStart(msgspec.Struct, kw_only=True):
     def summary(self) -> str:
         text = f"  order {self.order} {self.name}: {self.outcome.replace('_', ' ')}"
         if self.ready_ms is not None:
-            text += f", ready in {self.ready_ms:.0f} ms"
+            text += f", ready in {number(self.ready_ms)} ms"
         if self.detail:
             text += f" ({self.detail})"
         pid = f" (pid {self.pid})" if self.pid is not None else ""
@@ -95,7 +98,7 @@ class GroupStarted(msgspec.Struct, kw_only=True):
     """Members this call started and then stopped, as `rollback` asked."""
 
     def summary(self) -> str:
-        took = f"{self.elapsed_ms:.0f} ms"
+        took = f"{number(self.elapsed_ms)} ms"
         if self.ok:
             head = f"group {self.group} started in {took}: {len(self.members)} members ready"
         elif self.failed_member is None:
@@ -105,7 +108,7 @@ class GroupStarted(msgspec.Struct, kw_only=True):
         lines = [head, *(member.summary() for member in self.members)]
         if self.last_lines:
             lines.append(f"last lines of {self.failed_member}:")
-            lines.extend(f"  [{line.stream}] {line.text}" for line in self.last_lines)
+            lines.append(render_lines(self.last_lines))
         if self.rolled_back:
             lines.append(f"rolled back (stopped): {', '.join(self.rolled_back)}")
         return "\n".join(lines)
@@ -126,12 +129,12 @@ class MemberStop(msgspec.Struct, kw_only=True):
     exit_signal: str | None = None
 
     def summary(self) -> str:
-        if self.was not in ACTIVE_STATES:
-            return f"  order {self.order} {self.name}: was not running ({self.was.value})"
+        was = f"was {self.was.value}" if self.was in ACTIVE_STATES else f"was not running ({self.was.value})"
         how = f", killed by {self.exit_signal}" if self.exit_signal else ""
         how += f", exit code {self.exit_code}" if self.exit_code is not None else ""
-        took = f"{self.stop_ms:.0f} ms"
-        return f"  order {self.order} {self.name}: {self.state.value} in {took}{how} ({self.detail})"
+        detail = f" ({self.detail})" if self.detail else ""
+        took = f"{number(self.stop_ms)} ms"
+        return f"  order {self.order} {self.name}: {was}; {self.state.value} after {took}{how}{detail}"
 
 
 class GroupStopped(msgspec.Struct, kw_only=True):
@@ -143,7 +146,7 @@ class GroupStopped(msgspec.Struct, kw_only=True):
     members: list[MemberStop]
 
     def summary(self) -> str:
-        head = f"group {self.group} stopped ({self.strategy}) in {self.elapsed_ms:.0f} ms"
+        head = f"group {self.group} stopped ({self.strategy}) in {number(self.elapsed_ms)} ms"
         return "\n".join([head, *(member.summary() for member in self.members)])
 
 

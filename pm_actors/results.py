@@ -1,19 +1,22 @@
-"""What pm-actors answers: every result struct, shared by the actors, the wire and MCP.
+"""What pm-actors answers about processes and the machine: result structs shared by the actors,
+the wire and MCP (the log tools' results are in `log_results`).
 
-Each result has a `summary()`: the short text an MCP client shows beside the structured content.
+Each result has a `summary()`: the text an MCP client shows beside the structured content, and
+often the only thing a model sees. It renders the whole result, compactly: every field a
+program could read is there for the model to read too.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+import shlex
+from typing import Any, Literal
 
 import msgspec
 
+from pm_actors.log_results import LogLine, render_lines
 from pm_actors.specs import Backoff, HealthCheck, Limits, RestartPolicy
 from pm_actors.states import Health, ProcessState
-
-Stream = Literal["stdout", "stderr"]
 
 
 def iso_utc(timestamp: float | None) -> str | None:
@@ -22,6 +25,28 @@ def iso_utc(timestamp: float | None) -> str | None:
         return None
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def number(value: float) -> str:
+    """A measurement as people write it: 12.5, 0.1, 24000 (one decimal at most, no exponent)."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def settings(struct: msgspec.Struct | None) -> str:
+    """Every field of a settings struct as `name=value`, after its kind for a tagged one."""
+    if struct is None:
+        return "none"
+    kind = struct.__struct_config__.tag
+    fields = [f"{name}={_setting(value)}" for name, value in msgspec.structs.asdict(struct).items()]
+    return " ".join([str(kind), *fields] if kind else fields)
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, list):
+        return shlex.join(value) if value else "[]"
+    return str(value)
 
 
 class ProcessRecord(msgspec.Struct, kw_only=True):
@@ -43,16 +68,19 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
     run_id: int | None = None
 
     def summary(self) -> str:
-        text = f"{self.name}: {self.state.value}"
-        if self.pid is not None:
-            text += f" (pid {self.pid})"
-        if self.exit_code is not None:
-            text += f", exit code {self.exit_code}"
-        if self.exit_signal is not None:
-            text += f", killed by {self.exit_signal}"
-        if self.end_reason:
-            text += f" - {self.end_reason}"
-        return text
+        """`name: state (pid)` and what is known of its latest run; then the command line."""
+        facts = [f"run {self.run_id}" if self.run_id is not None else "never run"]
+        facts += [f"started {self.started_at}"] if self.started_at else []
+        facts += [f"ended {self.ended_at}"] if self.ended_at else []
+        facts += [f"exit code {self.exit_code}"] if self.exit_code is not None else []
+        facts += [f"killed by {self.exit_signal}"] if self.exit_signal else []
+        facts += [f"why: {self.end_reason}"] if self.end_reason else []
+        facts += [f"health {self.health.value}", f"restarts {self.restarts}"]
+        pid = f" (pid {self.pid})" if self.pid is not None else ""
+        command = shlex.join([self.command, *self.args])
+        return (
+            f"{self.name}: {self.state.value}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
+        )
 
 
 class ProcessList(msgspec.Struct, kw_only=True):
@@ -67,61 +95,14 @@ class ProcessList(msgspec.Struct, kw_only=True):
 class DeletedProcess(msgspec.Struct, kw_only=True):
     name: str
     deleted: bool
+    lines_deleted: int = 0
+    """Stored output lines deleted with it (their search index entries too)."""
 
     def summary(self) -> str:
-        return f"Deleted {self.name}, its run history and its stored output."
-
-
-class LogLine(msgspec.Struct, kw_only=True):
-    id: int
-    stream: Stream
-    ts: str
-    text: str
-
-
-class LogLines(msgspec.Struct, kw_only=True):
-    """A page of output lines in the order they were printed."""
-
-    lines: list[LogLine]
-    next_after_id: int
-    has_more: bool
-    byte_cap_reached: bool = False
-    """True when the page stopped early because its text reached the size cap of one result."""
-
-    def summary(self) -> str:
-        text = "\n".join(f"[{line.stream}] {line.text}" for line in self.lines)
-        if self.byte_cap_reached:
-            text += f"\n(page cut at the size cap; continue with after_id={self.next_after_id})"
-        elif self.has_more:
-            text += f"\n(more lines: continue with after_id={self.next_after_id})"
-        return text or "No output lines."
-
-
-class SearchMatch(msgspec.Struct, kw_only=True):
-    id: int
-    name: str
-    stream: Stream
-    ts: str
-    text: str
-
-
-class SearchResult(msgspec.Struct, kw_only=True):
-    """Matching lines, newest first."""
-
-    matches: list[SearchMatch]
-    has_more: bool
-    unindexed: int
-    """Lines stored but not yet in the full-text index, which a words/phrase/fts5 search cannot see."""
-    byte_cap_reached: bool = False
-    """True when the matches stopped early because their text reached the size cap of one result."""
-
-    def summary(self) -> str:
-        if not self.matches:
-            return "No matching lines."
-        text = "\n".join(f"{match.name} [{match.stream}] {match.text}" for match in self.matches)
-        if self.has_more:
-            text += "\n(more matches: raise limit or narrow the query)"
-        return text
+        return (
+            f"Deleted {self.name}: its definition, its run history and its {self.lines_deleted:,} "
+            "stored output lines."
+        )
 
 
 class StartedProcess(ProcessRecord, kw_only=True):
@@ -135,7 +116,7 @@ class StartedProcess(ProcessRecord, kw_only=True):
         text = ProcessRecord.summary(self)
         if not self.dropped:
             return text
-        return f"{text}\ndropped from the previous definition: {', '.join(self.dropped)}"
+        return f"{text}\n  dropped from the previous definition: {', '.join(self.dropped)}"
 
 
 class RestartedProcess(ProcessRecord, kw_only=True):
@@ -144,8 +125,7 @@ class RestartedProcess(ProcessRecord, kw_only=True):
     changed: list[str] = []
 
     def summary(self) -> str:
-        text = ProcessRecord.summary(self)
-        return text + (f" (changed: {', '.join(self.changed)})" if self.changed else "")
+        return ProcessRecord.summary(self) + f"\n  changed: {', '.join(self.changed) or 'nothing'}"
 
 
 class HealthReport(msgspec.Struct, kw_only=True):
@@ -163,8 +143,8 @@ class HealthReport(msgspec.Struct, kw_only=True):
     def summary(self) -> str:
         verdict = "passed" if self.healthy else "failed"
         return (
-            f"{self.name}: health check {verdict} in {self.duration_ms:.1f} ms ({self.detail}); "
-            f"now {self.health.value}"
+            f"{self.name}: health check {verdict} in {number(self.duration_ms)} ms at {self.checked_at} "
+            f"({self.detail}); {self.consecutive_failures} failures in a row; now {self.health.value}"
         )
 
 
@@ -175,6 +155,9 @@ class Breach(msgspec.Struct, kw_only=True):
     detail: str
     at: str
     enforced: bool
+
+    def summary(self) -> str:
+        return f"{self.kind} at {self.at} ({'enforced' if self.enforced else 'reported only'}): {self.detail}"
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -188,6 +171,17 @@ class RunSummary(msgspec.Struct, kw_only=True):
     exit_signal: str | None
     end_reason: str | None
     requested_by: str | None
+
+    def summary(self) -> str:
+        facts = [
+            f"pid {self.pid}" if self.pid is not None else "no pid",
+            f"{self.started_at} to {self.ended_at}",
+        ]
+        facts += [f"exit code {self.exit_code}"] if self.exit_code is not None else []
+        facts += [f"killed by {self.exit_signal}"] if self.exit_signal else []
+        facts += [f"why: {self.end_reason}"] if self.end_reason else []
+        facts += [f"asked by {self.requested_by}"] if self.requested_by else []
+        return f"run {self.run_id}: {'; '.join(facts)}"
 
 
 class ProcessInfo(ProcessRecord, kw_only=True):
@@ -206,6 +200,35 @@ class ProcessInfo(ProcessRecord, kw_only=True):
     next_restart_at: str | None
     recent_runs: list[RunSummary]
     """The latest ended runs, newest first (all of them are kept in the database's runs table)."""
+
+    def summary(self) -> str:
+        env = " ".join(f"{key}={value}" for key, value in self.env.items()) or "none"
+        last_check = self.last_health_check.summary() if self.last_health_check else "none yet"
+        lines = [
+            ProcessRecord.summary(self),
+            f"  env: {env}",
+            f"  restart: {self.restart}, at most {self.max_restarts} in a row; stop timeout "
+            f"{number(self.stop_timeout_s)} s; next restart at {self.next_restart_at or 'none pending'}",
+            f"  backoff: {settings(self.backoff)}",
+            f"  health check: {settings(self.health_check)}",
+            f"  last health check: {last_check}",
+            f"  limits: {settings(self.limits)}",
+            f"  listening ports: {', '.join(map(str, self.listening_ports)) or 'none'}",
+            f"  breaches: {'none' if not self.breaches else ''}",
+            *(f"    {breach.summary()}" for breach in self.breaches),
+            f"  recent runs: {'none ended yet' if not self.recent_runs else ''}",
+            *(f"    {run.summary()}" for run in self.recent_runs),
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+
+
+class ConfiguredProcess(ProcessInfo, kw_only=True):
+    """The process info after configure_process, with the settings whose value changed."""
+
+    changed: list[str] = []
+
+    def summary(self) -> str:
+        return f"changed: {', '.join(self.changed) or 'nothing'}\n" + ProcessInfo.summary(self)
 
 
 class ProcessStats(msgspec.Struct, kw_only=True):
@@ -227,8 +250,10 @@ class ProcessStats(msgspec.Struct, kw_only=True):
     def summary(self) -> str:
         ports = ", ".join(str(port) for port in self.listening_ports) or "none"
         return (
-            f"{self.name} (pid {self.pid}): CPU {self.cpu_percent:.1f}%, memory {self.tree_rss_mb:.1f} MB "
-            f"with {self.children} children, {self.threads} threads, up {self.uptime_s:.0f} s, ports {ports}"
+            f"{self.name} (pid {self.pid}) at {self.sampled_at}: CPU {number(self.cpu_percent)}%, memory "
+            f"{number(self.rss_mb)} MB itself, {number(self.tree_rss_mb)} MB with its {self.children} "
+            f"children; {self.threads} threads, {self.open_files} open files, up {number(self.uptime_s)} s; "
+            f"listening ports: {ports}"
         )
 
 
@@ -250,11 +275,33 @@ class SystemStats(msgspec.Struct, kw_only=True):
 
     def summary(self) -> str:
         return (
-            f"CPU {self.cpu_percent:.0f}% of {self.cpu_count} cores (load {self.load_1m:.2f}), "
-            f"memory {self.memory_used_mb:.0f}/{self.memory_total_mb:.0f} MB, "
-            f"disk {self.disk_percent:.0f}% used; "
-            f"{self.running_processes} of {self.managed_processes} managed processes running"
+            f"CPU {number(self.cpu_percent)}% of {self.cpu_count} cores, load {number(self.load_1m)} "
+            f"{number(self.load_5m)} {number(self.load_15m)}; memory {number(self.memory_used_mb)} of "
+            f"{number(self.memory_total_mb)} MB used ({number(self.memory_percent)}%); disk of "
+            f"{self.disk_path}: {number(self.disk_used_mb)} of {number(self.disk_total_mb)} MB used "
+            f"({number(self.disk_percent)}%); {self.running_processes} of {self.managed_processes} "
+            "managed processes running"
         )
+
+
+class InputSent(msgspec.Struct, kw_only=True):
+    """What send_input wrote to a process's standard input."""
+
+    name: str
+    bytes_sent: int
+    bytes_given: int
+    """Less was sent than given when the process does not read its input and the pipe is full."""
+    eof: bool
+    """The input was closed after the text: the process reads end of file."""
+
+    def summary(self) -> str:
+        text = f"{self.name}: sent {self.bytes_sent} bytes to its input"
+        if self.bytes_sent < self.bytes_given:
+            text += (
+                f", {self.bytes_given - self.bytes_sent} of the {self.bytes_given} given did not fit "
+                "(the process is not reading its input; send the rest later)"
+            )
+        return text + ("; input closed (end of file)" if self.eof else "")
 
 
 class WaitResult(msgspec.Struct, kw_only=True):
@@ -271,157 +318,13 @@ class WaitResult(msgspec.Struct, kw_only=True):
     """On a timeout, or when the process has ended: the newest output lines, to see why."""
 
     def summary(self) -> str:
-        if self.satisfied:
-            found = (
-                self.matched_line.text
-                if self.matched_line
-                else (f"port {self.port}" if self.port else self.state)
-            )
-            return f"{self.name}: {self.until} after {self.elapsed_ms:.0f} ms ({found})"
-        tail = "\n".join(line.text for line in self.last_lines)
-        return (
-            f"{self.name}: timed out after {self.elapsed_ms:.0f} ms waiting for {self.until}; "
-            f"state {self.state.value}\n{tail}"
-        )
-
-
-ErrorCategory = Literal[
-    "port_in_use",
-    "module_not_found",
-    "file_not_found",
-    "permission_denied",
-    "connection_refused",
-    "out_of_memory",
-    "segfault",
-    "killed_by_signal",
-    "syntax_error",
-    "timeout",
-    "unhandled_exception",
-    "error_line",
-    "exit_nonzero",
-]
-"""What went wrong, in words an agent can act on. The last three are the general ones: a stack
-trace no specific rule names, a line that says it is an error, a crash nothing else explains."""
-
-TRACE_LINES_IN_TEXT = 12
-"""Lines of a trace shown in an error's text (its last ones, where the error is named); the
-structured content carries the whole kept trace."""
-
-
-class SimilarError(msgspec.Struct, kw_only=True):
-    """The same error (same fingerprint) in another process."""
-
-    id: int
-    name: str
-    count: int
-
-
-class ErrorRecord(msgspec.Struct, kw_only=True):
-    """One error, however often it happened: repeats raise `count` and `last_seen`."""
-
-    id: int
-    name: str
-    category: ErrorCategory
-    message: str
-    """The line that names the error, e.g. `ModuleNotFoundError: No module named 'flask'`."""
-    error_type: str | None
-    fingerprint: str
-    count: int
-    first_seen: str
-    last_seen: str
-    runs_affected: int
-    last_run_id: int | None
-    stream: Stream
-    first_line_id: int | None
-    last_line_id: int | None
-    """The output lines the latest occurrence spans (they may since have been trimmed)."""
-    trace: list[str]
-    frames: list[str]
-    context: list[str]
-    """Lines printed just before the latest occurrence."""
-    resolved: bool
-    resolved_at: str | None
-    resolution_note: str | None
-    reopened: int
-    """How many times it came back after being marked resolved."""
-    last_resolved_at: str | None
-    similar: list[SimilarError]
-
-    def summary(self) -> str:
-        runs = f"{self.runs_affected} run{'s' if self.runs_affected != 1 else ''}"
-        head = (
-            f"#{self.id} {self.name}: {self.category} x{self.count} ({runs}; first {self.first_seen}, "
-            f"last {self.last_seen}){_resolution(self)}\n  {self.message}"
-        )
-        shown = self.trace[-TRACE_LINES_IN_TEXT:] if len(self.trace) > 1 else []
-        lines = [head]
-        if self.context:
-            lines.append("  before: " + " | ".join(self.context[-3:]))
-        if shown:
-            omitted = len(self.trace) - len(shown)
-            lines.extend(
-                ["  trace" + (f" (last {len(shown)} of {len(self.trace)} lines):" if omitted else ":")]
-            )
-            lines.extend(f"    {line}" for line in shown)
-        if self.similar:
-            lines.append(
-                "  also in: "
-                + ", ".join(f"{other.name} (#{other.id} x{other.count})" for other in self.similar)
-            )
-        return "\n".join(lines)
-
-
-def _resolution(error: ErrorRecord) -> str:
-    if error.resolved:
-        note = f": {error.resolution_note}" if error.resolution_note else ""
-        return f" RESOLVED at {error.resolved_at}{note}"
-    if error.reopened:
-        return f" CAME BACK after being resolved at {error.last_resolved_at}"
-    return ""
-
-
-class ErrorList(msgspec.Struct, kw_only=True):
-    """Errors, newest first; `next_after_id` continues the listing."""
-
-    errors: list[ErrorRecord]
-    has_more: bool
-    next_after_id: int | None
-
-    def summary(self) -> str:
-        if not self.errors:
-            return "No errors found."
-        text = "\n".join(error.summary() for error in self.errors)
-        if self.has_more:
-            text += f"\n(more errors: continue with after_id={self.next_after_id})"
+        outcome = "held" if self.satisfied else "did not hold"
+        elapsed = number(self.elapsed_ms)
+        text = f"{self.name}: {self.until} {outcome} after {elapsed} ms; state {self.state.value}"
+        if self.port is not None:
+            text += f"; listening on port {self.port}"
+        if self.matched_line is not None:
+            text += "; matching line:\n" + render_lines([self.matched_line])
+        if self.last_lines:
+            text += "\nlast lines:\n" + render_lines(self.last_lines)
         return text
-
-
-class HourCount(msgspec.Struct, kw_only=True):
-    hour: str
-    """The start of the hour, ISO 8601 UTC."""
-    count: int
-
-
-class ErrorOverview(msgspec.Struct, kw_only=True):
-    """The unresolved errors, newest first, and how errors are spread and trending."""
-
-    errors: list[ErrorRecord]
-    unresolved: int
-    by_category: dict[str, int]
-    by_process: dict[str, int]
-    """Occurrences of unresolved errors, by category and by process."""
-    per_hour: list[HourCount]
-    """Occurrences of every error in each of the last 24 hours, oldest first."""
-
-    def summary(self) -> str:
-        if not self.unresolved and not any(hour.count for hour in self.per_hour):
-            return "No unresolved errors, and none in the last 24 hours."
-        spread = ", ".join(f"{name} {count}" for name, count in self.by_category.items()) or "none"
-        processes = ", ".join(f"{name} {count}" for name, count in self.by_process.items()) or "none"
-        trend = " ".join(str(hour.count) for hour in self.per_hour)
-        lines = [
-            f"{self.unresolved} unresolved errors. By category: {spread}. By process: {processes}.",
-            f"Occurrences per hour, last 24 h (oldest first): {trend}",
-            *(error.summary() for error in self.errors),
-        ]
-        return "\n".join(lines)

@@ -1,9 +1,12 @@
 """How a process is declared and supervised: the fields of its definition (`ProcessSpec`),
-restart policy, backoff, health check, resource limits, and when it counts as ready.
+restart policy, backoff, health check, resource limits, when it counts as ready, and the shapes
+of what it runs (an executable, its arguments, its environment).
 
 These structs are arguments of `start_process`, `wait_for` and `create_group` (so they appear
 in their MCP schemas), parts of the stored definitions, and what `get_process_info` and
-`list_groups` show. Units are in the field names.
+`list_groups` show. Units are in the field names. The argv and environment shapes carry their
+limits as schema constraints, so a NUL byte, an `=` in a variable's name or an oversized list
+is refused where a request is decoded, and a client sees the rule in the schema.
 """
 
 from __future__ import annotations
@@ -28,6 +31,44 @@ ProcessName = Annotated[
         description="Name of the managed process: letters, digits, '.', '_' and '-', at most 64.",
     ),
 ]
+NO_NUL = r"^[^\x00]*$"
+"""Text the kernel takes as a C string: a NUL byte would cut it (Python refuses it at exec)."""
+ENV_NAME = r"^[^=\x00]+$"
+"""A variable's name: not empty, no `=` (it would end the name) and no NUL."""
+MAX_PATH_CHARS = 4096
+"""PATH_MAX: the longest path the kernel resolves."""
+MAX_ARGUMENT_CHARS = 32_000
+"""One argument: the kernel takes at most 128 KiB per argv or environment string, and 32,000
+characters fit in it even at 4 UTF-8 bytes each."""
+MAX_ARGUMENTS = 4096
+"""Arguments of one command: far more than a command line holds; the request's frame limit
+bounds their total size (the kernel's limit for argv plus environment is about 2 MiB)."""
+MAX_ENV_VARIABLES = 1024
+"""Variables a client may add: a whole login environment holds a few dozen."""
+MAX_ENV_NAME_CHARS = 1024
+MAX_PATTERN_CHARS = 1000
+"""A readiness regular expression: matched against every new line, so kept to a line's size."""
+
+Executable = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]
+Argument = Annotated[str, msgspec.Meta(max_length=MAX_ARGUMENT_CHARS, pattern=NO_NUL)]
+Arguments = Annotated[
+    list[Argument],
+    msgspec.Meta(
+        max_length=MAX_ARGUMENTS,
+        description=f"Arguments, one string each (no NUL byte; at most {MAX_ARGUMENTS}, "
+        f"each at most {MAX_ARGUMENT_CHARS} characters).",
+    ),
+]
+EnvName = Annotated[str, msgspec.Meta(max_length=MAX_ENV_NAME_CHARS, pattern=ENV_NAME)]
+Environment = Annotated[
+    dict[EnvName, Argument],
+    msgspec.Meta(
+        max_length=MAX_ENV_VARIABLES,
+        description="Variables set on top of the daemon's environment (a name is not empty and "
+        "holds no '=' or NUL byte; a value holds no NUL byte).",
+    ),
+]
+
 Seconds = Annotated[float, msgspec.Meta(ge=0.01, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 
@@ -76,8 +117,8 @@ class _Check(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 class CommandCheck(_Check, frozen=True, tag="command"):
     """Healthy when the command exits with code 0 within the timeout (argv, never a shell)."""
 
-    command: Annotated[str, msgspec.Meta(min_length=1)]
-    args: list[str] = []
+    command: Executable
+    args: Arguments = []
 
 
 class TcpCheck(_Check, frozen=True, tag="tcp"):
@@ -121,21 +162,18 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
     name: ProcessName
     command: Annotated[
-        Annotated[str, msgspec.Meta(min_length=1)] | None,
+        Executable | None,
         msgspec.Meta(
             description="Executable: a path, or a name looked up on the daemon's PATH. Omitted: the "
             "stored definition of `name` is used as it is (no other field may be given then)."
         ),
     ] = None
-    args: Annotated[list[str], msgspec.Meta(description="Arguments, one string each.")] = []
+    args: Arguments = []
     cwd: Annotated[
-        str | None,
+        Annotated[str, msgspec.Meta(max_length=MAX_PATH_CHARS, pattern=NO_NUL)] | None,
         msgspec.Meta(description="Working directory; defaults to the caller's working directory."),
     ] = None
-    env: Annotated[
-        dict[str, str],
-        msgspec.Meta(description="Variables set on top of the daemon's environment."),
-    ] = {}
+    env: Environment = {}
     restart: Annotated[
         RestartPolicy | None,
         msgspec.Meta(
@@ -157,6 +195,13 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     stop_timeout_s: Annotated[
         float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
     ] = 10.0
+    stdin: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep a pipe to its standard input open, for send_input (a REPL, a prompt "
+            "waiting for y). Without it the process reads end of file at once."
+        ),
+    ] = False
 
     def definition_fields_given(self) -> list[str]:
         """The fields of the definition (all but `name` and `command`) given other than their default."""
@@ -176,7 +221,10 @@ class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     exited (a group member that is a one-shot step, such as a migration, must exit with code 0)."""
 
     until: ReadyUntil
-    pattern: Annotated[str | None, msgspec.Meta(description="Regular expression, for until=log_line.")] = None
+    pattern: Annotated[
+        Annotated[str, msgspec.Meta(max_length=MAX_PATTERN_CHARS)] | None,
+        msgspec.Meta(description="Regular expression, for until=log_line."),
+    ] = None
     port: Annotated[
         Port | None,
         msgspec.Meta(description="TCP port, for until=port; any port the process listens on if omitted."),

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.daemon_support import DaemonLauncher
+from tests.daemon_support import Daemon, DaemonLauncher
 from tests.helpers import PYTHON_ROOT, wait_until
 
 
@@ -40,12 +40,18 @@ def pm_environment(short_tmp: Path) -> dict[str, str]:
 
 @pytest.fixture
 def daemons(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[DaemonLauncher]:
-    """Starts real daemons for one test; SIGTERMs every one at teardown (SIGKILL past a bound)."""
+    """Real daemons for one test, each SIGTERMed at the end (SIGKILL past a bound); the test
+    fails if one had to be killed or logged a traceback."""
     launcher = DaemonLauncher(short_tmp, pm_environment)
     try:
         yield launcher
     finally:
         launcher.stop_all()
+
+
+@pytest.fixture
+def daemon(daemons: DaemonLauncher) -> Daemon:
+    return daemons.start()
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from pm_actors.api import GetLogs, RequestUnion
+from pm_actors.api import MAX_CHARS, GetLogs, RequestUnion
 from pm_actors.config import Config
 from pm_actors.ipc.client import DaemonClient
 from tests.helpers import PYTHON, group_is_gone, wait_until
@@ -203,7 +203,11 @@ def all_lines(client: SyncClient, name: str, page_size: int = 10_000) -> list[st
     texts: list[str] = []
     after_id = 0
     while True:
-        page = client.call(GetLogs(name=name, after_id=after_id, limit=page_size))
+        page = client.call(
+            GetLogs(
+                name=name, after_id=after_id, limit=page_size, max_chars=MAX_CHARS, max_line_chars=MAX_CHARS
+            )
+        )
         texts.extend(line.text for line in page.lines)
         after_id = page.next_after_id
         if not page.has_more:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
 import psutil
 
 T = TypeVar("T")
@@ -34,13 +35,34 @@ def wait_until(
 ) -> T:
     """Poll `condition` until it returns something truthy, and return that; fail at the deadline."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+    while (value := _attempt(condition, deadline, timeout, message)) is None:
         time.sleep(interval)
+    return value
+
+
+async def eventually(
+    condition: Callable[[], T | bool | None],
+    timeout: float = 10.0,
+    interval: float = 0.005,
+    message: str = "condition",
+) -> T:
+    """`wait_until` for async tests: poll without blocking the event loop, fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while (value := _attempt(condition, deadline, timeout, message)) is None:
+        await anyio.sleep(interval)
+    return value
+
+
+def _attempt(
+    condition: Callable[[], T | bool | None], deadline: float, timeout: float, message: str
+) -> T | None:
+    """The condition's value if truthy; None to try again; WaitTimeout once the deadline passed."""
+    value = condition()
+    if value:
+        return value  # type: ignore[return-value]
+    if time.monotonic() >= deadline:
+        raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {message}")
+    return None
 
 
 def python_child(code: str) -> tuple[str, list[str]]:

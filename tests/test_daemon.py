@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from pm_actors.api import (
+    MAX_CHARS,
     GetLogs,
     KillProcess,
     ListProcesses,
@@ -27,12 +28,13 @@ from pm_actors.api import (
     StartProcess,
     StopProcess,
     TailLogs,
+    Topic,
     WaitFor,
 )
 from pm_actors.errors import WIRE_CLASSES, ErrorCode, PmError
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
-    MAX_FRAME_BYTES,
+    MAX_HELLO_BYTES,
     PROTOCOL_VERSION,
     ErrorFrame,
     Hello,
@@ -58,11 +60,6 @@ from tests.ipc.support import RawPeer
 from tests.ipc.support import run as run_bounded
 
 STATE_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def daemon(daemons: DaemonLauncher) -> Daemon:
-    return daemons.start()
 
 
 def start(client: SyncClient, name: str, code: str) -> ProcessRecord:
@@ -113,7 +110,8 @@ def last_counter(client: SyncClient, name: str) -> int | None:
 
 # The daemon never imports mcp ---------------------------------------------------------------------
 
-MCP_PACKAGES = ("mcp", "mcp_types")
+MCP_PACKAGES = ("mcp", "mcp_types", "uvicorn", "starlette")
+"""The MCP SDK, and the HTTP server that `pm-actors mcp --http` brings with it."""
 
 IMPORT_EVERY_DAEMON_MODULE = f"""
 import importlib, json, pkgutil, sys
@@ -175,10 +173,14 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
 ) -> None:
     """The daemon runs exactly as `python -m pm_actors daemon` (runpy runs the package's
     `__main__`), with an atexit hook that writes the `sys.modules` of the live process when
-    it exits: after it served lifecycle, log and search requests, `mcp` was never loaded."""
+    it exits: after it served lifecycle, log and search requests and pushed their events, `mcp`
+    (nor the HTTP server the shim brings) was never loaded."""
     report_path = short_tmp / "modules.json"
     daemon = daemons.start([PYTHON, "-c", RUN_DAEMON_AND_REPORT_MODULES, str(report_path)])
     with daemon.client() as client:
+        client.run(
+            client.connection.subscribe(frozenset({Topic("state"), Topic("output")}), lambda topics: None)
+        )
         start(client, "worker", "import time\nprint('hello world')\ntime.sleep(60)")
         wait_for_lines(client, "worker", 1)
         client.call(SearchLogs(query="hello", name="worker"))
@@ -353,7 +355,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         authenticated = await RawPeer.open(config)
         assert isinstance(await authenticated.hello(token), Welcome)
         refusals.append(await refusal_after(authenticated, garbage))
-        oversized = LENGTH_PREFIX.pack(MAX_FRAME_BYTES + 1)
+        oversized = LENGTH_PREFIX.pack(MAX_HELLO_BYTES + 1)
         refusals.append(await refusal_after(await RawPeer.open(config), oversized))
         return refusals
 
@@ -369,7 +371,7 @@ def test_a_wrong_token_and_garbage_frames_are_refused_while_other_clients_keep_b
         ErrorCode.PROTOCOL_ERROR,
     ]
     assert "wrong token" in refusals[0].message
-    assert str(MAX_FRAME_BYTES) in refusals[3].message
+    assert str(MAX_HELLO_BYTES) in refusals[3].message
     with daemon.client() as after:
         assert after.connection.welcome.daemon_pid == daemon.pid
         assert after.call(ListProcesses()).processes == []
@@ -511,7 +513,7 @@ def test_a_child_that_prints_and_exits_at_once_has_all_its_output_stored_when_fi
     with daemon.client() as client:
         start(client, "burst", code)
         record = wait_for_state(client, "burst", ProcessState.EXITED)
-        lines = client.call(GetLogs(name="burst", limit=10_000))
+        lines = client.call(GetLogs(name="burst", limit=10_000, max_chars=MAX_CHARS))
     assert record.exit_code == 0 and record.pid is None
     assert [line.text for line in lines.lines] == [f"burst {i}" for i in range(3000)] + ["bye"]
     assert lines.lines[-1].stream == "stderr" and not lines.has_more

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from pm_actors.results import ErrorCategory as Category
+from pm_actors.error_results import ErrorCategory as Category
 
 NEAR_MEMORY_LIMIT: Final = 0.8
 """A SIGKILL while the tree used at least this share of its memory limit is taken for the

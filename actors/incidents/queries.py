@@ -12,19 +12,19 @@ import apsw
 import msgspec
 
 from pm_actors.actors.incidents.store import Evidence
-from pm_actors.errors import NotFound
-from pm_actors.results import (
+from pm_actors.error_results import (
     ErrorCategory,
     ErrorList,
     ErrorOverview,
     ErrorRecord,
     HourCount,
     SimilarError,
-    Stream,
-    iso_utc,
 )
+from pm_actors.errors import NotFound
+from pm_actors.log_results import Stream
+from pm_actors.results import iso_utc
 
-STREAMS: Final[tuple[Stream, Stream]] = ("stdout", "stderr")
+STREAMS: Final[tuple[Stream, ...]] = ("stdout", "stderr", "stdin")
 HOURS_IN_TREND: Final = 24
 SIMILAR_SHOWN: Final = 5
 """Other processes with the same error, shown per error: enough to see it is shared."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from pm_actors.results import ErrorCategory as Category
+from pm_actors.error_results import ErrorCategory as Category
 
 Rule = tuple[Category, re.Pattern[str]]
 

@@ -18,7 +18,7 @@ from typing import Final
 from pm_actors.actors.incidents.fingerprint import fingerprint
 from pm_actors.actors.incidents.folding import Folded, Line, StreamFolder
 from pm_actors.actors.incidents.rules import categorize
-from pm_actors.results import ErrorCategory as Category
+from pm_actors.error_results import ErrorCategory as Category
 
 CONTEXT_LINES: Final = 5
 """Lines kept from before an error, across both streams: what the program said just before."""

@@ -42,7 +42,7 @@ async def _serve_until_signalled(config: Config, token: str, system: ActorSystem
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop_requested.set)
-    server = IpcServer(config, token, system.submit)
+    server = IpcServer(config, token, system.submit, events=system.events)
     await server.start()
     logger.info("daemon pid %d serving on %s", os.getpid(), config.daemon_address)
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection, open_write_connection
-from tests.actors.system_client import SystemClient, make_system
+from tests.actors.system_client import SystemClient, running_system
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +46,5 @@ def scheduler() -> Iterator[Scheduler]:
 @pytest.fixture
 def client(pm_environment: dict[str, str]) -> Iterator[SystemClient]:
     """A running actor system with its own database, shut down (every child stopped) after the test."""
-    system = make_system(pm_environment)
-    try:
-        yield SystemClient(system)
-    finally:
-        system.shutdown()
+    with running_system(pm_environment) as client:
+        yield client

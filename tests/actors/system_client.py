@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from pm_actors.actors.system import ActorSystem
-from pm_actors.api import GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
+from pm_actors.api import MAX_CHARS, GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
 from pm_actors.config import load_config
 from pm_actors.results import ProcessInfo, ProcessRecord
 from pm_actors.states import ProcessState
@@ -16,6 +18,16 @@ CALL_TIMEOUT_S = 30.0
 
 def make_system(environment: dict[str, str], **overrides: str) -> ActorSystem:
     return ActorSystem(load_config(environment | overrides))
+
+
+@contextlib.contextmanager
+def running_system(environment: dict[str, str], **overrides: str) -> Iterator[SystemClient]:
+    """A running actor system with its own database, shut down (every child stopped) at the end."""
+    system = make_system(environment, **overrides)
+    try:
+        yield SystemClient(system)
+    finally:
+        system.shutdown()
 
 
 class SystemClient:
@@ -52,7 +64,11 @@ class SystemClient:
         lines: list[str] = []
         after_id = 0
         while True:
-            page = self.call(GetLogs(name=name, after_id=after_id, limit=10_000))
+            page = self.call(
+                GetLogs(
+                    name=name, after_id=after_id, limit=10_000, max_chars=MAX_CHARS, max_line_chars=MAX_CHARS
+                )
+            )
             lines.extend(line.text for line in page.lines)
             after_id = page.next_after_id
             if not page.has_more:

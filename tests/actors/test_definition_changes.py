@@ -25,9 +25,18 @@ def test_a_restart_reports_only_the_fields_it_really_changed() -> None:
 def test_configuration_keeps_omitted_settings_and_can_remove_the_health_check() -> None:
     check = TcpCheck(port=8080)
     configured, names = with_configuration(DEFINITION, ConfigureProcess(name="web", health_check=check))
-    assert names == {"health_check"} and configured.health_check == check and configured.args == ["a.js"]
+    assert names == ["health_check"] and configured.health_check == check and configured.args == ["a.js"]
     removed, names = with_configuration(configured, ConfigureProcess(name="web", remove_health_check=True))
-    assert names == {"health_check"} and removed.health_check is None
+    assert names == ["health_check"] and removed.health_check is None
+
+
+def test_configuration_reports_only_the_settings_whose_value_changed() -> None:
+    same, names = with_configuration(
+        DEFINITION, ConfigureProcess(name="web", restart="never", max_restarts=3)
+    )
+    assert names == ["max_restarts"] and same.max_restarts == 3
+    _, nothing = with_configuration(DEFINITION, ConfigureProcess(name="web", remove_health_check=True))
+    assert nothing == []
 
 
 def test_without_limits_of_its_own_a_process_gets_the_global_ones() -> None:

@@ -19,7 +19,8 @@ from pm_actors.actors.group_plan import (
 from pm_actors.api import GroupMember
 from pm_actors.definition import MemberDefinition
 from pm_actors.errors import AlreadyExists, InvalidArgument
-from pm_actors.results import LogLine, ProcessRecord, WaitResult
+from pm_actors.log_results import LogLine
+from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.specs import RUNNING, ReadyCondition
 from pm_actors.states import Health, ProcessState
 
@@ -157,7 +158,7 @@ def test_why_a_member_was_not_ready_says_what_was_awaited_and_how_it_ended() -> 
     assert not_ready_reason(line, ended, record(ProcessState.CRASHED, "killed by SIGSEGV")) == (
         "crashed before it was ready (killed by SIGSEGV)"
     )
-    matched = LogLine(id=1, stream="stdout", ts="t", text="listening on 80")
+    matched = LogLine(id=1, run_id=1, stream="stdout", ts="t", text="listening on 80")
     assert ready_detail(wait_result("log_line", True, ProcessState.RUNNING, matched_line=matched)) == (
         "line: listening on 80"
     )

@@ -20,6 +20,7 @@ from pm_actors.actors.store import (
 )
 from pm_actors.definition import GroupDefinition, MemberDefinition, ProcessDefinition
 from pm_actors.specs import RUNNING, ReadyCondition
+from tests.log_store_support import start_writer
 
 STACK = GroupDefinition(
     name="stack",
@@ -54,7 +55,7 @@ def store_processes(database: Path, *names: str) -> None:
 
 @pytest.fixture
 def writer(database: Path) -> pykka.ActorRef[LogWriterActor]:
-    return LogWriterActor.start(database, 1)
+    return start_writer(database)
 
 
 def stored_groups(database: Path) -> list[GroupDefinition]:

@@ -19,9 +19,10 @@ import psutil
 import pykka
 import pytest
 
+from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import OVERDUE_GRACE_S, HealthActor, next_health
 from pm_actors.actors.health_checks import OUTPUT_CAP_BYTES, run_check
-from pm_actors.actors.log_writer import HEALTH_HISTORY_PER_PROCESS, LogWriterActor
+from pm_actors.actors.log_writes import HEALTH_HISTORY_PER_PROCESS
 from pm_actors.actors.messages import (
     CheckHealthNow,
     DeleteProcessData,
@@ -33,11 +34,18 @@ from pm_actors.actors.messages import (
 )
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import MIGRATIONS, SCHEMA_VERSION, open_write_connection, schema_version
+from pm_actors.config import load_config
 from pm_actors.errors import NotRunning
 from pm_actors.results import HealthReport
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 from pm_actors.states import Health
-from tests.helpers import PYTHON, wait_until
+from tests.helpers import PYTHON, PYTHON_ROOT, wait_until
+from tests.log_store_support import start_writer
+
+POLICY = ExecutablePolicy(
+    load_config({"HOME": "/tmp", "PM_ALLOWED_COMMANDS": f"{PYTHON_ROOT},/usr/bin,/bin"})
+)
+"""The test interpreter and the system's programs allowed, as in a test daemon."""
 
 WAIT_S = 10.0
 FAST_S = 0.05
@@ -106,7 +114,7 @@ class Listener:
 
 @pytest.fixture
 def writer(database: Path) -> Iterator[pykka.ActorRef[Any]]:
-    ref = LogWriterActor.start(database, 1)
+    ref = start_writer(database)
     yield ref
     ref.stop(block=True)
 
@@ -120,7 +128,7 @@ def recorder() -> Iterator[pykka.ActorRef[Any]]:
 
 @pytest.fixture
 def health(scheduler: Scheduler, writer: pykka.ActorRef[Any], recorder: Any) -> Iterator[pykka.ActorRef[Any]]:
-    ref = HealthActor.start(scheduler, writer)
+    ref = HealthActor.start(scheduler, writer, POLICY)
     yield ref
     if ref.is_alive():
         ref.stop(block=True)
@@ -437,12 +445,14 @@ def test_stopping_the_actor_kills_a_running_command_check_at_once(health: Any, r
 
 
 def test_a_command_check_passes_on_exit_code_zero_with_its_output_and_never_uses_a_shell() -> None:
-    outcome = run_check(python_check("import sys; print(sys.argv[1])", "$(echo hi); exit 1"))
+    outcome = run_check(python_check("import sys; print(sys.argv[1])", "$(echo hi); exit 1"), POLICY)
     assert (outcome.passed, outcome.detail) == (True, "exit code 0: $(echo hi); exit 1")
 
 
 def test_a_command_check_keeps_only_the_tail_of_a_large_output() -> None:
-    outcome = run_check(python_check("import sys; print('x' * 100_000); print('the end'); sys.exit(2)"))
+    outcome = run_check(
+        python_check("import sys; print('x' * 100_000); print('the end'); sys.exit(2)"), POLICY
+    )
     assert not outcome.passed
     assert outcome.detail.startswith("exit code 2: [")
     assert "earlier bytes cut" in outcome.detail
@@ -451,15 +461,15 @@ def test_a_command_check_keeps_only_the_tail_of_a_large_output() -> None:
 
 
 def test_a_command_check_of_a_missing_executable_fails_with_the_reason(short_tmp: Path) -> None:
-    outcome = run_check(CommandCheck(command=str(short_tmp / "missing")))
+    outcome = run_check(CommandCheck(command=str(short_tmp / "missing")), POLICY)
     assert not outcome.passed
-    assert "No such file or directory" in outcome.detail
+    assert "not found" in outcome.detail
 
 
 def test_a_tcp_check_passes_when_a_listener_accepts_and_fails_when_refused(listener: Listener) -> None:
-    assert run_check(TcpCheck(port=listener.port)).passed
+    assert run_check(TcpCheck(port=listener.port), POLICY).passed
     port = closed_port()
-    refused = run_check(TcpCheck(port=port, timeout_s=2))
+    refused = run_check(TcpCheck(port=port, timeout_s=2), POLICY)
     assert (refused.passed, refused.detail) == (
         False,
         f"cannot connect to 127.0.0.1:{port}: Connection refused",
@@ -469,14 +479,14 @@ def test_a_tcp_check_passes_when_a_listener_accepts_and_fails_when_refused(liste
 def test_an_http_check_passes_on_the_expected_status_and_otherwise_says_which_status_came(
     http_url: str,
 ) -> None:
-    assert run_check(HttpCheck(url=f"{http_url}/")).detail == "HTTP 200 OK"
-    assert run_check(HttpCheck(url=f"{http_url}/status/503", expect_status=503)).passed
-    down = run_check(HttpCheck(url=f"{http_url}/status/503"))
+    assert run_check(HttpCheck(url=f"{http_url}/"), POLICY).detail == "HTTP 200 OK"
+    assert run_check(HttpCheck(url=f"{http_url}/status/503", expect_status=503), POLICY).passed
+    down = run_check(HttpCheck(url=f"{http_url}/status/503"), POLICY)
     assert (down.passed, down.detail) == (False, "HTTP 503 Service Unavailable, expected 200: body of 503")
-    moved = run_check(HttpCheck(url=f"{http_url}/status/302"))
+    moved = run_check(HttpCheck(url=f"{http_url}/status/302"), POLICY)
     assert not moved.passed
     assert "(redirects are not followed)" in moved.detail
-    refused = run_check(HttpCheck(url=f"http://127.0.0.1:{closed_port()}/", timeout_s=2))
+    refused = run_check(HttpCheck(url=f"http://127.0.0.1:{closed_port()}/", timeout_s=2), POLICY)
     assert (refused.passed, refused.detail) == (False, "GET failed: Connection refused")
 
 
@@ -506,8 +516,9 @@ def test_stored_checks_are_bounded_per_process_and_deleted_with_the_process(
     assert kept == (HEALTH_HISTORY_PER_PROCESS, 5.0)
     assert len(stored(reader, 2)) == 3
 
-    writer.tell(DeleteProcessData(1))
-    writer.ask(Flush())
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    writer.tell(DeleteProcessData(1, done))
+    done.result(timeout=WAIT_S)
     assert stored(reader, 1) == []
     assert len(stored(reader, 2)) == 3
 

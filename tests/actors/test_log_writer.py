@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -24,21 +25,13 @@ from pm_actors.actors.messages import (
     RecordRunStart,
     SaveDefinition,
 )
-from pm_actors.actors.store import load_stored_state, open_write_connection
+from pm_actors.actors.store import next_id
 from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
 from tests.helpers import wait_until
+from tests.log_store_support import check_index_matches_rows, start_writer
 
 Writer = pykka.ActorRef[LogWriterActor]
-
-
-def start_writer(database: Path) -> Writer:
-    connection = open_write_connection(database)
-    try:
-        next_log_id = load_stored_state(connection).next_log_id
-    finally:
-        connection.close()
-    return LogWriterActor.start(database, next_log_id)
 
 
 def entries(texts: list[str], stream: int = STDOUT) -> list[LogEntry]:
@@ -56,6 +49,13 @@ def stored_lines(connection: apsw.Connection, process_id: int) -> list[str]:
 
 def index_finds(connection: apsw.Connection, word: str) -> int:
     return count(connection, "SELECT count(*) FROM logs_fts WHERE logs_fts MATCH ?", f'"{word}"')
+
+
+def deleted(writer: Writer, process_id: int) -> Any:
+    """Delete a process's data; the number of lines that went, once committed."""
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    writer.tell(DeleteProcessData(process_id, done))
+    return done.result(timeout=10)
 
 
 def hold(writer: Writer) -> threading.Event:
@@ -177,6 +177,51 @@ def test_line_ids_continue_after_a_restarted_writer(database: Path, reader: apsw
     assert rows == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
 
 
+def test_line_ids_are_not_handed_out_again_after_the_newest_lines_were_deleted(
+    database: Path, reader: apsw.Connection
+) -> None:
+    first = start_writer(database)
+    first.tell(LogBatch(1, 1, entries(["a", "b", "c"])))
+    assert deleted(first, 1) == 3
+    first.stop(block=True)
+
+    second = start_writer(database)
+    second.tell(LogBatch(2, 2, entries(["d"])))
+    second.ask(Flush())
+
+    assert reader.execute("SELECT id, line FROM logs").fetchall() == [(4, "d")]
+    assert next_id(reader, "logs") == 5  # moved in the transaction that stored the line
+    check_index_matches_rows(database)
+
+
+def test_lines_are_stored_without_ansi_escapes_and_with_the_last_redraw_only(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    writer.tell(
+        LogBatch(1, 1, entries(["\x1b[1;32mgreen\x1b[0m done", "10%\r55%\r100%", "\x1b]0;title\x07plain"]))
+    )
+    writer.ask(Flush())
+
+    assert stored_lines(reader, 1) == ["green done", "100%", "plain"]
+    assert index_finds(reader, "green") == 1
+
+
+def test_the_parts_of_identifiers_are_indexed_beside_the_line(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    writer.tell(LogBatch(1, 1, entries(["raise ConnectionRefusedError(111)", "plain error text"])))
+    writer.ask(Flush())
+
+    assert reader.execute("SELECT parts FROM logs ORDER BY id").fetchall() == [
+        ("Connection Refused Error",),
+        (None,),
+    ]
+    assert (index_finds(reader, "error"), index_finds(reader, "refused")) == (2, 1)
+    check_index_matches_rows(database)
+
+
 def test_deleting_a_process_removes_its_lines_runs_definition_and_index_entries(
     database: Path, reader: apsw.Connection
 ) -> None:
@@ -185,7 +230,8 @@ def test_deleting_a_process_removes_its_lines_runs_definition_and_index_entries(
         writer.tell(SaveDefinition(process_id, definition(name), time.time()))
         writer.tell(RecordRunStart(process_id, process_id, 100, time.time(), "test"))
         writer.tell(LogBatch(process_id, process_id, entries([f"shared {name}word"] * 10)))
-    writer.tell(DeleteProcessData(1))
+
+    assert deleted(writer, 1) == 10
     writer.ask(Flush())
 
     assert count(reader, "SELECT count(*) FROM logs WHERE process_id = 1") == 0
@@ -193,12 +239,7 @@ def test_deleting_a_process_removes_its_lines_runs_definition_and_index_entries(
     assert count(reader, "SELECT count(*) FROM processes WHERE id = 1") == 0
     assert index_finds(reader, "doomedword") == 0
     assert (index_finds(reader, "keptword"), index_finds(reader, "shared")) == (10, 10)
-    writer.stop(block=True)
-    checker = open_write_connection(database)
-    try:  # the index agrees with the rows it was built from
-        checker.execute("INSERT INTO logs_fts(logs_fts, rank) VALUES('integrity-check', 1)")
-    finally:
-        checker.close()
+    check_index_matches_rows(database)
 
 
 def test_saving_a_definition_again_replaces_it_under_the_same_id(
@@ -245,6 +286,20 @@ def test_a_run_is_recorded_when_it_starts_and_closed_when_it_ends(
     ).fetchall() == [(12.5, None, "SIGTERM", "stopped", "stopped")]
 
 
+def test_a_run_starts_on_committed_runs_once_its_row_is_visible(
+    database: Path, reader: apsw.Connection
+) -> None:
+    writer = start_writer(database)
+    seen: list[list[Any]] = []
+
+    def look() -> None:
+        seen.append(reader.execute("SELECT pid FROM runs WHERE id = 7").fetchall())
+
+    writer.tell(RecordRunStart(7, 1, 4242, 10.0, "start_process", on_committed=look))
+    writer.ask(Flush())
+    assert seen == [[(4242,)]]
+
+
 def test_a_failing_commit_callback_is_logged_and_the_writer_carries_on(
     database: Path, reader: apsw.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -271,7 +326,8 @@ def test_a_write_that_fails_is_logged_and_the_messages_around_it_are_kept_in_ord
     writer.tell(LogBatch(1, 1, entries(["one"]), on_committed=lambda: confirmations.append("one")))
     writer.tell(RecordRunStart(1, 1, 100, 1.0, "test"))  # the same run id again: refused
     writer.tell(LogBatch(1, 1, entries(["two"]), on_committed=lambda: confirmations.append("two")))
-    writer.tell(DeleteProcessData(7))
+    nothing_to_delete: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    writer.tell(DeleteProcessData(7, nothing_to_delete))
     flushed = writer.ask(Flush(), block=False)
     with caplog.at_level(logging.ERROR):
         release.set()
@@ -279,6 +335,7 @@ def test_a_write_that_fails_is_logged_and_the_messages_around_it_are_kept_in_ord
 
     assert stored_lines(reader, 1) == ["one", "two"]
     assert confirmations == ["one", "two"]
+    assert nothing_to_delete.result(timeout=10) == 0
     assert "lost RecordRunStart(run_id=1" in caplog.text
     assert writer.is_alive()
 
@@ -328,11 +385,7 @@ def test_deleting_a_process_whose_lines_are_partly_indexed_keeps_the_index_consi
     writer.tell(LogBatch(1, 1, entries([f"doomed {number}" for number in range(30_000)])))
     writer.tell(LogBatch(2, 2, entries(["survivor"])))
     writer.ask(Flush(index_budget_s=0))
-    writer.tell(DeleteProcessData(1))
+    assert deleted(writer, 1) == 30_000
     writer.ask(Flush())
-    checker = open_write_connection(database)
-    try:
-        checker.execute("INSERT INTO logs_fts(logs_fts, rank) VALUES('integrity-check', 1)")
-    finally:
-        checker.close()
+    check_index_matches_rows(database)
     assert (index_finds(reader, "doomed"), index_finds(reader, "survivor"), unindexed(reader)) == (0, 1, 0)

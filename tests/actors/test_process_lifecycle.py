@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+from pathlib import Path
+
+import pykka
 import pytest
 
+from pm_actors.actors.log_writer import LogWriterActor
+from pm_actors.actors.messages import LogBatch
+from pm_actors.actors.store import open_read_connection
 from pm_actors.api import (
     DeleteProcess,
     GetLogs,
@@ -24,7 +32,7 @@ from pm_actors.errors import (
 )
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, make_system
-from tests.helpers import PYTHON, group_is_gone, wait_until
+from tests.helpers import PYTHON, group_is_gone, python_child, wait_until
 
 
 @pytest.mark.timeout(30)
@@ -228,3 +236,30 @@ def test_a_start_without_a_working_directory_is_refused_the_daemon_never_guesses
     with pytest.raises(InvalidArgument, match="`cwd`"):
         client.call(StartProcess(name="nowhere", command=PYTHON, args=["-c", "pass"]))
     assert client.call(ListProcesses()).processes == []
+
+
+@pytest.mark.timeout(30)
+def test_start_process_answers_only_once_its_run_is_committed(
+    client: SystemClient, pm_environment: dict[str, str]
+) -> None:
+    writer = pykka.ActorRegistry.get_by_class(LogWriterActor)[0]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:  # runs on the writer's thread, which waits here
+        holding.set()
+        release.wait(10)
+
+    writer.tell(LogBatch(0, 0, [], on_committed=hold_the_writer))
+    assert holding.wait(10)
+    command, args = python_child("import time; time.sleep(60)")
+    answer = client.system.submit(StartProcess(name="svc", command=command, args=args, cwd="/"))
+    with pytest.raises(concurrent.futures.TimeoutError):  # the run cannot be on disk yet
+        answer.result(timeout=0.5)
+    release.set()
+    record = answer.result(timeout=10)
+    connection = open_read_connection(Path(pm_environment["PM_DATABASE_PATH"]))
+    try:
+        rows = connection.execute("SELECT pid FROM runs WHERE id = ?", (record.run_id,)).fetchall()
+    finally:
+        connection.close()
+    assert rows == [(record.pid,)]

@@ -17,7 +17,7 @@ import pytest
 from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
-from pm_actors.actors.log_reader import LogReaderActor
+from pm_actors.actors.log_queries import LogQueries
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Asked
 from pm_actors.actors.metrics import Sampler
@@ -53,7 +53,7 @@ INJECTIONS: list[tuple[Any, str, Callable[[], RequestUnion]]] = [
     (ProcessActor, "_info", lambda: GetProcessInfo(name="sleeper")),
     (HealthActor, "_check_now", lambda: CheckProcessHealth(name="sleeper")),
     (Sampler, "process_stats", lambda: GetProcessStats(name="sleeper")),
-    (LogReaderActor, "_answer", lambda: GetLogs(name="sleeper")),
+    (LogQueries, "get_logs", lambda: GetLogs(name="sleeper")),
     (LogWriterActor, "_index_for", lambda: GetLogs(name="sleeper")),
     (WaitActor, "_evaluate", lambda: WaitFor(name="sleeper", until="exited", timeout_s=60)),
     (GroupActor, "handle", ListGroups),

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from pm_actors.actors.restart_policy import decide
+from pm_actors.actors.restart_policy import decide, stop_for_health
 from pm_actors.definition import ProcessDefinition
-from pm_actors.specs import Backoff, RestartPolicy
-from pm_actors.states import ProcessState
+from pm_actors.results import HealthReport
+from pm_actors.specs import Backoff, RestartPolicy, TcpCheck
+from pm_actors.states import Health, ProcessState
 
 CRASHED = ProcessState.CRASHED
 EXITED = ProcessState.EXITED
@@ -86,3 +87,25 @@ def test_the_policy_decides_which_endings_restart(
 def test_jitter_varies_the_delay_within_its_fraction(random_fraction: float) -> None:
     delay = decide(definition(jitter=0.2), CRASHED, "x", 0.1, 0, random_fraction).delay_s
     assert 0.8 <= delay <= 1.2
+
+
+def report(health: Health) -> HealthReport:
+    return HealthReport(
+        name="web",
+        health=health,
+        healthy=health is Health.HEALTHY,
+        detail="refused",
+        consecutive_failures=3,
+        checked_at="2024-01-01T00:00:00Z",
+        duration_ms=1.0,
+    )
+
+
+def test_only_an_unhealthy_report_stops_the_run_and_only_where_restarts_are_wanted() -> None:
+    check = TcpCheck(port=80)
+    assert (
+        stop_for_health(report(Health.UNHEALTHY), check, True) == "unhealthy after 3 failed checks: refused"
+    )
+    assert stop_for_health(report(Health.HEALTHY), check, True) is None
+    assert stop_for_health(report(Health.UNHEALTHY), check, False) is None
+    assert stop_for_health(report(Health.UNHEALTHY), TcpCheck(port=80, restart_when_unhealthy=True), False)

@@ -9,19 +9,26 @@ import apsw
 import msgspec
 import pytest
 
+from pm_actors.actors.messages import Flush
 from pm_actors.actors.store import (
+    INCREMENTAL_AUTO_VACUUM,
     JOURNAL_SIZE_LIMIT_BYTES,
     MIGRATIONS,
     SCHEMA_VERSION,
     WAL_AUTOCHECKPOINT_PAGES,
+    advance_sequence,
     indexed_up_to,
     load_stored_state,
+    next_id,
     open_read_connection,
     open_write_connection,
+    reserve_ids,
     schema_version,
 )
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import InternalError
+from pm_actors.specs import ReadyCondition
+from tests.log_store_support import check_index_matches_rows, start_writer
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def add_line(connection: apsw.Connection, line_id: int, process_id: int) -> None
 def test_migration_creates_every_table_and_index_and_records_the_schema_version(
     writer: apsw.Connection,
 ) -> None:
-    assert {"processes", "runs", "logs", "logs_fts"} <= names_of(writer, "table")
+    assert {"processes", "runs", "logs", "logs_fts", "id_sequences"} <= names_of(writer, "table")
     assert {"runs_by_process", "logs_by_process"} <= names_of(writer, "index")
     assert names_of(writer, "trigger") == set()
     assert schema_version(writer) == SCHEMA_VERSION
@@ -121,6 +128,7 @@ def test_the_write_connection_uses_wal_normal_sync_and_a_busy_timeout(writer: ap
     assert writer.execute("PRAGMA foreign_keys").get == 0
     assert writer.execute("PRAGMA journal_size_limit").get == JOURNAL_SIZE_LIMIT_BYTES
     assert writer.execute("PRAGMA wal_autocheckpoint").get == WAL_AUTOCHECKPOINT_PAGES
+    assert writer.execute("PRAGMA auto_vacuum").get == INCREMENTAL_AUTO_VACUUM
 
 
 def test_a_missing_database_folder_is_created_private_to_its_owner(
@@ -145,25 +153,36 @@ def test_a_read_connection_sees_committed_rows_but_cannot_write(
 def test_an_empty_database_hands_out_ids_from_one(writer: apsw.Connection) -> None:
     state = load_stored_state(writer)
 
-    assert (state.next_process_id, state.next_run_id, state.next_log_id) == (1, 1, 1)
+    assert [next_id(writer, sequence) for sequence in ("processes", "runs", "logs")] == [1, 1, 1]
     assert state.definitions == [] and state.open_runs == [] and state.last_runs == {}
 
 
-def test_ids_continue_after_the_largest_stored_ones_when_the_database_is_reopened(database: Path) -> None:
-    connection = open_write_connection(database)
-    add_process(connection, 3, "web")
-    add_run(connection, 7, process_id=3)
-    add_line(connection, 41, process_id=3)
-    add_line(connection, 42, process_id=5)  # a line of a process whose definition is gone
-    connection.close()
+def test_an_id_is_never_handed_out_twice_whatever_was_deleted_and_however_often_reopened(
+    database: Path,
+) -> None:
+    handed_out: list[int] = []
+    for _ in range(3):
+        connection = open_write_connection(database)
+        try:
+            first = reserve_ids(connection, "runs", 10)
+            handed_out += range(first, first + 10)
+            add_process(connection, 1, "web")
+            for run_id in range(first, first + 10):
+                add_run(connection, run_id, process_id=1)
+            # Everything that refers to the ids goes: nothing is left to take a maximum of.
+            connection.execute("DELETE FROM runs")
+            connection.execute("DELETE FROM processes")
+        finally:
+            connection.close()
 
-    reopened = open_write_connection(database)
-    try:
-        state = load_stored_state(reopened)
-    finally:
-        reopened.close()
+    assert len(handed_out) == len(set(handed_out)) == 30
 
-    assert (state.next_process_id, state.next_run_id, state.next_log_id) == (6, 8, 43)
+
+def test_a_sequence_never_goes_back(writer: apsw.Connection) -> None:
+    advance_sequence(writer, "logs", 50)
+    advance_sequence(writer, "logs", 20)
+
+    assert next_id(writer, "logs") == 50
 
 
 def test_stored_state_gives_each_definition_its_latest_run_and_restart_count(writer: apsw.Connection) -> None:
@@ -215,7 +234,6 @@ def test_an_unreadable_definition_is_skipped_and_the_others_still_load(writer: a
     state = load_stored_state(writer)
 
     assert [stored.definition.name for stored in state.definitions] == ["web"]
-    assert state.next_process_id == 3
 
 
 def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
@@ -232,20 +250,73 @@ def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
     assert stat.S_IMODE(os.stat(short_tmp / "data").st_mode) == 0o700
 
 
-def test_lines_stored_before_version_3_count_as_indexed(short_tmp: Path) -> None:
-    path = short_tmp / "old.db"
+def old_database(path: Path, version: int) -> apsw.Connection:
+    """A database as pm-actors left it at schema `version` 3 or 4 (auto_vacuum off, as it was then)."""
     old = apsw.Connection(str(path))
     with old:
-        for migration in MIGRATIONS[:2]:
+        for migration in MIGRATIONS[:version]:
             migration(old)
+        old.execute(f"PRAGMA user_version = {version}")
+    return old
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_version_5_repairs_a_database_whose_ids_were_handed_out_again(short_tmp: Path, version: int) -> None:
+    """The defect of version 3: lines deleted above the high-water mark, so that new lines got
+    ids the index still held entries for, under other text."""
+    path = short_tmp / "old.db"
+    old = old_database(path, version)
+    with old:
+        add_process(old, 1, "web")
+        add_run(old, 3, process_id=1)
         old.execute(
-            "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES (41, 1, 1, 0, 0, 'old')"
+            "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES"
+            " (5, 1, 3, 0, 0, 'new line'), (6, 1, 9, 0, 0, ?)",
+            ("\x1b[1;31mred\x1b[0m alert",),
         )
-        old.execute("INSERT INTO logs_fts(rowid, line) VALUES (41, 'old')")
-        old.execute("PRAGMA user_version = 2")
+        # Entries of lines long deleted, some under ids the rows above reuse with other text.
+        old.execute("INSERT INTO logs_fts(rowid, line) VALUES (5, 'deleted text'), (2000, 'gone')")
+        old.execute("UPDATE fts_progress SET indexed_up_to = 2000")
+        old.execute("INSERT INTO health_checks VALUES (1, 7, 12, 0, 1, 'ok', 1.0)")
     old.close()
+
     connection = open_write_connection(path)
     try:
-        assert (schema_version(connection), indexed_up_to(connection)) == (SCHEMA_VERSION, 41)
+        sequences = [next_id(connection, sequence) for sequence in ("processes", "runs", "logs")]
+        fts_rows = connection.execute(
+            "SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'deleted OR gone'"
+        ).get
+        assert (schema_version(connection), indexed_up_to(connection), fts_rows) == (SCHEMA_VERSION, 0, 0)
+        assert sequences == [8, 13, 2001]  # above every id still referred to, and the mark
+        assert connection.execute("SELECT line FROM logs WHERE id = 6").get == "red alert"
+        assert connection.execute("PRAGMA auto_vacuum").get == INCREMENTAL_AUTO_VACUUM
+    finally:
+        connection.close()
+    writer = start_writer(path)  # re-indexes every line from the start
+    writer.ask(Flush(index_budget_s=None))
+    check_index_matches_rows(path)
+    writer.stop(block=True)
+
+
+def test_version_5_keeps_the_groups_of_a_version_4_database(short_tmp: Path) -> None:
+    path = short_tmp / "old.db"
+    old = old_database(path, 4)
+    with old:
+        add_process(old, 3, "db")
+        old.execute("INSERT INTO groups VALUES (1, 'stack', 'reverse', 0)")
+        old.execute(
+            "INSERT INTO group_members VALUES (1, 0, 'db', 0, ?)",
+            (msgspec.msgpack.encode(ReadyCondition(until="port", port=5432)),),
+        )
+    old.close()
+
+    connection = open_write_connection(path)
+    try:
+        state = load_stored_state(connection)
+        assert schema_version(connection) == SCHEMA_VERSION
+        assert [(group.name, [member.name for member in group.members]) for group in state.groups] == [
+            ("stack", ["db"])
+        ]
+        assert next_id(connection, "processes") == 4
     finally:
         connection.close()

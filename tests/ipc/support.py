@@ -30,8 +30,10 @@ from pm_actors.api import (
 from pm_actors.config import Config, load_config
 from pm_actors.errors import InvalidArgument, ProcessNotFound
 from pm_actors.ipc.protocol import (
+    LENGTH_PREFIX,
     PROTOCOL_VERSION,
     ErrorFrame,
+    EventFrame,
     Frame,
     Hello,
     ResponseFrame,
@@ -41,7 +43,8 @@ from pm_actors.ipc.protocol import (
     read_frame_body,
 )
 from pm_actors.ipc.server import IpcServer
-from pm_actors.results import LogLine, LogLines, ProcessList
+from pm_actors.log_results import LogLine, LogTail
+from pm_actors.results import ProcessList
 
 T = TypeVar("T")
 
@@ -56,7 +59,7 @@ HELD_REQUEST_TIMEOUT_S = 20.0
 the thread pool."""
 
 HELD = "held"
-HELD_LINE = LogLine(id=1, stream="stdout", ts="2024-01-01T00:00:00.000Z", text="released")
+HELD_LINE = LogLine(id=1, run_id=1, stream="stdout", ts="2024-01-01T00:00:00.000Z", text="released")
 
 
 def run(scenario: Coroutine[Any, Any, T]) -> T:
@@ -99,7 +102,7 @@ class FakeActors:
                 raise ProcessNotFound(f"no process named {name!r}: list_processes shows the known ones")
             case TailLogs(name=name) if name == HELD:
                 self.gate.wait(HELD_REQUEST_TIMEOUT_S)
-                return LogLines(lines=[HELD_LINE], next_after_id=1, has_more=False)
+                return LogTail(lines=[HELD_LINE], next_after_id=1, has_more=False)
             case KillProcess():
                 raise RuntimeError("a bug in an actor")
             case DeleteProcess():
@@ -137,13 +140,13 @@ class RawPeer:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def receive(self) -> Welcome | ResponseFrame | ErrorFrame | None:
+    async def receive(self) -> Welcome | ResponseFrame | EventFrame | ErrorFrame | None:
         """The server's next frame, or None once it closed the connection."""
         async with asyncio.timeout(RECEIVE_TIMEOUT_S):
             body = await read_frame_body(self.reader)
         return None if body is None else decode_server_frame(body)
 
-    async def hello(self, token: str) -> Welcome | ResponseFrame | ErrorFrame | None:
+    async def hello(self, token: str) -> Welcome | ResponseFrame | EventFrame | ErrorFrame | None:
         await self.send(Hello(protocol_version=PROTOCOL_VERSION, token=token))
         return await self.receive()
 
@@ -151,3 +154,34 @@ class RawPeer:
         self.writer.close()
         with suppress(ConnectionError):
             await self.writer.wait_closed()
+
+
+def token_of(config: Config) -> str:
+    assert config.daemon_token is not None
+    return config.daemon_token
+
+
+async def welcomed_peer(config: Config) -> RawPeer:
+    peer = await RawPeer.open(config)
+    assert isinstance(await peer.hello(token_of(config)), Welcome)
+    return peer
+
+
+async def refusal_then_close(peer: RawPeer) -> ErrorFrame:
+    """The error frame the server sends before closing, checking that it does close."""
+    refusal = await peer.receive()
+    assert isinstance(refusal, ErrorFrame), refusal
+    assert await peer.receive() is None
+    await peer.close()
+    return refusal
+
+
+async def response(peer: RawPeer) -> ResponseFrame:
+    frame = await peer.receive()
+    assert isinstance(frame, ResponseFrame), frame
+    return frame
+
+
+def raw_request(request_id: int, request: dict[str, object]) -> bytes:
+    body = msgspec.msgpack.encode({"frame": "request", "id": request_id, "request": request})
+    return LENGTH_PREFIX.pack(len(body)) + body

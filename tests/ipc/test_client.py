@@ -12,7 +12,8 @@ from pm_actors.config import Config
 from pm_actors.errors import DaemonUnavailable, ErrorCode, InvalidArgument, NotFound, Unauthorized
 from pm_actors.ipc.client import DaemonClient, NoDaemonListening
 from pm_actors.ipc.session import Backend
-from pm_actors.results import LogLines, ProcessList
+from pm_actors.log_results import LogTail
+from pm_actors.results import ProcessList
 from tests.ipc.support import HELD, FakeActors, run, running_server
 
 
@@ -37,7 +38,7 @@ def test_concurrent_calls_pipeline_on_one_connection(config: Config, actors: Fak
             assert not held.done()
             actors.gate.set()
             result = await held
-            assert isinstance(result, LogLines)
+            assert isinstance(result, LogTail)
             assert result.lines[0].text == "released"
 
     run(scenario())

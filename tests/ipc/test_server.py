@@ -16,48 +16,29 @@ from pm_actors.ipc.client import DaemonClient
 from pm_actors.ipc.connection import INTERNAL_ERROR_MESSAGE
 from pm_actors.ipc.protocol import (
     LENGTH_PREFIX,
-    MAX_FRAME_BYTES,
-    ErrorFrame,
+    MAX_CLIENT_FRAME_BYTES,
+    MAX_HELLO_BYTES,
+    PROTOCOL_VERSION,
     Hello,
     RequestFrame,
-    ResponseFrame,
     Welcome,
     decode_result,
 )
 from pm_actors.ipc.server import IpcServer
 from pm_actors.results import ProcessList
-from tests.ipc.support import HELD, FakeActors, RawPeer, make_config, run, running_server
-
-
-def token_of(config: Config) -> str:
-    assert config.daemon_token is not None
-    return config.daemon_token
-
-
-async def welcomed_peer(config: Config) -> RawPeer:
-    peer = await RawPeer.open(config)
-    assert isinstance(await peer.hello(token_of(config)), Welcome)
-    return peer
-
-
-async def refusal_then_close(peer: RawPeer) -> ErrorFrame:
-    """The error frame the server sends before closing, checking that it does close."""
-    refusal = await peer.receive()
-    assert isinstance(refusal, ErrorFrame), refusal
-    assert await peer.receive() is None
-    await peer.close()
-    return refusal
-
-
-async def response(peer: RawPeer) -> ResponseFrame:
-    frame = await peer.receive()
-    assert isinstance(frame, ResponseFrame), frame
-    return frame
-
-
-def raw_request(request_id: int, request: dict[str, object]) -> bytes:
-    body = msgspec.msgpack.encode({"frame": "request", "id": request_id, "request": request})
-    return LENGTH_PREFIX.pack(len(body)) + body
+from tests.ipc.support import (
+    HELD,
+    FakeActors,
+    RawPeer,
+    make_config,
+    raw_request,
+    refusal_then_close,
+    response,
+    run,
+    running_server,
+    token_of,
+    welcomed_peer,
+)
 
 
 def test_a_client_with_the_right_token_is_welcomed_and_answered(config: Config, actors: FakeActors) -> None:
@@ -84,7 +65,7 @@ def test_a_wrong_token_is_refused_and_closed_while_another_client_keeps_being_se
         async with running_server(config, actors):
             good = await welcomed_peer(config)
             bad = await RawPeer.open(config)
-            await bad.send(Hello(protocol_version=1, token="not-the-token-at-all"))
+            await bad.send(Hello(protocol_version=PROTOCOL_VERSION, token="not-the-token-at-all"))
             refusal = await refusal_then_close(bad)
             assert refusal.code == "unauthorized"
             assert "wrong token" in refusal.message
@@ -127,7 +108,7 @@ def test_a_different_protocol_version_is_refused_naming_both(config: Config, act
             await peer.send(Hello(protocol_version=99, token=token_of(config)))
             refusal = await refusal_then_close(peer)
             assert refusal.code == "protocol_error"
-            assert "protocol version 99, this daemon speaks 1" in refusal.message
+            assert f"protocol version 99, this daemon speaks {PROTOCOL_VERSION}" in refusal.message
 
     run(scenario())
 
@@ -159,10 +140,14 @@ def test_an_oversized_length_prefix_is_refused_without_its_body(config: Config, 
     async def scenario() -> None:
         async with running_server(config, actors):
             peer = await RawPeer.open(config)
-            await peer.send_bytes(LENGTH_PREFIX.pack(MAX_FRAME_BYTES + 1))
+            await peer.send_bytes(LENGTH_PREFIX.pack(MAX_HELLO_BYTES + 1))
             refusal = await refusal_then_close(peer)
             assert refusal.code == "protocol_error"
-            assert f"{MAX_FRAME_BYTES + 1} bytes, over the limit of {MAX_FRAME_BYTES}" in refusal.message
+            assert f"{MAX_HELLO_BYTES + 1} bytes, over the limit of {MAX_HELLO_BYTES}" in refusal.message
+            peer = await welcomed_peer(config)
+            await peer.send_bytes(LENGTH_PREFIX.pack(MAX_CLIENT_FRAME_BYTES + 1))
+            refusal = await refusal_then_close(peer)
+            assert f"over the limit of {MAX_CLIENT_FRAME_BYTES}" in refusal.message
 
     run(scenario())
 

@@ -20,20 +20,19 @@ from pm_actors.group_results import (
     MemberStart,
     MemberStop,
 )
+from pm_actors.log_results import ClearedLogs, LogLine, LogLines, LogTail, SearchMatch, SearchResult
 from pm_actors.results import (
     Breach,
+    ConfiguredProcess,
     DeletedProcess,
     HealthReport,
-    LogLine,
-    LogLines,
+    InputSent,
     ProcessInfo,
     ProcessList,
     ProcessRecord,
     ProcessStats,
     RestartedProcess,
     RunSummary,
-    SearchMatch,
-    SearchResult,
     StartedProcess,
     SystemStats,
     WaitResult,
@@ -78,17 +77,51 @@ KILLED = msgspec.structs.replace(
 
 LINES = LogLines(
     lines=[
-        LogLine(id=1, stream="stdout", ts=iso_utc(STARTED) or "", text="Serving HTTP on 0.0.0.0 port 8000"),
-        LogLine(id=2, stream="stderr", ts=iso_utc(STARTED + 1) or "", text='"GET / HTTP/1.1" 200 -'),
+        LogLine(
+            id=1,
+            run_id=7,
+            stream="stdout",
+            ts=iso_utc(STARTED) or "",
+            text="Serving HTTP on 0.0.0.0 port 8000",
+        ),
+        LogLine(
+            id=2, run_id=7, stream="stderr", ts=iso_utc(STARTED + 1) or "", text='"GET / HTTP/1.1" 200 -'
+        ),
+        LogLine(
+            id=3,
+            run_id=8,
+            stream="stdout",
+            ts=iso_utc(ENDED) or "",
+            text="x" * 20 + "…[1,980 of 2,000 chars cut; whole line: get_logs name=web after_id=2 limit=1"
+            " max_line_chars=2000]",
+            cut=1980,
+        ),
     ],
-    next_after_id=2,
+    next_after_id=3,
     has_more=True,
+    budget_reached=True,
 )
 
 SEARCH = SearchResult(
-    matches=[SearchMatch(id=2, name="web", stream="stderr", ts=iso_utc(STARTED + 1) or "", text="GET / 200")],
-    has_more=False,
+    matches=[
+        SearchMatch(
+            id=2,
+            run_id=7,
+            name="web",
+            stream="stderr",
+            ts=iso_utc(STARTED + 1) or "",
+            text="GET / 200",
+            before=[LINES.lines[0]],
+            after=[LINES.lines[2]],
+        ),
+        SearchMatch(
+            id=9, run_id=3, name="worker", stream="stdout", ts=iso_utc(STARTED) or "", text="GET /x 500"
+        ),
+    ],
+    has_more=True,
     unindexed=12,
+    next_cursor=9,
+    stopped="time_budget",
 )
 
 HEALTH = HealthReport(
@@ -208,9 +241,30 @@ DB_READY = MemberStart(
 SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
     ProcessRecord: [RUNNING, CRASHED, KILLED],
     ProcessList: [ProcessList(processes=[RUNNING, CRASHED, KILLED]), ProcessList(processes=[])],
-    DeletedProcess: [DeletedProcess(name="worker", deleted=True)],
-    LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False, byte_cap_reached=False)],
-    SearchResult: [SEARCH, SearchResult(matches=[], has_more=False, unindexed=0)],
+    DeletedProcess: [DeletedProcess(name="worker", deleted=True, lines_deleted=1234)],
+    LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False)],
+    LogTail: [
+        LogTail(lines=LINES.lines, next_after_id=3, has_more=False),
+        LogTail(lines=LINES.lines[1:], next_after_id=3, has_more=True, next_before_id=2),
+        LogTail(lines=[], next_after_id=0, has_more=False),
+        LogTail(
+            lines=[LogLine(id=12, run_id=9, stream="stdin", ts=iso_utc(ENDED) or "", text="print(1)")],
+            next_after_id=12,
+            has_more=False,
+        ),
+    ],
+    SearchResult: [
+        SEARCH,
+        SearchResult(matches=SEARCH.matches[1:], has_more=True, unindexed=0, next_cursor=9),
+        SearchResult(matches=[], has_more=False, unindexed=0),
+    ],
+    ClearedLogs: [
+        ClearedLogs(name="web", before=iso_utc(ENDED), lines_deleted=5120),
+        ClearedLogs(name=None, before=None, lines_deleted=0),
+    ],
+    ConfiguredProcess: [
+        ConfiguredProcess(**msgspec.structs.asdict(INFO), changed=["health_check", "limits"])
+    ],
     RestartedProcess: [RestartedProcess(**msgspec.structs.asdict(RUNNING), changed=["env"])],
     StartedProcess: [
         StartedProcess(**msgspec.structs.asdict(RUNNING), dropped=["health_check", "restart"]),
@@ -296,6 +350,10 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
         )
     ],
     HealthReport: [HEALTH],
+    InputSent: [
+        InputSent(name="repl", bytes_sent=6, bytes_given=6, eof=False),
+        InputSent(name="repl", bytes_sent=4096, bytes_given=70000, eof=True),
+    ],
     SystemStats: [
         SystemStats(
             cpu_percent=35.0,
@@ -340,11 +398,13 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "stop_process": {"name": "web"},
     "restart_process": {"name": "web"},
     "kill_process": {"name": "web"},
+    "send_input": {"name": "repl", "text": "print(1)\n"},
     "delete_process": {"name": "web"},
     "list_processes": {},
     "get_logs": {"name": "web"},
     "tail_logs": {"name": "web"},
     "search_logs": {"query": "error"},
+    "clear_logs": {},
     "get_process_info": {"name": "web"},
     "configure_process": {"name": "web"},
     "get_process_stats": {"name": "web"},

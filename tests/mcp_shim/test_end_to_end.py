@@ -21,6 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from pm_actors import api
 from pm_actors.config import load_config
 from tests.helpers import PYTHON, process_is_gone, wait_until
 
@@ -52,9 +53,9 @@ class Shim:
         )
         self.errlog_path = working_directory / "shim.err"
 
-    def session(self) -> Any:
+    def session(self, **client_options: Any) -> Any:
         errlog = self.errlog_path.open("a")
-        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy")
+        return Client(stdio_client(self.parameters, errlog=errlog), mode="legacy", **client_options)
 
 
 def structured(result: types.CallToolResult) -> dict[str, Any]:
@@ -162,7 +163,7 @@ def test_an_mcp_session_runs_the_whole_lifecycle_of_a_process(shim: Shim) -> Non
             wait_until(lambda: process_is_gone(sleeper["pid"]), message="the stopped child to be reaped")
 
             deleted = structured(await client.call_tool("delete_process", {"name": "printer"}))
-            assert deleted == {"name": "printer", "deleted": True}
+            assert deleted == {"name": "printer", "deleted": True, "lines_deleted": LINE_COUNT + 1}
 
     run(scenario)
 
@@ -321,6 +322,51 @@ def test_supervision_tools_answer_with_schema_valid_results(shim: Shim) -> None:
             )
             assert restarted["changed"] == ["env"]
             structured(await client.call_tool("stop_process", {"name": "web"}))
+
+    run(scenario)
+
+
+BIG_LINE_CHARS = 2_000_000
+NOISY = (
+    f"import sys\nsys.stdout.write('x' * {BIG_LINE_CHARS} + '\\n')\n"
+    "print('\\x1b[31mERROR\\x1b[0m ConnectionRefusedError: db down')\nprint('TypeError: bad operand')"
+)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+@pytest.mark.timeout(90)
+def test_output_reaches_the_model_within_its_budget_found_by_a_word_inside_identifiers(shim: Shim) -> None:
+    async def scenario() -> None:
+        async with shim.session() as client:
+            structured(
+                await client.call_tool(
+                    "start_process", {"name": "noisy", "command": PYTHON, "args": ["-c", NOISY]}
+                )
+            )
+            await wait_for_state(client, "noisy", "exited")
+
+            page = await client.call_tool("get_logs", {"name": "noisy"})
+            lines = structured(page)["lines"]
+            assert len(text_of(page)) < api.DEFAULT_MAX_CHARS + 1_000
+            assert sum(len(line["text"]) for line in lines) <= api.DEFAULT_MAX_CHARS
+            assert lines[0]["cut"] > 60_000 and "chars cut; whole line: get_logs name=noisy" in text_of(page)
+
+            found = await client.call_tool("search_logs", {"query": "Error"})
+            assert [match["text"] for match in structured(found)["matches"]] == [
+                "TypeError: bad operand",
+                "ERROR ConnectionRefusedError: db down",
+            ]
+            assert "\x1b" not in text_of(found) and "run " in text_of(found)
+
+            cleared = await client.call_tool("clear_logs", {"name": "noisy"})
+            assert structured(cleared)["lines_deleted"] == BIG_LINE_CHARS // (64 * 1024) + 1 + 2
+            assert "Deleted" in text_of(cleared)
+            assert structured(await client.call_tool("get_logs", {"name": "noisy"}))["lines"] == []
 
     run(scenario)
 

@@ -20,7 +20,7 @@ from mcp.client.stdio import stdio_client
 
 from pm_actors import api, results
 from pm_actors.errors import DaemonUnavailable
-from pm_actors.ipc.session import Backend, ClientSession
+from pm_actors.ipc.session import Backend, ClientSession, EventListener
 from pm_actors.mcp_shim.server import build_server
 from tests.mcp_shim.samples import sample_result
 
@@ -35,6 +35,12 @@ class ListingBackend:
 
     async def call(self, request: api.RequestUnion) -> Any:
         return sample_result(type(request).result_type)
+
+    async def subscribe(self, topics: frozenset[api.Topic], listener: EventListener) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        await anyio.sleep_forever()
 
     async def close(self) -> None:
         self.closed = True

@@ -8,85 +8,21 @@ over JSON-RPC streams, what stdio hosts speak today) and `auto` (the 2026 per-re
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import mcp_types as types
 import msgspec
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api, results
+from pm_actors import api, log_results, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
-from pm_actors.ipc.session import Backend, ClientSession, resolve_cwd
-from pm_actors.mcp_shim.server import ERROR_META_KEY, build_server
+from pm_actors.ipc.session import resolve_cwd
+from pm_actors.mcp_shim.failures import ERROR_META_KEY
 from pm_actors.mcp_shim.tools import TOOLS
+from tests.mcp_shim.fakes import SHIM_CWD, FakeBackend, raising, with_client
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, sample_result
-
-T = TypeVar("T")
-
-SHIM_CWD = "/home/tester/project"
-CALL_DEADLINE_S = 30
-
-
-class FakeBackend:
-    """Records each request and answers with `answer(request)`, which may raise."""
-
-    def __init__(self, answer: Callable[[api.RequestUnion], Any] | None = None) -> None:
-        self.requests: list[api.RequestUnion] = []
-        self.closed = False
-        self._answer = answer or answer_like_a_daemon
-
-    async def call(self, request: api.RequestUnion) -> Any:
-        self.requests.append(request)
-        return self._answer(request)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-def answer_like_a_daemon(request: api.RequestUnion) -> Any:
-    """A sample result of the right type; a started process echoes its definition."""
-    if isinstance(request, api.StartProcess):
-        running = sample_result(results.ProcessRecord)
-        return results.StartedProcess(
-            **{**msgspec.structs.asdict(running), "name": request.name, "cwd": request.cwd or ""}
-        )
-    return sample_result(type(request).result_type)
-
-
-def raising(error: Exception) -> Callable[[api.RequestUnion], Any]:
-    def answer(request: api.RequestUnion) -> Any:
-        raise error
-
-    return answer
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def with_client(backend: FakeBackend, mode: str, scenario: Callable[[Client], Awaitable[T]]) -> T:
-    """Run `scenario` against a client connected in-process to a shim over `backend`."""
-
-    async def main() -> T:
-        with anyio.fail_after(CALL_DEADLINE_S):
-            async with Client(build_server(session_over(backend)), mode=mode) as client:
-                return await scenario(client)
-
-    return anyio.run(main)
-
-
-def session_over(backend: FakeBackend) -> ClientSession:
-    """The shim's client session, in the shim's working directory, over the fake backend."""
-
-    async def open_backend() -> Backend:
-        return backend
-
-    return ClientSession(open_backend, SHIM_CWD)
 
 
 def call(backend: FakeBackend, mode: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -245,7 +181,7 @@ def test_an_unexpected_exception_is_internal_without_traceback(
     mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend = FakeBackend(raising(RuntimeError("secret detail from deep inside")))
-    with caplog.at_level(logging.ERROR, logger="pm_actors.mcp_shim.server"):
+    with caplog.at_level(logging.ERROR, logger="pm_actors.mcp_shim.failures"):
         result = call(backend, mode, "list_processes", {})
     text = text_of(result)
     assert result.is_error is True
@@ -258,7 +194,7 @@ def test_an_unexpected_exception_is_internal_without_traceback(
 
 
 def test_a_backend_answering_with_the_wrong_type_is_internal(mode: str) -> None:
-    backend = FakeBackend(lambda request: sample_result(results.LogLines))
+    backend = FakeBackend(lambda request: sample_result(log_results.LogLines))
     result = call(backend, mode, "list_processes", {})
     assert result.is_error is True
     assert text_of(result).startswith("internal: ")

@@ -228,7 +228,11 @@ def test_an_unknown_tool_is_a_protocol_error_not_an_invalid_argument() -> None:
         ("get_logs", {"name": "web", "limit": True}, "argument `limit`: expected an integer, got a boolean"),
         ("get_logs", {}, "missing required argument `name`"),
         ("get_logs", {"name": "bad name"}, "invalid argument `name`: expected a string matching regex"),
-        ("get_logs", {"name": "web", "stream": "stdin"}, "invalid argument `stream`: 'stdin' is not one of"),
+        (
+            "get_logs",
+            {"name": "web", "stream": "stdfoo"},
+            "invalid argument `stream`: 'stdfoo' is not one of",
+        ),
         ("kill_process", {"name": "web", "signal": "SIGFOO"}, "'SIGFOO' is not one of SIGCONT, SIGHUP"),
         ("start_process", {"name": "web", "command": ""}, "invalid argument `command`: expected a string of"),
         ("start_process", {"name": "w", "command": "x", "args": "-v"}, "`args`: expected an array, got a"),
@@ -256,5 +260,5 @@ def test_an_invalid_argument_message_adds_the_field_description() -> None:
 
 def test_allowed_values_of_an_optional_enum_are_listed() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        tools.decode_arguments("get_logs", {"name": "web", "stream": "stdin"})
-    assert "stderr, stdout" in caught.value.message
+        tools.decode_arguments("get_logs", {"name": "web", "stream": "stdfoo"})
+    assert "stderr, stdin, stdout" in caught.value.message

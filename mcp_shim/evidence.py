@@ -1,0 +1,160 @@
+"""Facts about live processes, gathered for the prompts through the tools' own requests.
+
+Each function asks the backend (concurrently where it can) and returns sections of plain
+lines; `prompts.py` decides which sections a prompt shows. A process that ended meanwhile or
+a tool that cannot answer (stats of a stopped process) becomes a line saying so, not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import msgspec
+
+from pm_actors.api import (
+    GetProcessInfo,
+    GetProcessStats,
+    GetSystemStats,
+    ListProcesses,
+    SearchLogs,
+    TailLogs,
+)
+from pm_actors.errors import PmError
+from pm_actors.ipc.session import ClientSession
+from pm_actors.log_results import LogLines, SearchResult
+from pm_actors.results import ProcessInfo, ProcessRecord, ProcessStats, SystemStats
+
+from .briefing import Section
+
+TAIL_LINES = 40
+"""Newest lines shown per stream: the end of a crash is almost always within them."""
+
+ERROR_MATCHES = 15
+"""Lines that look like errors, newest first: the distinct failures, not every repeat."""
+
+ERROR_QUERY = "error OR exception OR traceback OR fatal OR panic OR failed OR refused OR denied"
+"""An FTS5 query for lines that look like failures, in the words programs commonly print."""
+
+GROUP_TAIL_LINES = 10
+"""Per member in trouble: its last stderr lines, so a dozen members still fit the budget."""
+
+
+async def outcome(call: Awaitable[Any]) -> Any:
+    """The result of `call`, or the `PmError` it failed with (shown as a fact)."""
+    try:
+        return await call
+    except PmError as error:
+        return error
+
+
+def failure_line(error: PmError) -> str:
+    return f"(not available: {error.code}: {error.message})"
+
+
+def record_facts(info: ProcessRecord) -> list[str]:
+    lines = [info.summary(), f"command: {info.command} {' '.join(info.args)}".rstrip(), f"cwd: {info.cwd}"]
+    lines.append(f"health: {info.health.value}; restarts: {info.restarts}")
+    if info.started_at:
+        lines.append(
+            f"started at {info.started_at}" + (f", ended at {info.ended_at}" if info.ended_at else "")
+        )
+    return lines
+
+
+def settings_facts(info: ProcessInfo) -> list[str]:
+    check = msgspec.json.encode(info.health_check).decode() if info.health_check else "none"
+    return [
+        f"restart policy: {info.restart}, at most {info.max_restarts} restarts in a row",
+        f"health check: {check}",
+        f"limits: {msgspec.json.encode(info.limits).decode()}",
+        f"stop timeout: {info.stop_timeout_s:g} s",
+        f"listening ports: {', '.join(map(str, info.listening_ports)) or 'none'}",
+    ]
+
+
+def history_facts(info: ProcessInfo) -> list[str]:
+    lines = [
+        f"run {run.run_id}: pid {run.pid}, {run.started_at} to {run.ended_at}, "
+        f"exit {run.exit_code if run.exit_signal is None else run.exit_signal}: {run.end_reason} "
+        f"(asked by {run.requested_by})"
+        for run in info.recent_runs
+    ]
+    if info.last_health_check is not None:
+        lines.append(f"last health check: {info.last_health_check.summary()}")
+    lines.extend(f"limit breach at {breach.at}: {breach.detail}" for breach in info.breaches)
+    if info.next_restart_at:
+        lines.append(f"next automatic restart at {info.next_restart_at}")
+    return lines
+
+
+def line_texts(found: LogLines | PmError) -> list[str]:
+    if isinstance(found, PmError):
+        return [failure_line(found)]
+    return [f"{line.ts} [{line.stream}] {line.text}" for line in found.lines]
+
+
+def match_texts(found: SearchResult | PmError) -> list[str]:
+    if isinstance(found, PmError):
+        return [failure_line(found)]
+    return [f"{match.ts} [{match.stream}] {match.text}" for match in found.matches]
+
+
+def stats_texts(found: ProcessStats | SystemStats | PmError) -> list[str]:
+    return [failure_line(found)] if isinstance(found, PmError) else [found.summary()]
+
+
+async def process_evidence(backend: ClientSession, name: str) -> tuple[ProcessInfo, list[Section]]:
+    """Everything a debugging session starts from; raises if there is no such process."""
+    info, errors, stderr, output = await asyncio.gather(
+        backend.call(GetProcessInfo(name=name)),
+        outcome(backend.call(SearchLogs(query=ERROR_QUERY, name=name, mode="fts5", limit=ERROR_MATCHES))),
+        outcome(backend.call(TailLogs(name=name, limit=TAIL_LINES, stream="stderr"))),
+        outcome(backend.call(TailLogs(name=name, limit=TAIL_LINES))),
+    )
+    tail = f'tail_logs {{"name": "{name}", "limit": 500}}'
+    return info, [
+        Section("State", record_facts(info)),
+        Section("Runs, health checks and limit breaches", history_facts(info)),
+        Section("Lines that look like errors (newest first)", match_texts(errors), "search_logs"),
+        Section("Last stderr lines", line_texts(stderr), tail.replace("}", ', "stream": "stderr"}')),
+        Section("Last output lines (both streams)", line_texts(output), tail),
+    ]
+
+
+async def usage_evidence(backend: ClientSession, name: str | None) -> list[Section]:
+    """Resource use: of one process with its limits, or of every running process, busiest first."""
+    system = await outcome(backend.call(GetSystemStats()))
+    if name is not None:
+        info, stats = await asyncio.gather(
+            backend.call(GetProcessInfo(name=name)), outcome(backend.call(GetProcessStats(name=name)))
+        )
+        return [
+            Section("Machine", stats_texts(system)),
+            Section(f"{name} now", [*record_facts(info), *stats_texts(stats)]),
+            Section("Settings", settings_facts(info)),
+            Section("History", history_facts(info)),
+        ]
+    listing: Any = await backend.call(ListProcesses())
+    running = [record.name for record in listing.processes if record.pid is not None]
+    samples = await asyncio.gather(*(outcome(backend.call(GetProcessStats(name=n))) for n in running))
+    measured = sorted(
+        (sample for sample in samples if isinstance(sample, ProcessStats)), key=lambda s: -s.cpu_percent
+    )
+    return [
+        Section("Machine", stats_texts(system)),
+        Section("Running processes, busiest first", [sample.summary() for sample in measured]),
+    ]
+
+
+async def member_evidence(backend: ClientSession, record: ProcessRecord) -> list[str]:
+    """One member of a group: its record, and its last stderr lines if it is in trouble."""
+    lines = [record.summary() + f"; health {record.health.value}; restarts {record.restarts}"]
+    healthy = record.pid is not None and record.health.value != "unhealthy"
+    if not healthy:
+        stderr = await outcome(
+            backend.call(TailLogs(name=record.name, limit=GROUP_TAIL_LINES, stream="stderr"))
+        )
+        lines.extend("    " + text for text in line_texts(stderr))
+    return lines
