@@ -13,6 +13,9 @@ writer (the same connection: SQLite has one writer) indexes id ranges behind a h
 long behind the indexer and a burst is never slowed to FTS5 speed. A search asks for a flush
 with a short indexing budget and reports the lines still unindexed, never silently less.
 
+Errors are detected the same way, behind their own mark in the same idle time
+(`incidents/detector.py`), and when a run ends, in the transaction that records the end.
+
 Deleting lines (clear_logs, delete_process, retention) goes in chunks too, one per turn, with
 the messages that arrived meanwhile handled in between (`line_deletions`). A client that asked
 for a deletion is answered only once it is committed, or with the error that stopped it.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,16 +34,21 @@ import apsw
 
 from pm_actors.actors import log_writes
 from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.incidents.detector import SETTLE_S, ChangeListener, ErrorDetector
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
 from pm_actors.actors.log_text import clean_line
 from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import (
+    Call,
     DeleteLines,
     DeleteProcessData,
     Flush,
     Housekeeping,
     IdleWork,
     LogBatch,
+    RecordRunEnd,
+    SaveDefinition,
+    SettleErrors,
 )
 from pm_actors.actors.pending_writes import (
     STATEMENT_TYPES,
@@ -52,6 +61,7 @@ from pm_actors.actors.pending_writes import (
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import indexed_up_to, next_id, open_write_connection
+from pm_actors.api import MarkErrorResolved
 from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)
@@ -85,10 +95,15 @@ class LogWriterActor(DaemonActor):
     entry share the id without reading it back."""
 
     def __init__(
-        self, database_path: Path, retention: RetentionPolicy, scheduler: Scheduler | None = None
+        self,
+        database_path: Path,
+        retention: RetentionPolicy,
+        scheduler: Scheduler | None = None,
+        errors_changed: ChangeListener | None = None,
     ) -> None:
         """Runs in the thread that creates the actor; the connection is opened in `on_start`.
-        Without a scheduler, housekeeping runs only when told (tests tell it)."""
+        Without a scheduler, housekeeping and settling run only when told (tests tell them).
+        `errors_changed` is told (in this actor's thread) each process whose errors changed."""
         super().__init__()
         self._database_path = database_path
         self._retention = retention
@@ -101,6 +116,8 @@ class LogWriterActor(DaemonActor):
         self._usage: dict[int, LineUsage] = {}
         self._jobs: collections.deque[Job] = collections.deque()
         self._idle_work_scheduled = False
+        self._settle_scheduled = False
+        self._detector = ErrorDetector(errors_changed or _ignore)
         self._indexing_failed = False
         self._vacuum_due = False
         self._optimized_at = time.monotonic()
@@ -112,6 +129,7 @@ class LogWriterActor(DaemonActor):
         self._next_log_id = next_id(self._connection, "logs")
         self._indexed_up_to = indexed_up_to(self._connection)
         self._usage = log_writes.stored_usage(self._connection)
+        self._detector.open(self._connection)
         self.actor_ref.tell(Housekeeping())
         self._schedule_idle_work()
 
@@ -122,6 +140,7 @@ class LogWriterActor(DaemonActor):
         while self._jobs:
             self._jobs.popleft().finish(DaemonUnavailable("the daemon stopped before the deletion finished"))
         if self._connection is not None:
+            self._detector.finish(self._connection, self._head)
             self._connection.execute("PRAGMA optimize").fetchall()
         self._close()
         super().on_stop()
@@ -131,8 +150,15 @@ class LogWriterActor(DaemonActor):
         if isinstance(message, Flush):
             self._flush()
             self._index_for(message.index_budget_s)
+            self._classify_for(message.classify_budget_s)
         elif isinstance(message, IdleWork):
             self._on_idle_work()
+        elif isinstance(message, SettleErrors):
+            self._settle_scheduled = False
+            self._flush()
+            self._detector.step(self._open_connection(), self._head)
+        elif isinstance(message, Call) and isinstance(message.request, MarkErrorResolved):
+            answer(message.reply, self._detector.resolve(self._open_connection(), message.request))
         elif isinstance(message, Housekeeping):
             self._housekeeping()
         elif isinstance(message, DeleteLines):
@@ -143,6 +169,8 @@ class LogWriterActor(DaemonActor):
                     self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
                 self._add_lines(message)
             else:
+                if isinstance(message, SaveDefinition):
+                    self._detector.know_process(message.process_id, message.definition.cwd)
                 self._pending.append(message)
             if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
                 self._flush()
@@ -183,7 +211,7 @@ class LogWriterActor(DaemonActor):
             logger.error("no open database; lost %s", "; ".join(map(describe, operations)))
             errors: list[Exception | None] = [InternalError("the database is closed")] * len(operations)
         else:
-            errors = write_in_order(self._connection, operations)
+            errors = write_in_order(self._connection, operations, self._detector.run_ended)
         for operation, error in zip(operations, errors, strict=True):
             self._after_write(operation, error)
         # A process these lines took past its size limit gives back as many lines now, not when
@@ -211,6 +239,8 @@ class LogWriterActor(DaemonActor):
                 self._jobs.append(
                     ClientDeletion(operation.process_id, None, self._next_log_id - 1, operation.reply)
                 )
+        elif isinstance(operation, RecordRunEnd):
+            self._detector.run_end_written(operation, committed=error is None)
         run_callbacks(operation)
 
     def _count(self, block: LineBlock) -> None:
@@ -227,8 +257,10 @@ class LogWriterActor(DaemonActor):
     # Deleting lines ---------------------------------------------------------------------------
 
     def _delete_lines(self, message: DeleteLines) -> None:
-        """clear_logs: every line at once, or the matching lines in chunks."""
+        """clear_logs: every line at once, or the matching lines in chunks; the errors in them
+        are counted first (an error keeps its evidence when its lines go)."""
         self._flush()  # the lines received before the request are part of what it clears
+        self._classify_for(None)
         if message.process_id is not None or message.before_ts is not None:
             self._jobs.append(
                 ClientDeletion(message.process_id, message.before_ts, self._next_log_id - 1, message.reply)
@@ -285,29 +317,57 @@ class LogWriterActor(DaemonActor):
             else:
                 self._usage[process_id] = (stored_lines - lines, stored_chars - chars)
 
-    # Idle work: deleting, indexing, giving pages back --------------------------------------
+    # Idle work: deleting, detecting errors, indexing, giving pages back ----------------------
 
     def _schedule_idle_work(self) -> None:
-        """Queue one IdleWork if there is any and none is queued already."""
+        """Queue one IdleWork if there is any and none is queued already; and one SettleErrors
+        later while a trace is held (its run may still be printing it)."""
+        if not self._settle_scheduled and self._scheduler is not None and self._detector.holding():
+            self._settle_scheduled = True
+            self._scheduler.tell_later(SETTLE_S, self.actor_ref, SettleErrors())
         if self._idle_work_scheduled:
             return
-        if self._jobs or self._vacuum_due or (self._lines_to_index() and not self._indexing_failed):
+        if (
+            self._jobs
+            or self._vacuum_due
+            or self._detector.behind(self._head)
+            or (self._lines_to_index() and not self._indexing_failed)
+        ):
             self._idle_work_scheduled = True
             self.actor_ref.tell(IdleWork())
 
     def _on_idle_work(self) -> None:
-        """A deletion chunk in any case (someone waits, or a process is too large); indexing and
-        vacuuming only if nothing else waits. Then to the back of the queue again."""
+        """A deletion chunk in any case (someone waits, or a process is too large); detecting,
+        indexing and vacuuming only if nothing else waits. Then to the back of the queue again."""
         self._idle_work_scheduled = False
         if not self._jobs and not self.actor_inbox.empty():
-            return  # indexing and vacuuming wait until nothing else does
+            return  # detecting, indexing and vacuuming wait until nothing else does
         self._flush()
         if self._jobs:
             self._delete_chunk(self._jobs[0])
+        elif self._detector.behind(self._head):
+            self._detector.step(self._open_connection(), self._head)
         elif self._lines_to_index() and not self._indexing_failed:
             self._index_chunk()
         elif self._vacuum_due:
             self._vacuum_step()
+
+    @property
+    def _head(self) -> int:
+        """The id of the newest line handed out: committed, once `_flush` has run."""
+        return self._next_log_id - 1
+
+    def _classify_for(self, budget_s: float | None) -> None:
+        """Detect errors for at most `budget_s` (None: until done), for a reader of errors that
+        asked, or before lines are cleared."""
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
+        while self._detector.behind(self._head) and time.monotonic() < deadline:
+            self._detector.step(self._open_connection(), self._head)
+
+    def _open_connection(self) -> apsw.Connection:
+        if self._connection is None:
+            raise InternalError("the database is closed")
+        return self._connection
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
@@ -370,3 +430,7 @@ class LogWriterActor(DaemonActor):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _ignore(process_id: int) -> None:
+    """No one to tell that errors changed (a writer started alone, in tests)."""

@@ -13,6 +13,7 @@ import logging
 import apsw
 import msgspec
 
+from pm_actors.actors.incidents import store as incidents
 from pm_actors.actors.log_text import identifier_parts
 from pm_actors.actors.messages import RecordHealthCheck, RecordRunEnd, RecordRunStart, SaveDefinition
 from pm_actors.actors.store import advance_sequence
@@ -104,9 +105,10 @@ def save_definition(connection: apsw.Connection, message: SaveDefinition) -> Non
 
 
 def delete_process_rows(connection: apsw.Connection, process_id: int) -> None:
-    """A deleted process's definition, runs and health checks; its lines go in chunks after."""
+    """A deleted process's definition, runs, health checks and errors; its lines go in chunks after."""
     for table, column in (("runs", "process_id"), ("health_checks", "process_id"), ("processes", "id")):
         connection.execute(f"DELETE FROM {table} WHERE {column} = ?", (process_id,))
+    incidents.delete_process(connection, process_id)
 
 
 def record_run_start(connection: apsw.Connection, message: RecordRunStart) -> None:

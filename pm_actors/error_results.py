@@ -27,9 +27,11 @@ ErrorCategory = Literal[
     "unhandled_exception",
     "error_line",
     "exit_nonzero",
+    "spawn_failed",
 ]
-"""What went wrong, in words an agent can act on. The last three are the general ones: a stack
-trace no specific rule names, a line that says it is an error, a crash nothing else explains."""
+"""What went wrong, in words an agent can act on. `unhandled_exception`, `error_line` and
+`exit_nonzero` are the general ones: a stack trace no specific rule names, a line that says it
+is an error, a crash nothing else explains; `spawn_failed` is a run whose program never started."""
 
 TRACE_LINES_IN_TEXT = 12
 """Lines of a trace shown in an error's text (its last ones, where the error is named); the

@@ -33,6 +33,8 @@ class RunEnd:
     exit_signal: str | None
     memory_mb: float | None = None
     memory_limit_mb: float | None = None
+    reason: str = ""
+    """Why it ended, as recorded: what a run that never started has to say for itself."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def explain_crash(end: RunEnd, shown: ShownError | None) -> Explanation:
         return Explanation(shown.category, shown.headline, from_output=True)
     if signal is not None:
         return Explanation("killed_by_signal", f"killed by {signal}", from_output=False)
+    if end.exit_code is None:  # no child ever ran: the spawn's own failure is the explanation
+        return Explanation("spawn_failed", end.reason or "could not be started", from_output=False)
     return Explanation("exit_nonzero", f"exited with code {end.exit_code}", from_output=False)
 
 

@@ -175,7 +175,9 @@ class StreamFolder:
 
 
 def _python_continues(trace: _Trace, text: str) -> bool | Literal["hold"]:
-    if text[:1].isspace() or text == PY_TRACEBACK or PY_CHAIN.match(text):
+    if text == PY_TRACEBACK:  # a chained exception follows its "During handling ..." line; else a new one
+        return trace.headline is None or PY_CHAIN.match(trace.lines[-1].text) is not None
+    if text[:1].isspace() or PY_CHAIN.match(text):
         return True
     if text == "":
         return "hold" if trace.headline is not None else True

@@ -11,7 +11,6 @@ Every function here runs inside the writer's transaction.
 
 from __future__ import annotations
 
-import time
 from typing import Final
 
 import apsw
@@ -61,6 +60,13 @@ CREATE TABLE incident_hours(
 ) WITHOUT ROWID;
 ALTER TABLE runs ADD COLUMN incident_id INTEGER;
 ALTER TABLE runs ADD COLUMN crash_phrase TEXT;
+-- Detection trails the stored lines like the full-text index: the writer classifies id ranges
+-- above this mark when idle. Lines stored before this version are not looked at.
+CREATE TABLE incident_progress(
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    classified_up_to INTEGER NOT NULL
+);
+INSERT INTO incident_progress(id, classified_up_to) SELECT 1, coalesce(max(id), 0) FROM logs;
 """
 """A migration step: AUTOINCREMENT, because an incident id is quoted to `mark_error_resolved`
 and must never name another incident later."""
@@ -69,6 +75,9 @@ HOURS_KEPT: Final = 48
 """Hourly counts kept per incident: the trend shows the last 24 hours; a day more is slack."""
 LAST_LINES_OF_A_QUIET_CRASH: Final = 10
 """Stderr lines kept as the evidence of a crash its output did not explain."""
+ERROR_LINE_NEAR_THE_END: Final = 20
+"""An error line explains a crash only among the run's last lines: a request that failed an
+hour before the process died did not kill it. A stack trace explains it wherever it is."""
 
 
 class Evidence(msgspec.Struct, frozen=True):
@@ -132,12 +141,26 @@ def _count_run_and_hour(connection: apsw.Connection, incident_id: int, run_id: i
     )
 
 
+def classified_up_to(connection: apsw.Connection) -> int:
+    """The id of the last line detection has looked at (lines of ended runs above it were
+    looked at when their run ended)."""
+    return int(connection.execute("SELECT classified_up_to FROM incident_progress").get)
+
+
+def set_classified_up_to(connection: apsw.Connection, line_id: int) -> None:
+    connection.execute("UPDATE incident_progress SET classified_up_to = ?", (line_id,))
+
+
 def shown_error(connection: apsw.Connection, run_id: int) -> tuple[int, ShownError] | None:
-    """The error a run's output showed last, preferring a stack trace over an error line."""
+    """The error a run's output showed last: its last stack trace, else an error line among its
+    last lines. Called when the run ends, so an incident's latest occurrence is this run's."""
     row = connection.execute(
         "SELECT i.id, i.category, i.headline FROM incident_runs r JOIN incidents i ON i.id = r.incident_id"
-        " WHERE r.run_id = ? ORDER BY i.category = 'error_line', i.last_line_id DESC LIMIT 1",
-        (run_id,),
+        " WHERE r.run_id = ?1 AND i.last_run_id = ?1 AND (i.category != 'error_line' OR ("
+        "  SELECT count(*) FROM logs l WHERE l.process_id = i.process_id AND l.id > i.last_line_id"
+        "  AND l.run_id = ?1) < ?2)"
+        " ORDER BY i.category = 'error_line', i.last_line_id DESC LIMIT 1",
+        (run_id, ERROR_LINE_NEAR_THE_END),
     ).fetchone()
     if row is None:
         return None
@@ -151,9 +174,11 @@ def record_crash(
     process_id: int,
     explanation: Explanation,
     incident_id: int | None,
+    ended_at: float,
 ) -> int:
     """Link a crashed run to the incident that explains it, creating one (counted like any
-    other) when the output showed none: `exit_nonzero`, `segfault`... with the last stderr lines."""
+    other, seen when the run ended) when the output showed none: `exit_nonzero`, `segfault`...
+    with the last stderr lines."""
     if incident_id is None or not explanation.from_output:
         detected = Detected(
             process_id=process_id,
@@ -169,7 +194,7 @@ def record_crash(
             context=[],
             first_line_id=None,
             last_line_id=None,
-            ts=time.time(),
+            ts=ended_at,
         )
         incident_id = record(connection, detected)
     connection.execute(
@@ -193,12 +218,15 @@ def _last_stderr_lines(connection: apsw.Connection, run_id: int) -> list[str]:
     return [line for (line,) in rows][::-1]
 
 
-def mark_resolved(connection: apsw.Connection, incident_id: int, note: str | None, now: float) -> None:
-    connection.execute(
-        "UPDATE incidents SET resolved_at = ?, resolution_note = ? WHERE id = ?", (now, note, incident_id)
-    )
-    if connection.changes() == 0:
+def mark_resolved(connection: apsw.Connection, incident_id: int, note: str | None, now: float) -> int:
+    """Resolve an incident; returns the id of its process."""
+    row = connection.execute(
+        "UPDATE incidents SET resolved_at = ?, resolution_note = ? WHERE id = ? RETURNING process_id",
+        (now, note, incident_id),
+    ).fetchone()
+    if row is None:
         raise NotFound(f"no error with id {incident_id}; get_errors lists them with their ids")
+    return int(row[0])
 
 
 def delete_process(connection: apsw.Connection, process_id: int) -> None:

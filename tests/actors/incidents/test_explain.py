@@ -12,6 +12,11 @@ TRACEBACK = ShownError("module_not_found", "ModuleNotFoundError: No module named
     [
         (RunEnd(1, None), TRACEBACK, Explanation("module_not_found", TRACEBACK.headline, True)),
         (RunEnd(3, None), None, Explanation("exit_nonzero", "exited with code 3", False)),
+        (
+            RunEnd(None, None, reason="could not start /srv/app: Permission denied"),
+            None,
+            Explanation("spawn_failed", "could not start /srv/app: Permission denied", False),
+        ),
         (RunEnd(None, "SIGSEGV"), TRACEBACK, Explanation("segfault", "killed by SIGSEGV", False)),
         (RunEnd(None, "SIGTERM"), None, Explanation("killed_by_signal", "killed by SIGTERM", False)),
         (

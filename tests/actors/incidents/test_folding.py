@@ -82,6 +82,14 @@ def test_two_traces_in_a_row_are_two_errors() -> None:
     assert [error.kind for error in errors] == ["go", "python"]
 
 
+def test_a_python_traceback_right_after_another_without_a_chain_line_is_a_new_error() -> None:
+    errors = fold(samples.PYTHON_TRACEBACK + "\n" + samples.PYTHON_311_CARETS)
+    assert [error.headline for error in errors] == [
+        "ModuleNotFoundError: No module named 'flask'",
+        "ZeroDivisionError: division by zero",
+    ]
+
+
 def test_a_python_trace_not_followed_by_a_chain_ends_at_its_exception_line() -> None:
     errors = fold(samples.PYTHON_TRACEBACK + "\n\nserver restarting in 1 s")
     [error] = traces(errors)

@@ -113,7 +113,7 @@ def test_a_quiet_crash_gets_exit_nonzero_with_its_last_stderr_lines(
         [(1, 0, "working"), (2, 1, "cleaning up"), (3, 1, "giving up")],
     )
     explanation = explain_crash(RunEnd(3, None), store.shown_error(writer, 7) and None)
-    incident = store.record_crash(writer, 7, 1, explanation, None)
+    incident = store.record_crash(writer, 7, 1, explanation, None, NOW)
     error = queries.one(incident)
     assert (error.category, error.message, error.trace) == (
         "exit_nonzero",
@@ -135,7 +135,7 @@ def test_a_crash_the_output_explains_links_to_that_error(writer: apsw.Connection
     assert explanation == Explanation(
         "module_not_found", "ModuleNotFoundError: No module named 'flask'", True
     )
-    assert store.record_crash(writer, 3, 1, explanation, shown[0]) == incident
+    assert store.record_crash(writer, 3, 1, explanation, shown[0], NOW) == incident
 
 
 def test_latest_errors_count_by_category_and_process_with_an_hourly_trend(
