@@ -14,10 +14,11 @@ from typing import Any, Literal
 import pykka
 
 from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
-from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
+from pm_actors.actors.messages import ChildExited, CrashExplained, OutputComplete, RecordRunEnd, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
@@ -66,15 +67,19 @@ class RunOutcome:
     exit_signal: str | None = None
     end_reason: str | None = None
     requested_by: str | None = None
+    end_state: ProcessState | None = None
+    crash: str | None = None
+    """What explains a crash, once the writer has linked it to an error."""
+    error_id: int | None = None
 
-    def record_end(self, status: int, reason: str) -> float:
-        """The run ended with `status` (Popen's returncode: minus the signal number if killed);
-        returns when it ended."""
+    def record_end(self, status: int, reason: str, state: ProcessState) -> None:
+        """The run ended with `status` (Popen's returncode: minus the signal number if killed)
+        in `state`."""
         self.exit_code = status if status >= 0 else None
         self.exit_signal = signal_name(-status) if status < 0 else None
         self.end_reason = reason
+        self.end_state = state
         self.ended_at = self.ended_at or time.time()
-        return self.ended_at
 
     def duration_s(self) -> float:
         if self.started_at is None or self.ended_at is None:
@@ -94,6 +99,34 @@ def run_summary(outcome: RunOutcome) -> RunSummary | None:
         exit_signal=outcome.exit_signal,
         end_reason=outcome.end_reason,
         requested_by=outcome.requested_by,
+        end_state=outcome.end_state,
+        crash=outcome.crash,
+        error_id=outcome.error_id,
+    )
+
+
+def end_of_run(
+    outcome: RunOutcome,
+    run_id: int,
+    process: pykka.ActorRef[Any],
+    memory_mb: float | None = None,
+    memory_limit_mb: float | None = None,
+) -> RecordRunEnd:
+    """The writer's record of how the run ended; the writer tells `process` what explains a crash."""
+
+    def explained(phrase: str, error_id: int) -> None:  # on the writer's thread, once committed
+        tell_if_alive(process, CrashExplained(run_id, phrase, error_id))
+
+    return RecordRunEnd(
+        run_id,
+        outcome.ended_at or time.time(),
+        outcome.exit_code,
+        outcome.exit_signal,
+        outcome.end_reason or "",
+        outcome.end_state or ProcessState.STOPPED,
+        memory_mb,
+        memory_limit_mb,
+        explained,
     )
 
 

@@ -173,6 +173,8 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     exit_signal: str | None
     end_reason: str | None
     end_state: str | None
+    crash_phrase: str | None
+    incident_id: int | None
 
 
 class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -299,7 +301,10 @@ def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
         connection.execute(f"PRAGMA {pragma}").fetchall()
 
 
-_RUN_COLUMNS = "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state"
+_RUN_COLUMNS = (
+    "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state,"
+    " crash_phrase, incident_id"
+)
 
 
 def _run_from_row(row: apsw.SQLiteValues) -> StoredRun:

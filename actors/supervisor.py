@@ -34,6 +34,7 @@ from pm_actors.actors.messages import (
     Launch,
     ProcessRemoved,
     ProcessStatsQuery,
+    ReadErrors,
     ReadLogs,
     RecordRunEnd,
     Reply,
@@ -55,6 +56,8 @@ from pm_actors.api import (
     CreateGroup,
     DeleteGroup,
     DeleteProcess,
+    GetErrors,
+    GetLatestErrors,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
@@ -64,6 +67,7 @@ from pm_actors.api import (
     KillProcess,
     ListGroups,
     ListProcesses,
+    MarkErrorResolved,
     RemoveFromGroup,
     Request,
     RestartProcess,
@@ -276,6 +280,14 @@ class SupervisorActor(DaemonActor):
         process_id = None if request.name is None else self._managed(request.name).process_id
         self._reader.tell(ReadLogs(request, process_id, reply))
 
+    def _read_errors(self, request: GetErrors | GetLatestErrors, reply: Reply) -> None:
+        name = getattr(request, "name", None)
+        process_id = None if name is None else self._managed(name).process_id
+        self._reader.tell(ReadErrors(request, process_id, reply))
+
+    def _resolve_error(self, request: MarkErrorResolved, reply: Reply) -> None:
+        self._context.writer.tell(Call(request, reply))  # a write: in order with the writer's others
+
     def _stop_all(self) -> list[Reply]:
         """Stop every process at once, so shutdown waits for the slowest stop, not the sum."""
         replies: list[Reply] = []
@@ -359,6 +371,9 @@ HANDLERS: dict[type[Request], Handler] = {
     StartGroup: SupervisorActor._to_groups,
     StopGroup: SupervisorActor._to_groups,
     ListGroups: SupervisorActor._to_groups,
+    GetErrors: SupervisorActor._read_errors,
+    GetLatestErrors: SupervisorActor._read_errors,
+    MarkErrorResolved: SupervisorActor._resolve_error,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
 
@@ -374,5 +389,8 @@ def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessSt
         exit_code=last_run.exit_code,
         exit_signal=last_run.exit_signal,
         end_reason=last_run.end_reason or ORPHANED_RUN_REASON,
+        end_state=ProcessState(last_run.end_state or ProcessState.STOPPED),
+        crash=last_run.crash_phrase,
+        error_id=last_run.incident_id,
     )
-    return outcome, ProcessState(last_run.end_state or ProcessState.STOPPED)
+    return outcome, outcome.end_state or ProcessState.STOPPED

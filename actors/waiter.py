@@ -3,9 +3,15 @@
 Every pending wait is evaluated on a short tick while any is pending: new output lines of the
 process's current run (read on this actor's own connection, beside the writer), its listening
 ports (asked of the MetricsActor), its health and its state (from the RecordBoard). A wait ends
-as soon as its condition holds, when the process ends without it holding, or at its timeout
-with the newest output lines, so the caller can see why (they come with any end of the
-process, so a one-shot step that exited shows how).
+as soon as its condition holds, at its timeout, or at once when it can no longer hold (the
+process is fatal, stopped, exited or crashed for good), with the newest output lines, so the
+caller can see why (they come with any end of the process, so a one-shot step that exited
+shows how).
+
+`exited` waits for the end of the run that was current when the wait began (the last one, if
+none is), whether or not a restart follows: a crash-looping process answers at each crash. It
+answers with that run as stored (read once its end is committed, so with the error that
+explains a crash), as does a wait that gave up, with the process's last run.
 
 Every hook and handler below runs on this actor's own thread.
 """
@@ -33,7 +39,7 @@ from pm_actors.actors.store import open_read_connection
 from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
-from pm_actors.results import ProcessRecord, WaitResult
+from pm_actors.results import ProcessRecord, RunSummary, WaitResult, iso_utc
 from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ class PendingWait:
     run_id: int | None = None
     after_id: int = 0
     next_port_check: float = 0.0
+    awaited_run: int | None = None
+    """For `exited`: the run whose end is awaited, once known (a process still starting has none yet)."""
 
 
 class WaitActor(DaemonActor):
@@ -137,6 +145,8 @@ class WaitActor(DaemonActor):
         if record is None:
             raise ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
         until = wait.request.until
+        if until == "exited":
+            return self._run_ended(wait, record)
         if until == "log_line":
             line = self._matching_line(wait, record)
             if line is not None:
@@ -145,15 +155,63 @@ class WaitActor(DaemonActor):
             port = self._listening_port(wait)
             if port is not None:
                 return self._finish(wait, satisfied=True, record=record, port=port)
-        elif (
-            (until == "running" and record.state is ProcessState.RUNNING)
-            or (until == "healthy" and record.health is Health.HEALTHY)
-            or (until == "exited" and record.state in ENDED_STATES)
+        elif (until == "running" and record.state is ProcessState.RUNNING) or (
+            until == "healthy" and record.health is Health.HEALTHY
         ):
             return self._finish(wait, satisfied=True, record=record)
-        if record.state in ENDED_STATES or time.monotonic() >= wait.deadline:
+        if record.state in ENDED_STATES:
+            return self._give_up(wait, record)
+        if time.monotonic() >= wait.deadline:
             return self._finish(wait, satisfied=False, record=record)
         return False
+
+    def _run_ended(self, wait: PendingWait, record: ProcessRecord) -> bool:
+        """`exited`: answered once the awaited run's end is committed."""
+        if wait.awaited_run is None and record.state is not ProcessState.STARTING:
+            wait.awaited_run = record.run_id  # the current run, or the last one if none is
+            if record.run_id is None:
+                return self._finish(wait, False, record, gave_up="it has never run; start_process it first")
+        run = None if wait.awaited_run is None else self._stored_run(wait.awaited_run)
+        if run is not None:
+            return self._finish(wait, satisfied=True, record=record, run=run)
+        if time.monotonic() >= wait.deadline:
+            return self._finish(wait, satisfied=False, record=record)
+        return False
+
+    def _give_up(self, wait: PendingWait, record: ProcessRecord) -> bool:
+        """The process ended for good: answer at once with why, and with its last run as stored
+        (once its end is committed: it says what explains a crash)."""
+        run = None if record.run_id is None else self._stored_run(record.run_id)
+        if run is None and record.run_id is not None and time.monotonic() < wait.deadline:
+            return False
+        why = f"it is {record.state.value}" + (f": {record.end_reason}" if record.end_reason else "")
+        return self._finish(wait, satisfied=False, record=record, run=run, gave_up=why)
+
+    def _stored_run(self, run_id: int) -> RunSummary | None:
+        """The run as stored once its end is committed (with what explains a crash), else None."""
+        if self._connection is None:
+            return None
+        row = self._connection.execute(
+            "SELECT id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, requested_by,"
+            " end_state, crash_phrase, incident_id FROM runs WHERE id = ? AND ended_at IS NOT NULL",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, pid, started, ended, code, signal, reason, asked_by, state, crash, error_id = row
+        return RunSummary(
+            run_id=run_id,
+            pid=pid,
+            started_at=iso_utc(started),
+            ended_at=iso_utc(ended),
+            exit_code=code,
+            exit_signal=signal,
+            end_reason=reason,
+            requested_by=asked_by,
+            end_state=None if state is None else ProcessState(state),
+            crash=crash,
+            error_id=error_id,
+        )
 
     def _matching_line(self, wait: PendingWait, record: ProcessRecord) -> LogLine | None:
         if record.run_id is None or self._connection is None or wait.pattern is None:
@@ -208,9 +266,11 @@ class WaitActor(DaemonActor):
         record: ProcessRecord,
         matched_line: LogLine | None = None,
         port: int | None = None,
+        run: RunSummary | None = None,
+        gave_up: str | None = None,
     ) -> bool:
-        ended = record.state in ENDED_STATES
-        last_lines = [] if satisfied and not ended else self._last_lines(wait.request.name, wait.process_id)
+        ended = record.state in ENDED_STATES or run is not None
+        last_lines = [] if satisfied and not ended else self._last_lines(wait, run)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -220,15 +280,24 @@ class WaitActor(DaemonActor):
             matched_line=matched_line,
             port=port,
             last_lines=last_lines,
+            run=run,
+            gave_up=gave_up,
         )
         answer(wait.reply, result)
         return True
 
-    def _last_lines(self, name: str, process_id: int) -> list[LogLine]:
+    def _last_lines(self, wait: PendingWait, run: RunSummary | None) -> list[LogLine]:
+        """The newest lines of the process, or of `run` (a new run may have printed since)."""
         if self._connection is None:
             return []
-        return (
-            LogQueries(self._connection)
-            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id)
-            .lines
-        )
+        before = None
+        if run is not None:
+            last = self._connection.execute(
+                "SELECT id FROM logs WHERE process_id = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
+                (wait.process_id, run.run_id),
+            ).fetchone()
+            if last is None:
+                return []
+            before = last[0] + 1
+        tail = TailLogs(name=wait.request.name, limit=LAST_LINES_ON_TIMEOUT, before_id=before)
+        return LogQueries(self._connection).tail_logs(tail, wait.process_id).lines

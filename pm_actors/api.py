@@ -547,7 +547,7 @@ class GetErrors(Request, frozen=True, tag="get_errors"):
         msgspec.Meta(description="true: only resolved ones; false: only unresolved; omitted: both."),
     ] = None
     since: Annotated[TimeSpec | None, msgspec.Meta(description="Only errors seen at or after this.")] = None
-    limit: ErrorLimit = 20
+    limit: ErrorLimit = 10
     after_id: Annotated[
         Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description="Continue a listing after this error id (its next_after_id)."),
@@ -617,14 +617,15 @@ REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 
 # Events ----------------------------------------------------------------------------------
 
-TopicKind = Literal["state", "output", "processes"]
+TopicKind = Literal["state", "output", "processes", "errors"]
 """What changed: a process's record (state, pid, health, restarts), its stored output (new
-lines), or which processes exist (one was added or deleted)."""
+lines), which processes exist (one was added or deleted), or its errors (one found, counted
+again, linked to a crash or resolved)."""
 
 
 class Topic(msgspec.Struct, frozen=True):
-    """A subject a client may subscribe to on the daemon's event stream. With `state` or
-    `output`, `name` is the process; None stands for every process. The daemon reports the
+    """A subject a client may subscribe to on the daemon's event stream. With `state`, `output`
+    or `errors`, `name` is the process; None stands for every process. The daemon reports the
     topic that changed, never the data: a client reads it with the requests above."""
 
     kind: TopicKind

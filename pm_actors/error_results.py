@@ -33,10 +33,6 @@ ErrorCategory = Literal[
 `exit_nonzero` are the general ones: a stack trace no specific rule names, a line that says it
 is an error, a crash nothing else explains; `spawn_failed` is a run whose program never started."""
 
-TRACE_LINES_IN_TEXT = 12
-"""Lines of a trace shown in an error's text (its last ones, where the error is named); the
-structured content carries the whole kept trace."""
-
 
 class SimilarError(msgspec.Struct, kw_only=True):
     """The same error (same fingerprint) in another process."""
@@ -66,12 +62,15 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
     last_line_id: int | None
     """The output lines the latest occurrence spans (they may since have been trimmed)."""
     trace: list[str]
+    """The lines of the latest occurrence (a long trace keeps its first and last lines)."""
     frames: list[str]
+    """The stack frames nearest the failure."""
     context: list[str]
     """Lines printed just before the latest occurrence."""
     resolved: bool
     resolved_at: str | None
     resolution_note: str | None
+    """The note of the latest resolution (kept when the error comes back)."""
     reopened: int
     """How many times it came back after being marked resolved."""
     last_resolved_at: str | None
@@ -79,35 +78,52 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
 
     def summary(self) -> str:
         runs = f"{self.runs_affected} run{'s' if self.runs_affected != 1 else ''}"
-        head = (
-            f"#{self.id} {self.name}: {self.category} x{self.count} ({runs}; first {self.first_seen}, "
-            f"last {self.last_seen}){_resolution(self)}\n  {self.message}"
-        )
-        shown = self.trace[-TRACE_LINES_IN_TEXT:] if len(self.trace) > 1 else []
-        lines = [head]
+        where = f"latest in run {self.last_run_id}" if self.last_run_id is not None else "latest"
+        if self.first_line_id is not None:
+            where += f", lines #{self.first_line_id}-#{self.last_line_id}"
+        lines = [
+            f"#{self.id} {self.name}: {self.category} x{self.count} in {runs} (first {self.first_seen}, "
+            f"last {self.last_seen}; {where} on {self.stream}; fingerprint {self.fingerprint})"
+            + _resolution(self),
+            f"  {self.message}",
+        ]
         if self.context:
-            lines.append("  before: " + " | ".join(self.context[-3:]))
-        if shown:
-            omitted = len(self.trace) - len(shown)
-            lines.extend(
-                ["  trace" + (f" (last {len(shown)} of {len(self.trace)} lines):" if omitted else ":")]
-            )
-            lines.extend(f"    {line}" for line in shown)
+            lines.append("  before: " + " | ".join(self.context))
+        if len(self.trace) > 1 or self.trace[:1] != [self.message]:
+            lines += ["  trace:", *(f"    {line}" for line in self.trace)]
+        unshown = [frame for frame in self.frames if not any(frame in line for line in self.trace)]
+        if unshown:
+            lines.append("  more frames: " + " | ".join(unshown))
+        if self.error_type and self.error_type not in "\n".join(lines):
+            lines.append(f"  type: {self.error_type}")
         if self.similar:
-            lines.append(
-                "  also in: "
-                + ", ".join(f"{other.name} (#{other.id} x{other.count})" for other in self.similar)
-            )
+            others = ", ".join(f"{other.name} (#{other.id} x{other.count})" for other in self.similar)
+            lines.append(f"  the same error in: {others}")
         return "\n".join(lines)
 
 
 def _resolution(error: ErrorRecord) -> str:
+    came_back = (
+        f"CAME BACK {_times(error.reopened)} after being resolved at {error.last_resolved_at}"
+        if error.reopened
+        else ""
+    )
+    note = f" (note: {error.resolution_note})" if error.resolution_note else ""
     if error.resolved:
-        note = f": {error.resolution_note}" if error.resolution_note else ""
-        return f" RESOLVED at {error.resolved_at}{note}"
-    if error.reopened:
-        return f" CAME BACK after being resolved at {error.last_resolved_at}"
-    return ""
+        return f" RESOLVED at {error.resolved_at}{note}" + (
+            f"; before that it {came_back}" if came_back else ""
+        )
+    return f" {came_back}{note}" if came_back else ""
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def _unchecked(lines: int) -> str:
+    if not lines:
+        return ""
+    return f"\n({lines:,} newest output lines not yet checked for errors: ask again in a moment)"
 
 
 class ErrorList(msgspec.Struct, kw_only=True):
@@ -116,20 +132,14 @@ class ErrorList(msgspec.Struct, kw_only=True):
     errors: list[ErrorRecord]
     has_more: bool
     next_after_id: int | None
+    unchecked_lines: int = 0
+    """Output lines stored but not yet checked for errors (the newest): none is left out silently."""
 
     def summary(self) -> str:
-        if not self.errors:
-            return "No errors found."
-        text = "\n".join(error.summary() for error in self.errors)
+        text = "\n".join(error.summary() for error in self.errors) or "No errors found."
         if self.has_more:
             text += f"\n(more errors: continue with after_id={self.next_after_id})"
-        return text
-
-
-class HourCount(msgspec.Struct, kw_only=True):
-    hour: str
-    """The start of the hour, ISO 8601 UTC."""
-    count: int
+        return text + _unchecked(self.unchecked_lines)
 
 
 class ErrorOverview(msgspec.Struct, kw_only=True):
@@ -140,18 +150,22 @@ class ErrorOverview(msgspec.Struct, kw_only=True):
     by_category: dict[str, int]
     by_process: dict[str, int]
     """Occurrences of unresolved errors, by category and by process."""
-    per_hour: list[HourCount]
+    trend_since: str
+    """The start of the first hour of `per_hour`."""
+    per_hour: list[int]
     """Occurrences of every error in each of the last 24 hours, oldest first."""
+    unchecked_lines: int = 0
 
     def summary(self) -> str:
-        if not self.unresolved and not any(hour.count for hour in self.per_hour):
-            return "No unresolved errors, and none in the last 24 hours."
+        if not self.unresolved and not any(self.per_hour):
+            return "No unresolved errors, and none in the last 24 hours." + _unchecked(self.unchecked_lines)
         spread = ", ".join(f"{name} {count}" for name, count in self.by_category.items()) or "none"
         processes = ", ".join(f"{name} {count}" for name, count in self.by_process.items()) or "none"
-        trend = " ".join(str(hour.count) for hour in self.per_hour)
+        trend = " ".join(str(count) for count in self.per_hour)
         lines = [
-            f"{self.unresolved} unresolved errors. By category: {spread}. By process: {processes}.",
-            f"Occurrences per hour, last 24 h (oldest first): {trend}",
+            f"{self.unresolved} unresolved errors. Occurrences by category: {spread}. "
+            f"By process: {processes}.",
+            f"Occurrences per hour since {self.trend_since} (oldest first): {trend}",
             *(error.summary() for error in self.errors),
         ]
-        return "\n".join(lines)
+        return "\n".join(lines) + _unchecked(self.unchecked_lines)

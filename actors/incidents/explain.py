@@ -68,7 +68,8 @@ def explain_crash(end: RunEnd, shown: ShownError | None) -> Explanation:
         return Explanation("killed_by_signal", f"killed by {signal}", from_output=False)
     if end.exit_code is None:  # no child ever ran: the spawn's own failure is the explanation
         return Explanation("spawn_failed", end.reason or "could not be started", from_output=False)
-    return Explanation("exit_nonzero", f"exited with code {end.exit_code}", from_output=False)
+    phrase = end.reason or f"exited with code {end.exit_code}"
+    return Explanation("exit_nonzero", phrase, from_output=False)
 
 
 def _near_memory_limit(end: RunEnd) -> bool:

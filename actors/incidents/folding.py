@@ -28,10 +28,12 @@ from pm_actors.actors.incidents.rules import ERROR_LINE, is_error_line
 
 TraceKind = Literal["python", "javascript", "java", "go", "rust", "line"]
 
-MAX_TEXT_LINES: Final = 60
+MAX_TEXT_LINES: Final = 40
 """Lines of one error kept (the first and the last ones, the middle marked as omitted): a
 recursion that prints 3,000 frames must not become a 3,000-line error."""
-HEAD_LINES: Final = 15
+HEAD_LINES: Final = 10
+MAX_LINE_CHARS: Final = 500
+"""Characters kept of each line of an error: one minified bundle must not fill the answer."""
 MAX_FRAMES: Final = 20
 """Frames kept per error, nearest the failure: enough to see where, few enough to read."""
 
@@ -267,8 +269,15 @@ def _frames(kind: TraceKind, texts: list[str]) -> list[str]:
 
 
 def _bounded(texts: list[str]) -> list[str]:
-    if len(texts) <= MAX_TEXT_LINES:
-        return texts
+    cut = [_cut(text) for text in texts]
+    if len(cut) <= MAX_TEXT_LINES:
+        return cut
     tail = MAX_TEXT_LINES - HEAD_LINES
-    omitted = len(texts) - MAX_TEXT_LINES
-    return [*texts[:HEAD_LINES], f"... {omitted} lines omitted ...", *texts[-tail:]]
+    omitted = len(cut) - MAX_TEXT_LINES
+    return [*cut[:HEAD_LINES], f"... {omitted} lines omitted ...", *cut[-tail:]]
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_LINE_CHARS:
+        return text
+    return f"{text[:MAX_LINE_CHARS]}... ({len(text) - MAX_LINE_CHARS:,} more characters)"

@@ -17,7 +17,6 @@ from pm_actors.error_results import (
     ErrorList,
     ErrorOverview,
     ErrorRecord,
-    HourCount,
     SimilarError,
 )
 from pm_actors.errors import NotFound
@@ -66,7 +65,12 @@ class ErrorQueries:
         rows = list(self._connection.execute(sql, (*arguments, limit + 1)))
         errors = [self._record(row) for row in rows[:limit]]
         has_more = len(rows) > limit
-        return ErrorList(errors=errors, has_more=has_more, next_after_id=errors[-1].id if has_more else None)
+        return ErrorList(
+            errors=errors,
+            has_more=has_more,
+            next_after_id=errors[-1].id if has_more else None,
+            unchecked_lines=self._unchecked_lines(),
+        )
 
     def one(self, incident_id: int) -> ErrorRecord:
         row = self._connection.execute(f"SELECT {_COLUMNS} {_FROM} WHERE i.id = ?", (incident_id,)).fetchone()
@@ -76,6 +80,7 @@ class ErrorQueries:
 
     def latest(self, limit: int = 10, now: float | None = None) -> ErrorOverview:
         """The unresolved errors with the spread by category and process and the hourly trend."""
+        first_hour = int((now if now is not None else time.time()) // 3600) - HOURS_IN_TREND + 1
         with self._connection:  # one read transaction: the counts agree with the list
             listing = self.get_errors(resolved=False, limit=limit)
             by_category = self._counts("i.category")
@@ -83,13 +88,15 @@ class ErrorQueries:
             unresolved = int(
                 self._connection.execute("SELECT count(*) FROM incidents WHERE resolved_at IS NULL").get
             )
-            per_hour = self._per_hour(now if now is not None else time.time())
+            per_hour = self._per_hour(first_hour)
         return ErrorOverview(
             errors=listing.errors,
             unresolved=unresolved,
             by_category=by_category,
             by_process=by_process,
+            trend_since=cast(str, iso_utc(first_hour * 3600.0)),
             per_hour=per_hour,
+            unchecked_lines=listing.unchecked_lines,
         )
 
     def _counts(self, key: str) -> dict[str, int]:
@@ -98,17 +105,21 @@ class ErrorQueries:
         )
         return {str(name): int(count) for name, count in rows}
 
-    def _per_hour(self, now: float) -> list[HourCount]:
-        current = int(now // 3600)
-        first = current - HOURS_IN_TREND + 1
+    def _per_hour(self, first_hour: int) -> list[int]:
         rows = self._connection.execute(
-            "SELECT hour, sum(count) FROM incident_hours WHERE hour >= ? GROUP BY hour", (first,)
+            "SELECT hour, sum(count) FROM incident_hours WHERE hour >= ? GROUP BY hour", (first_hour,)
         )
         counts = {int(hour): int(count) for hour, count in rows}
-        return [
-            HourCount(hour=cast(str, iso_utc(hour * 3600.0)), count=counts.get(hour, 0))
-            for hour in range(first, current + 1)
-        ]
+        return [counts.get(hour, 0) for hour in range(first_hour, first_hour + HOURS_IN_TREND)]
+
+    def _unchecked_lines(self) -> int:
+        """Lines of live runs above the detection mark (those of ended runs were checked at the end)."""
+        return int(
+            self._connection.execute(
+                "SELECT count(*) FROM logs l LEFT JOIN runs r ON r.id = l.run_id"
+                " WHERE l.id > (SELECT classified_up_to FROM incident_progress) AND r.ended_at IS NULL"
+            ).get
+        )
 
     def _record(self, row: tuple[Any, ...]) -> ErrorRecord:
         (incident_id, name, category, headline, error_type, fingerprint, count, first_seen, last_seen, runs,

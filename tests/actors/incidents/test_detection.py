@@ -138,7 +138,7 @@ def test_a_quiet_crash_is_an_exit_nonzero_error_with_its_last_stderr_lines(datab
     phrase, error_id = end(writer, 1, exit_code=3)
 
     [error] = errors(database)
-    assert (phrase, error.id, error.category) == ("exited with code 3", error_id, "exit_nonzero")
+    assert (phrase, error.id, error.category) == ("exited on its own with code 3", error_id, "exit_nonzero")
     assert error.trace == ["cleaning up", "giving up"]
 
 

@@ -132,13 +132,16 @@ class Model:
 
 def check(model: Model, reader: apsw.Connection) -> None:
     listed = ErrorQueries(reader).get_errors(limit=1000).errors
-    counted = {kind: sum(e.count for e in listed if e.category == category) for kind, category in (
-        ("trace", "unhandled_exception"), ("error_line", "error_line"))}  # fmt: skip
-    assert counted == {"trace": model.printed["trace"], "error_line": model.printed["error_line"]}
-    links = dict(reader.execute("SELECT id, incident_id FROM runs WHERE end_state = 'crashed'").fetchall())
-    assert sorted(links) == sorted(model.crashed) and None not in links.values()
-    quiet_crashes = sum(e.count for e in listed if e.category == "exit_nonzero")
-    assert quiet_crashes <= len(model.crashed)
+
+    def counted(category: str) -> int:
+        return sum(error.count for error in listed if error.category == category)
+
+    assert counted("unhandled_exception") == model.printed["trace"]
+    assert counted("error_line") == model.printed["error_line"]
+    links = reader.execute("SELECT id, incident_id FROM runs WHERE end_state = 'crashed'").fetchall()
+    assert sorted(int(str(run_id)) for run_id, _ in links) == sorted(model.crashed)
+    assert all(incident_id is not None for _, incident_id in links)
+    assert counted("exit_nonzero") <= len(model.crashed)
 
 
 @pytest.mark.timeout(240)

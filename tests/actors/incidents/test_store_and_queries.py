@@ -17,6 +17,7 @@ from pm_actors.actors.incidents.tracker import Detected, IncidentTracker
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.definition import ProcessDefinition
 from pm_actors.errors import NotFound
+from pm_actors.results import iso_utc
 from tests.actors.incidents import samples
 
 HOUR = 3600.0
@@ -86,7 +87,9 @@ def test_a_resolved_error_that_happens_again_is_reopened_and_says_so(
     store.record(writer, crash_of(1, 2, samples.GO_PANIC, NOW + 20))
     back = queries.one(incident)
     assert not back.resolved and back.reopened == 1 and back.last_resolved_at == resolved.resolved_at
-    assert "CAME BACK after being resolved" in back.summary()
+    assert f"CAME BACK once after being resolved at {back.last_resolved_at} (note: fixed the index)" in (
+        back.summary()
+    )
 
 
 def test_resolving_an_unknown_error_is_not_found(writer: apsw.Connection) -> None:
@@ -101,7 +104,7 @@ def test_the_same_error_in_another_process_is_listed_as_similar(
     store.record(writer, crash_of(2, 2, samples.RUST_PANIC, NOW + 1))
     web, worker = sorted(queries.get_errors().errors, key=lambda error: error.name)
     assert [(other.name, other.id) for other in web.similar] == [("worker", worker.id)]
-    assert "also in: worker" in web.summary()
+    assert "the same error in: worker" in web.summary()
 
 
 def test_a_quiet_crash_gets_exit_nonzero_with_its_last_stderr_lines(
@@ -148,8 +151,8 @@ def test_latest_errors_count_by_category_and_process_with_an_hourly_trend(
     overview = queries.latest(now=NOW)
     assert overview.unresolved == 1 and [error.name for error in overview.errors] == ["web"]
     assert overview.by_category == {"module_not_found": 2} and overview.by_process == {"web": 2}
-    assert len(overview.per_hour) == 24
-    assert [hour.count for hour in overview.per_hour][-3:] == [1, 0, 2]
+    assert len(overview.per_hour) == 24 and overview.per_hour[-3:] == [1, 0, 2]
+    assert overview.trend_since == iso_utc((NOW // HOUR - 23) * HOUR)
 
 
 def test_listing_pages_newest_first_with_a_cursor(writer: apsw.Connection, queries: ErrorQueries) -> None:
