@@ -158,7 +158,8 @@ class ErrorOverview(msgspec.Struct, kw_only=True):
 
     def summary(self) -> str:
         if not self.unresolved and not any(self.per_hour):
-            return "No unresolved errors, and none in the last 24 hours." + _unchecked(self.unchecked_lines)
+            quiet = f"No unresolved errors, and none since {self.trend_since} (the last 24 hours)."
+            return quiet + _unchecked(self.unchecked_lines)
         spread = ", ".join(f"{name} {count}" for name, count in self.by_category.items()) or "none"
         processes = ", ".join(f"{name} {count}" for name, count in self.by_process.items()) or "none"
         trend = " ".join(str(count) for count in self.per_hour)

@@ -72,10 +72,14 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
     """The error (get_errors) the crash is linked to."""
 
     def summary(self) -> str:
-        """`name: state (pid)`, why its latest run crashed, what is known of that run; then the
+        """`name: state (pid)` (`name: crashed: why`), what is known of its latest run; then the
         command line."""
-        facts = [crash_phrase(self.state, self.crash, self.error_id)] if self.crash else []
-        facts += [f"run {self.run_id}" if self.run_id is not None else "never run"]
+        state = self.state.value
+        if self.crash:
+            state = crash_phrase(self.state, self.crash, self.error_id)
+            if self.state is not ProcessState.CRASHED:
+                state = f"{self.state.value}; {state}"
+        facts = [f"run {self.run_id}" if self.run_id is not None else "never run"]
         facts += [f"started {self.started_at}"] if self.started_at else []
         facts += [f"ended {self.ended_at}"] if self.ended_at else []
         facts += [f"exit code {self.exit_code}"] if self.exit_code is not None else []
@@ -85,7 +89,7 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         command = shlex.join([self.command, *self.args])
         return (
-            f"{self.name}: {self.state.value}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
+            f"{self.name}: {state}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
         )
 
 
@@ -193,8 +197,10 @@ class RunSummary(msgspec.Struct, kw_only=True):
             f"pid {self.pid}" if self.pid is not None else "no pid",
             f"{self.started_at} to {self.ended_at}",
         ]
-        facts += [f"ended {self.end_state.value}"] if self.end_state else []
-        facts += [crash_phrase(None, self.crash, self.error_id)] if self.crash else []
+        if self.crash:
+            facts.append(crash_phrase(None, self.crash, self.error_id))
+        elif self.end_state:
+            facts.append(f"ended {self.end_state.value}")
         facts += [f"exit code {self.exit_code}"] if self.exit_code is not None else []
         facts += [f"killed by {self.exit_signal}"] if self.exit_signal else []
         facts += [f"why: {self.end_reason}"] if self.end_reason else []

@@ -133,7 +133,7 @@ def test_a_quiet_crash_is_exit_nonzero_with_its_last_stderr_lines(client: System
     error = only_error(client, "quiet")
     assert (error.category, error.trace) == ("exit_nonzero", ["flushing caches", "shutting down"])
     assert record.crash == error.message == "exited on its own with code 3"
-    assert record.summary().startswith("quiet: crashed; crashed: exited on its own with code 3 (error #")
+    assert record.summary().startswith("quiet: crashed: exited on its own with code 3 (error #")
 
 
 @pytest.mark.timeout(40)
