@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import mcp_types as types
 import pytest
@@ -87,7 +88,7 @@ def test_logs_recent_holds_the_newest_lines_of_every_process(mode: str) -> None:
 def test_the_error_resources_are_what_the_error_tools_answer_and_follow_the_errors_topic(mode: str) -> None:
     backend = FakeBackend()
 
-    async def scenario(client: Client) -> list[dict[str, object]]:
+    async def scenario(client: Client) -> list[dict[str, Any]]:
         documents = []
         for uri in ("errors://latest", "errors://web"):
             content = (await client.read_resource(uri)).contents[0]
