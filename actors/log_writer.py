@@ -34,6 +34,9 @@ import apsw
 
 from pm_actors.actors import log_writes
 from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.capture_pace import WINDOW_S, CapturePace
+from pm_actors.actors.file_upkeep import FileUpkeep
+from pm_actors.actors.fts_indexer import FullTextIndexer
 from pm_actors.actors.incidents.detector import SETTLE_S, ChangeListener, ErrorDetector
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
 from pm_actors.actors.log_text import clean_line
@@ -60,7 +63,7 @@ from pm_actors.actors.pending_writes import (
 )
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import indexed_up_to, next_id, open_write_connection
+from pm_actors.actors.store import next_id, open_write_connection
 from pm_actors.api import MarkErrorResolved
 from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
@@ -71,20 +74,9 @@ MAX_PENDING_LINES = 10_000
 would go past it): about where FTS5 inserts stop getting cheaper per line, and a bound on the
 memory a burst holds and on how far a flood gets past its size limit before it is trimmed."""
 
-INDEX_CHUNK_ROWS = 5_000
-"""Lines indexed per step: ~25 ms at FTS5 speed, the longest a new batch waits for the indexer."""
-
 HOUSEKEEPING_INTERVAL_S = 60.0
 """How often lines past the age limit are looked for and free pages given back: retention
 counts in days, so a minute late is nothing, and an idle daemon does almost nothing each time."""
-OPTIMIZE_INTERVAL_S = 3600.0
-"""SQLite advises `PRAGMA optimize` every few hours on a long-lived connection (and at close):
-it refreshes the statistics its query planner chooses indexes by, cheaply when little changed."""
-VACUUM_STEP_PAGES = 1024
-"""Free pages given back to the file system per step (4 MiB at the default page size), a few
-milliseconds, so a shrinking file never holds up new lines for long."""
-VACUUM_MIN_FREE_PAGES = 256
-"""Below this much free space (1 MiB) the file is left as it is: new lines will reuse it."""
 
 
 class LogWriterActor(DaemonActor):
@@ -100,10 +92,12 @@ class LogWriterActor(DaemonActor):
         retention: RetentionPolicy,
         scheduler: Scheduler | None = None,
         errors_changed: ChangeListener | None = None,
+        detect_errors: bool = True,
     ) -> None:
         """Runs in the thread that creates the actor; the connection is opened in `on_start`.
         Without a scheduler, housekeeping and settling run only when told (tests tell them).
-        `errors_changed` is told (in this actor's thread) each process whose errors changed."""
+        `errors_changed` is told (in this actor's thread) each process whose errors changed;
+        with `detect_errors` False (PM_ERROR_TRACKING=false) no line is looked at for errors."""
         super().__init__()
         self._database_path = database_path
         self._retention = retention
@@ -112,22 +106,21 @@ class LogWriterActor(DaemonActor):
         self._next_log_id = 0
         self._pending: list[Operation] = []
         self._pending_lines = 0
-        self._indexed_up_to = 0
         self._usage: dict[int, LineUsage] = {}
         self._jobs: collections.deque[Job] = collections.deque()
         self._idle_work_scheduled = False
         self._settle_scheduled = False
-        self._detector = ErrorDetector(errors_changed or _ignore)
-        self._indexing_failed = False
-        self._vacuum_due = False
-        self._optimized_at = time.monotonic()
+        self._indexer = FullTextIndexer()
+        self._detector = ErrorDetector(errors_changed or (lambda process_id: None), detect_errors)
+        self._pace = CapturePace()
+        self._upkeep = FileUpkeep()
 
     def on_start(self) -> None:
         """Runs in the actor's thread: the connection is used from this thread only. Lines a
         previous daemon stored but did not index yet are indexed from here on, when idle."""
         self._connection = open_write_connection(self._database_path)
         self._next_log_id = next_id(self._connection, "logs")
-        self._indexed_up_to = indexed_up_to(self._connection)
+        self._indexer.open(self._connection)
         self._usage = log_writes.stored_usage(self._connection)
         self._detector.open(self._connection)
         self.actor_ref.tell(Housekeeping())
@@ -206,6 +199,7 @@ class LogWriterActor(DaemonActor):
         """Write everything pending in one transaction, then act on what was committed."""
         if not self._pending:
             return
+        self._pace.stored(self._pending_lines, time.monotonic())
         operations, self._pending, self._pending_lines = self._pending, [], 0
         if self._connection is None:
             logger.error("no open database; lost %s", "; ".join(map(describe, operations)))
@@ -277,7 +271,7 @@ class LogWriterActor(DaemonActor):
             fail(message.reply, InternalError(f"clearing the logs failed, nothing went: {error}"))
             return
         self._uncount(removed)
-        self._vacuum_due = True
+        self._upkeep.vacuum_due = True
         answer(message.reply, sum(lines for lines, _ in removed.values()))
 
     def _delete_chunk(self, job: Job) -> int:
@@ -287,13 +281,13 @@ class LogWriterActor(DaemonActor):
             self._end_job(job, InternalError("the database is closed"))
             return 0
         try:
-            chunk = job.next_chunk(self._connection, self._usage, self._indexed_up_to)
+            chunk = job.next_chunk(self._connection, self._usage, self._indexer.indexed_up_to)
             if chunk is None:
                 self._end_job(job, None)
                 return 0
             with self._connection:
                 removed = log_writes.delete_lines(
-                    self._connection, chunk.where, chunk.args, self._indexed_up_to
+                    self._connection, chunk.where, chunk.args, self._indexer.indexed_up_to
                 )
         except apsw.Error as error:
             logger.exception("deleting lines (%r) failed", job)
@@ -307,7 +301,7 @@ class LogWriterActor(DaemonActor):
     def _end_job(self, job: Job, error: PmError | None) -> None:
         self._jobs.remove(job)
         job.finish(error)
-        self._vacuum_due = True
+        self._upkeep.vacuum_due = True
 
     def _uncount(self, removed: dict[int, LineUsage]) -> None:
         for process_id, (lines, chars) in removed.items():
@@ -327,14 +321,18 @@ class LogWriterActor(DaemonActor):
             self._scheduler.tell_later(SETTLE_S, self.actor_ref, SettleErrors())
         if self._idle_work_scheduled:
             return
+        detect = self._detector.behind(self._head)
         if (
             self._jobs
-            or self._vacuum_due
-            or self._detector.behind(self._head)
-            or (self._lines_to_index() and not self._indexing_failed)
+            or self._upkeep.vacuum_due
+            or self._indexer.behind(self._head)
+            or (detect and not self._capture_busy())
         ):
             self._idle_work_scheduled = True
             self.actor_ref.tell(IdleWork())
+        elif detect and self._scheduler is not None:  # capture is flooding: detection waits its turn
+            self._idle_work_scheduled = True
+            self._scheduler.tell_later(WINDOW_S, self.actor_ref, IdleWork())
 
     def _on_idle_work(self) -> None:
         """A deletion chunk in any case (someone waits, or a process is too large); detecting,
@@ -345,12 +343,16 @@ class LogWriterActor(DaemonActor):
         self._flush()
         if self._jobs:
             self._delete_chunk(self._jobs[0])
-        elif self._detector.behind(self._head):
+        elif self._detector.behind(self._head) and not self._capture_busy():
             self._detector.step(self._open_connection(), self._head)
-        elif self._lines_to_index() and not self._indexing_failed:
-            self._index_chunk()
-        elif self._vacuum_due:
-            self._vacuum_step()
+        elif self._indexer.behind(self._head):
+            self._indexer.step(self._open_connection(), self._head)
+        elif self._upkeep.vacuum_due:
+            self._upkeep.vacuum_step(self._open_connection())
+
+    def _capture_busy(self) -> bool:
+        """Whether a flood is being stored (a writer without timers, in tests, never waits)."""
+        return self._scheduler is not None and self._pace.busy(time.monotonic())
 
     @property
     def _head(self) -> int:
@@ -371,30 +373,9 @@ class LogWriterActor(DaemonActor):
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
-        deadline = None if budget_s is None else time.monotonic() + budget_s
-        while self._lines_to_index() and not self._indexing_failed:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            self._index_chunk()
-
-    def _lines_to_index(self) -> bool:
-        return self._indexed_up_to < self._next_log_id - 1
-
-    def _index_chunk(self) -> None:
-        """Index the next id range and move the high-water mark, in one transaction."""
-        if self._connection is None or not self._lines_to_index():
-            return
-        upper = min(self._indexed_up_to + INDEX_CHUNK_ROWS, self._next_log_id - 1)
-        try:
-            with self._connection:
-                log_writes.index_lines(self._connection, self._indexed_up_to, upper)
-                self._connection.execute("UPDATE fts_progress SET indexed_up_to = ?", (upper,))
-        except apsw.Error:
-            # Searches go on reporting these lines as unindexed; the next daemon start retries.
-            logger.exception("indexing lines %d..%d failed; indexing stops", self._indexed_up_to + 1, upper)
-            self._indexing_failed = True
-            return
-        self._indexed_up_to = upper
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
+        while self._indexer.behind(self._head) and time.monotonic() < deadline:
+            self._indexer.step(self._open_connection(), self._head)
 
     def _housekeeping(self) -> None:
         """Trim lines past the age limit, refresh statistics when due; give pages back when idle."""
@@ -411,26 +392,10 @@ class LogWriterActor(DaemonActor):
             and not any(isinstance(job, AgeTrim) for job in self._jobs)
         ):
             self._jobs.append(AgeTrim(cutoff))
-        if time.monotonic() - self._optimized_at >= OPTIMIZE_INTERVAL_S:
-            self._connection.execute("PRAGMA optimize").fetchall()
-            self._optimized_at = time.monotonic()
-        self._vacuum_due = True
-
-    def _vacuum_step(self) -> None:
-        """Give some free pages back; once few are left, checkpoint so the file shrinks now."""
-        if self._connection is None:
-            return
-        if int(self._connection.execute("PRAGMA freelist_count").get) >= VACUUM_MIN_FREE_PAGES:
-            self._connection.execute(f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})").fetchall()
-            return
-        self._vacuum_due = False
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._upkeep.optimize_when_due(self._connection)
+        self._upkeep.vacuum_due = True
 
     def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _ignore(process_id: int) -> None:
-    """No one to tell that errors changed (a writer started alone, in tests)."""

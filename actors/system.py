@@ -67,7 +67,11 @@ class ActorSystem:
         """What changed, as it happens: the push stream of subscribed clients reads it."""
         retention = RetentionPolicy.from_config(config)
         self._writer: pykka.ActorRef[Any] = LogWriterActor.start(
-            config.database_path, retention, self._scheduler, self.events.errors_changed
+            config.database_path,
+            retention,
+            self._scheduler,
+            self.events.errors_changed,
+            config.error_tracking,
         )
         self._reads = ReadBudget(config.query_timeout_ms / 1000)
         self._reader: pykka.ActorRef[Any] = LogReaderActor.start(

@@ -188,12 +188,13 @@ class WaitActor(DaemonActor):
         return self._finish(wait, satisfied=False, record=record, run=run, gave_up=why)
 
     def _stored_run(self, run_id: int) -> RunSummary | None:
-        """The run as stored once its end is committed (with what explains a crash), else None."""
+        """The run as stored once its end is committed and concluded (a crash linked to what
+        explains it), else None."""
         if self._connection is None:
             return None
         row = self._connection.execute(
             "SELECT id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, requested_by,"
-            " end_state, crash_phrase, incident_id FROM runs WHERE id = ? AND ended_at IS NOT NULL",
+            " end_state, crash_phrase, incident_id FROM runs WHERE id = ? AND errors_checked IS NOT NULL",
             (run_id,),
         ).fetchone()
         if row is None:

@@ -88,9 +88,7 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
         facts += [f"health {self.health.value}", f"restarts {self.restarts}"]
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         command = shlex.join([self.command, *self.args])
-        return (
-            f"{self.name}: {state}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
-        )
+        return f"{self.name}: {state}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
 
 
 def crash_phrase(state: ProcessState | None, crash: str, error_id: int | None) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from pm_actors.actors.incidents.rules import ERROR_LINE, is_error_line
+from pm_actors.actors.incidents.rules import is_error_line, mentions_error
 
 TraceKind = Literal["python", "javascript", "java", "go", "rust", "line"]
 
@@ -145,7 +145,7 @@ class StreamFolder:
             self._trace = _Trace("go", [line], headline=line)
         elif RUST_START.match(text):
             self._trace = _Trace("rust", [line], headline=line)
-        elif ERROR_LINE.search(text):
+        elif mentions_error(text):
             self._candidate = line
         return iter(())
 
@@ -174,6 +174,12 @@ class StreamFolder:
             yield folded
         for held in trace.held:  # what was held for the trace starts afresh
             yield from self._feed(held)
+
+
+def may_begin(text: str) -> bool:
+    """Whether a line could begin an error (what `StreamFolder` starts from), cheaply: a
+    stream holding nothing need not be fed the many lines that cannot."""
+    return mentions_error(text) or PY_FILE.match(text) is not None
 
 
 def _python_continues(trace: _Trace, text: str) -> bool | Literal["hold"]:

@@ -113,11 +113,12 @@ class ErrorQueries:
         return [counts.get(hour, 0) for hour in range(first_hour, first_hour + HOURS_IN_TREND)]
 
     def _unchecked_lines(self) -> int:
-        """Lines of live runs above the detection mark (those of ended runs were checked at the end)."""
+        """Lines above the detection mark of runs not yet concluded (the others were classified
+        when their run ended)."""
         return int(
             self._connection.execute(
                 "SELECT count(*) FROM logs l LEFT JOIN runs r ON r.id = l.run_id"
-                " WHERE l.id > (SELECT classified_up_to FROM incident_progress) AND r.ended_at IS NULL"
+                " WHERE l.id > (SELECT classified_up_to FROM incident_progress) AND r.errors_checked IS NULL"
             ).get
         )
 

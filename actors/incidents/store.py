@@ -60,6 +60,9 @@ CREATE TABLE incident_hours(
 ) WITHOUT ROWID;
 ALTER TABLE runs ADD COLUMN incident_id INTEGER;
 ALTER TABLE runs ADD COLUMN crash_phrase TEXT;
+-- 1 once every line of the run was classified and its end concluded (a crash linked).
+ALTER TABLE runs ADD COLUMN errors_checked INTEGER;
+UPDATE runs SET errors_checked = 1 WHERE ended_at IS NOT NULL;
 -- Detection trails the stored lines like the full-text index: the writer classifies id ranges
 -- above this mark when idle. Lines stored before this version are not looked at.
 CREATE TABLE incident_progress(
@@ -149,6 +152,11 @@ def classified_up_to(connection: apsw.Connection) -> int:
 
 def set_classified_up_to(connection: apsw.Connection, line_id: int) -> None:
     connection.execute("UPDATE incident_progress SET classified_up_to = ?", (line_id,))
+
+
+def set_checked(connection: apsw.Connection, run_id: int) -> None:
+    """The run's lines are classified and its end concluded: the chunks leave its lines out."""
+    connection.execute("UPDATE runs SET errors_checked = 1 WHERE id = ?", (run_id,))
 
 
 def shown_error(connection: apsw.Connection, run_id: int) -> tuple[int, ShownError] | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pm_actors.actors.incidents.fingerprint import fingerprint
-from pm_actors.actors.incidents.folding import Folded, Line, StreamFolder
+from pm_actors.actors.incidents.folding import Folded, Line, StreamFolder, may_begin
 from pm_actors.actors.incidents.rules import categorize
 from pm_actors.error_results import ErrorCategory as Category
 
@@ -70,14 +70,21 @@ class IncidentTracker:
         """The errors these rows (in id order) complete."""
         found: list[Detected] = []
         for line_id, process_id, run_id, stream, ts, text in rows:
-            run = self._runs.setdefault(run_id, _RunState(process_id))
-            folder = run.folders.setdefault(stream, StreamFolder())
-            was_pending = folder.pending
-            found.extend(self._detected(run, run_id, stream, folder.feed(Line(line_id, ts, text))))
-            if folder.pending and not was_pending:  # this line may begin an error: keep what came before
-                run.context_before[stream] = (line_id, list(run.recent))
+            run = self._runs.get(run_id) or self._runs.setdefault(run_id, _RunState(process_id))
+            folder = run.folders.get(stream) or run.folders.setdefault(stream, StreamFolder())
+            if folder.pending or may_begin(text):  # else an ordinary line: only the context keeps it
+                found.extend(self._fold(run, run_id, stream, folder, Line(line_id, ts, text)))
             run.recent.append(text)
             run.last_ts = ts
+        return found
+
+    def _fold(
+        self, run: _RunState, run_id: int, stream: int, folder: StreamFolder, line: Line
+    ) -> list[Detected]:
+        was_pending = folder.pending
+        found = self._detected(run, run_id, stream, folder.feed(line))
+        if folder.pending and not was_pending:  # this line may begin an error: keep what came before
+            run.context_before[stream] = (line.id, list(run.recent))
         return found
 
     def end_run(self, run_id: int) -> list[Detected]:

@@ -42,9 +42,11 @@ QUIET = 1_700_000_000.0
 CAUGHT_UP = Flush(classify_budget_s=None)
 
 
-def start(database: Path, changed: list[int] | None = None, scheduler: Scheduler | None = None) -> Writer:
+def start(
+    database: Path, changed: list[int] | None = None, scheduler: Scheduler | None = None, detect: bool = True
+) -> Writer:
     listener = None if changed is None else changed.append
-    return LogWriterActor.start(database, KEEP_EVERYTHING, scheduler, listener)
+    return LogWriterActor.start(database, KEEP_EVERYTHING, scheduler, listener, detect)
 
 
 def declare(writer: Writer, process_id: int, name: str, run_id: int) -> None:
@@ -106,6 +108,17 @@ def test_a_trace_printed_by_a_live_run_is_found_behind_the_mark(database: Path) 
     assert error.context == ["starting up"] and error.trace[-1] == error.message
     assert scalar(database, "SELECT classified_up_to FROM incident_progress") == 5
     assert changed == [1]
+
+
+def test_with_error_tracking_off_nothing_is_looked_at_and_the_mark_follows_the_lines(database: Path) -> None:
+    writer = start(database, detect=False)
+    declare(writer, 1, "web", 1)
+    print_lines(writer, 1, 1, samples.PYTHON_TRACEBACK)
+    writer.tell(RecordRunEnd(1, QUIET, 1, None, "exited on its own with code 1", ProcessState.CRASHED))
+    writer.ask(CAUGHT_UP)
+    writer.stop(block=True)
+    assert errors(database) == [] and scalar(database, "SELECT ended_at FROM runs WHERE id = 1") == QUIET
+    assert scalar(database, "SELECT classified_up_to FROM incident_progress") == 4
 
 
 def test_what_was_sent_to_a_process_is_not_taken_for_its_error(database: Path) -> None:
@@ -221,6 +234,38 @@ def test_a_trace_is_held_until_its_run_goes_quiet(database: Path, scheduler: Sch
     assert errors(database) == []  # the exception line may be followed by a chained one
 
     wait_until(lambda: errors(database), message="the settle timer to complete the trace")
+
+
+def test_a_run_that_ends_after_a_flood_is_concluded_once_detection_reaches_its_end(database: Path) -> None:
+    writer = start(database)
+    declare(writer, 1, "flood", 1)
+    writer.tell(LogBatch(1, 1, [(STDOUT, QUIET, "ok")] * (CHUNK_ROWS * 2)))
+    print_lines(writer, 1, 1, samples.PYTHON_TRACEBACK)
+
+    phrase, error_id = end(writer, 1)  # more than a chunk left: the end is concluded in idle time
+
+    assert phrase == "ModuleNotFoundError: No module named 'flask'"
+    assert scalar(database, "SELECT incident_id FROM runs WHERE errors_checked = 1") == error_id
+
+
+def test_a_run_a_killed_daemon_left_unconcluded_is_concluded_by_the_next(database: Path) -> None:
+    writer = start(database)
+    declare(writer, 1, "web", 1)
+    writer.stop(block=True)
+    connection = apsw.Connection(str(database))
+    with connection:  # what a daemon killed between storing the end and classifying it leaves
+        lines = [(10 + n, line) for n, line in enumerate(samples.PYTHON_TRACEBACK.split("\n"))]
+        connection.executemany(
+            "INSERT INTO logs(id, process_id, run_id, stream, ts, line) VALUES(?, 1, 1, 1, 0, ?)", lines
+        )
+        connection.execute("UPDATE runs SET ended_at = 5, exit_code = 1, end_state = 'crashed' WHERE id = 1")
+        connection.execute("UPDATE id_sequences SET next_id = 20 WHERE name = 'logs'")
+    connection.close()
+
+    start(database).ask(CAUGHT_UP)
+
+    [error] = errors(database)
+    assert scalar(database, "SELECT crash_phrase FROM runs WHERE id = 1") == error.message
 
 
 @pytest.mark.timeout(60)
