@@ -23,6 +23,7 @@ from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.sequences import IdSequence
+from pm_actors.actors.store import StoredRun
 from pm_actors.config import Config
 from pm_actors.results import RunSummary, iso_utc
 from pm_actors.states import ProcessState
@@ -85,6 +86,23 @@ class RunOutcome:
         if self.started_at is None or self.ended_at is None:
             return 0.0
         return self.ended_at - self.started_at
+
+
+def outcome_of(run: StoredRun) -> RunOutcome:
+    """What is known of a run read back from the database."""
+    return RunOutcome(
+        run_id=run.run_id,
+        pid=run.pid,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        exit_code=run.exit_code,
+        exit_signal=run.exit_signal,
+        end_reason=run.end_reason,
+        requested_by=run.requested_by,
+        end_state=ProcessState(run.end_state or ProcessState.STOPPED),
+        crash=run.crash_phrase,
+        error_id=run.incident_id,
+    )
 
 
 def run_summary(outcome: RunOutcome) -> RunSummary | None:

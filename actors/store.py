@@ -173,8 +173,11 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     exit_signal: str | None
     end_reason: str | None
     end_state: str | None
+    requested_by: str | None
     crash_phrase: str | None
     incident_id: int | None
+    errors_checked: int | None
+    """1 once the run's end is concluded (its lines classified, a crash linked)."""
 
 
 class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -303,7 +306,7 @@ def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
 
 _RUN_COLUMNS = (
     "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state,"
-    " crash_phrase, incident_id"
+    " requested_by, crash_phrase, incident_id, errors_checked"
 )
 
 
@@ -311,9 +314,14 @@ def _run_from_row(row: apsw.SQLiteValues) -> StoredRun:
     return msgspec.convert(dict(zip(StoredRun.__struct_fields__, row, strict=True)), StoredRun)
 
 
-def _runs_where(connection: apsw.Connection, condition: str) -> list[StoredRun]:
+def _runs_where(connection: apsw.Connection, condition: str, *args: int) -> list[StoredRun]:
     sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {condition} ORDER BY id"
-    return [_run_from_row(row) for row in connection.execute(sql)]
+    return [_run_from_row(row) for row in connection.execute(sql, args)]
+
+
+def stored_run(connection: apsw.Connection, run_id: int) -> StoredRun | None:
+    runs = _runs_where(connection, "id = ?", run_id)
+    return runs[0] if runs else None
 
 
 def _last_runs(connection: apsw.Connection) -> dict[int, StoredRun]:

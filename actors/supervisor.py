@@ -45,7 +45,7 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.run import ProcessContext, RunOutcome
+from pm_actors.actors.run import ProcessContext, RunOutcome, outcome_of
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
@@ -382,15 +382,6 @@ def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessSt
     """What a restored process shows until it runs again: its last run's end."""
     if last_run is None:
         return RunOutcome(), ProcessState.STOPPED
-    outcome = RunOutcome(
-        run_id=last_run.run_id,
-        started_at=last_run.started_at,
-        ended_at=last_run.ended_at,
-        exit_code=last_run.exit_code,
-        exit_signal=last_run.exit_signal,
-        end_reason=last_run.end_reason or ORPHANED_RUN_REASON,
-        end_state=ProcessState(last_run.end_state or ProcessState.STOPPED),
-        crash=last_run.crash_phrase,
-        error_id=last_run.incident_id,
-    )
+    outcome = outcome_of(last_run)
+    outcome.end_reason = outcome.end_reason or ORPHANED_RUN_REASON
     return outcome, outcome.end_state or ProcessState.STOPPED

@@ -34,12 +34,13 @@ from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from
 from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
+from pm_actors.actors.run import outcome_of, run_summary
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import open_read_connection
+from pm_actors.actors.store import open_read_connection, stored_run
 from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
-from pm_actors.results import ProcessRecord, RunSummary, WaitResult, iso_utc
+from pm_actors.results import ProcessRecord, RunSummary, WaitResult
 from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -190,29 +191,10 @@ class WaitActor(DaemonActor):
     def _stored_run(self, run_id: int) -> RunSummary | None:
         """The run as stored once its end is committed and concluded (a crash linked to what
         explains it), else None."""
-        if self._connection is None:
+        run = None if self._connection is None else stored_run(self._connection, run_id)
+        if run is None or not run.errors_checked:
             return None
-        row = self._connection.execute(
-            "SELECT id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, requested_by,"
-            " end_state, crash_phrase, incident_id FROM runs WHERE id = ? AND errors_checked IS NOT NULL",
-            (run_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        run_id, pid, started, ended, code, signal, reason, asked_by, state, crash, error_id = row
-        return RunSummary(
-            run_id=run_id,
-            pid=pid,
-            started_at=iso_utc(started),
-            ended_at=iso_utc(ended),
-            exit_code=code,
-            exit_signal=signal,
-            end_reason=reason,
-            requested_by=asked_by,
-            end_state=None if state is None else ProcessState(state),
-            crash=crash,
-            error_id=error_id,
-        )
+        return run_summary(outcome_of(run))
 
     def _matching_line(self, wait: PendingWait, record: ProcessRecord) -> LogLine | None:
         if record.run_id is None or self._connection is None or wait.pattern is None:

@@ -418,7 +418,6 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
             until="port",
             elapsed_ms=1.0,
             state=ProcessState.FATAL,
-            last_lines=LINES.lines,
             run=INFO.recent_runs[0],
             gave_up="it is fatal: gave up after 5 restarts in a row",
         ),
