@@ -375,9 +375,11 @@ class GetSystemStats(Request, frozen=True, tag="get_system_stats"):
 
 class WaitFor(Request, ReadyCondition, frozen=True, tag="wait_for"):
     """Wait until a process is ready, in one call: until it is running, a log line matches
-    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or it
-    has exited (with any code). Returns as soon as it holds, or at the timeout with the newest
-    output lines (given too when the process has ended)."""
+    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or its
+    current run has ended (exited, with any code, even if a restart follows: the answer says how
+    that run ended and the error that explains a crash). Returns as soon as it holds, at once
+    with the reason when it no longer can (the process gave up restarting, was stopped), or at
+    the timeout, with the newest output lines whenever it did not hold or the process ended."""
 
     result_type = WaitResult
     annotations = READ_ONLY
