@@ -44,8 +44,12 @@ from pm_actors.states import ProcessState
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS: Final = 2_000
-"""Lines classified per step: a few milliseconds (one regular expression search per ordinary
-line), the longest a new batch waits behind detection."""
+"""Lines read per step, at most."""
+STEP_BUDGET_S: Final = 0.002
+"""How long one step classifies (about 1,000 lines): a read or a batch that arrives meanwhile
+waits behind it, so it is kept to the cost of a quick search."""
+SLICE_ROWS: Final = 100
+"""Lines classified between two looks at the clock."""
 SETTLE_S: Final = 1.0
 """How long a run must stay quiet before the trace it is printing counts as complete: a stack
 trace is printed in one go, and an error one second late is still early."""
@@ -125,9 +129,7 @@ class ErrorDetector:
         try:
             with connection:
                 if self._enabled:
-                    self._record(
-                        connection, self._tracker.feed(_rows(connection, _UNCHECKED_ROWS, self._mark, upper))
-                    )
+                    upper = self._feed_within_budget(connection, upper)
                 # Caught up, every ending is concluded: none may wait for a line that is not there.
                 for ending in [e for e in self._endings.values() if e.last_line_id <= upper or upper == head]:
                     self._conclude(connection, ending)
@@ -141,6 +143,17 @@ class ErrorDetector:
             return
         self._mark = upper
         self._tell_explained()
+
+    def _feed_within_budget(self, connection: apsw.Connection, upper: int) -> int:
+        """Classify the lines above the mark up to `upper` for at most `STEP_BUDGET_S`; returns
+        the id classified up to."""
+        rows = _rows(connection, _UNCHECKED_ROWS, self._mark, upper)
+        deadline = time.monotonic() + STEP_BUDGET_S
+        for start in range(0, len(rows), SLICE_ROWS):
+            if start and time.monotonic() >= deadline:
+                return rows[start - 1][0]
+            self._record(connection, self._tracker.feed(rows[start : start + SLICE_ROWS]))
+        return upper
 
     def finish(self, connection: apsw.Connection, head: int) -> None:
         """The writer stops: classify every line and complete every held trace, so that the
