@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -16,32 +15,14 @@ import pytest
 from pm_actors import __version__
 from pm_actors.api import ListProcesses
 from pm_actors.states import ProcessState
-from tests.daemon_support import Daemon, DaemonLauncher
+from tests.daemon_support import Daemon, DaemonLauncher, run_cli
 from tests.helpers import PYTHON, process_is_gone, wait_until
 
-CLI_TIMEOUT_S = 30.0
 TICKER = "import time\nfor i in range(100000):\n    print('tick', i, flush=True)\n    time.sleep(0.05)"
 
 
-@pytest.fixture
-def daemon(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[Daemon]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher.start()
-    finally:
-        launcher.stop_all()
-
-
 def pm(daemon: Daemon, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "pm_actors", *arguments],
-        env=daemon.environment | environment,
-        cwd=daemon.log_path.parent,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
+    return run_cli(daemon.environment | environment, daemon.log_path.parent, *arguments)
 
 
 @pytest.mark.timeout(60)
@@ -156,15 +137,7 @@ def test_daemon_start_runs_one_in_the_background_once(
     short_tmp: Path, pm_environment: dict[str, str]
 ) -> None:
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "pm_actors", *arguments],
-            env=pm_environment,
-            cwd=short_tmp,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(pm_environment, short_tmp, *arguments)
 
     started = run("daemon", "start")
     assert started.returncode == 0 and "Daemon started (pid " in started.stdout
@@ -184,15 +157,7 @@ def test_daemon_restart_hands_every_process_to_a_new_daemon_with_new_settings(
     short_tmp: Path, pm_environment: dict[str, str]
 ) -> None:
     def run(*arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "pm_actors", *arguments],
-            env=pm_environment | settings,
-            cwd=short_tmp,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(pm_environment | settings, short_tmp, *arguments)
 
     started = run("daemon", "start")
     first = int(started.stdout.split("pid ")[1].split(")")[0])
