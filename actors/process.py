@@ -278,7 +278,9 @@ class ProcessActor(DaemonActor):
         self._run = LiveRun.watching(self._process_id, adopted.run_id, child, self.actor_ref)
         self._state = ProcessState.RUNNING  # it never stopped running: no transition to log
         self._publish()
-        logger.info("process %r: adopted pid %d from a daemon that died", self._name, adopted.pid)
+        logger.info(
+            "process %r: carrying on pid %d, which the previous daemon started", self._name, adopted.pid
+        )
         self._context.pipe_reader.watch(self._run.watch)
         self._context.adoptions.watch(self._run.watch)
         self._observers.observe(self._definition, adopted.run_id, adopted.pid)

@@ -204,11 +204,12 @@ class ProcessInfo(ProcessRecord, kw_only=True):
     def summary(self) -> str:
         env = " ".join(f"{key}={value}" for key, value in self.env.items()) or "none"
         last_check = self.last_health_check.summary() if self.last_health_check else "none yet"
+        pending = f"next restart at {self.next_restart_at}" if self.next_restart_at else "no restart pending"
         lines = [
             ProcessRecord.summary(self),
             f"  env: {env}",
             f"  restart: {self.restart}, at most {self.max_restarts} in a row; stop timeout "
-            f"{number(self.stop_timeout_s)} s; next restart at {self.next_restart_at or 'none pending'}",
+            f"{number(self.stop_timeout_s)} s; {pending}",
             f"  backoff: {settings(self.backoff)}",
             f"  health check: {settings(self.health_check)}",
             f"  last health check: {last_check}",
