@@ -40,6 +40,9 @@ PR_SET_CHILD_SUBREAPER = 36
 ADOPTED_REAP_WAIT_S = 1.0
 """How long a stopping daemon waits for the orphans it killed to end: SIGKILL ends a process at
 once unless it is stuck in the kernel, and then init reaps it after the daemon exits."""
+UNKNOWN_STATUS = 0
+"""The exit status of an adopted child that ended after its keeper went away: nobody can learn
+it (only a parent can), so it reads as a plain end; its end reason says so."""
 SAME_START_TOLERANCE_S = 2.0
 """A dead daemon's run pid is the same process only if it started when the run did (pids are reused)."""
 
@@ -61,6 +64,8 @@ def become_subreaper(enabled: bool = True) -> None:
 class SpawnedChild:
     """A running child: its pid (= its process group id), pipes, pidfd and run marker."""
 
+    status_from_keeper = False
+
     def __init__(self, popen: subprocess.Popen[bytes], marker: str) -> None:
         if popen.stdout is None or popen.stderr is None:
             raise ValueError("a SpawnedChild needs both output pipes")
@@ -74,7 +79,13 @@ class SpawnedChild:
         os.set_blocking(self.stderr_fd, False)
         if popen.stdin is not None:
             os.set_blocking(popen.stdin.fileno(), False)
-        self.pidfd = os.pidfd_open(popen.pid)
+        self.pidfd: int | None = os.pidfd_open(popen.pid)
+
+    def held_fds(self) -> tuple[int, int, int]:
+        """What the keeper keeps duplicates of: both output pipes and the pidfd."""
+        if self.pidfd is None:
+            raise ValueError("the pidfd is closed")
+        return self.stdout_fd, self.stderr_fd, self.pidfd
 
     def signal_tree(self, signal_number: int) -> None:
         """Send a signal to the child's process group and to every process of its run outside it."""
@@ -113,13 +124,78 @@ class SpawnedChild:
         return status
 
     def close_pidfd(self) -> None:
-        os.close(self.pidfd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
     def close_pipe(self, fd: int) -> None:
         """Close one of our pipe ends; Popen's file objects own them, so close those."""
         for stream in (self._popen.stdout, self._popen.stderr):
             if stream is not None and not stream.closed and stream.fileno() == fd:
                 stream.close()
+
+
+class AdoptedChild:
+    """A run's child that a dead daemon started, handed over by the keeper with duplicates of
+    its pipes and pidfd. It is the keeper's child now: the keeper reaps it and reports its exit
+    status (`exited`). Should the keeper go away, the pidfd still says when it ended, though not
+    how (`UNKNOWN_STATUS`). It has no input pipe."""
+
+    status_from_keeper = True
+
+    def __init__(self, pid: int, marker: str, stdout_fd: int, stderr_fd: int, pidfd: int) -> None:
+        self.pid = pid
+        self.process_group = pid
+        self.marker = marker
+        self.stdout_fd = stdout_fd
+        self.stderr_fd = stderr_fd
+        self.pidfd: int | None = pidfd
+        self.has_input = False
+        self.input_open = False
+        self.keeper_gone = False
+        self._status: int | None = None
+        for fd in (stdout_fd, stderr_fd):
+            os.set_blocking(fd, False)
+
+    def exited(self, status: int) -> None:
+        """The keeper reaped it (Popen's convention: minus the signal number if killed)."""
+        self._status = status
+
+    def reap(self) -> int | None:
+        if self._status is None and self.keeper_gone and self._ended():
+            self._status = UNKNOWN_STATUS
+        return self._status
+
+    def _ended(self) -> bool:
+        if self.pidfd is None:
+            return True
+        readable, _, _ = select.select([self.pidfd], [], [], 0)
+        return bool(readable)
+
+    def held_fds(self) -> tuple[int, int, int]:
+        raise ValueError("an adopted child is held by the keeper already")
+
+    def signal_tree(self, signal_number: int) -> None:
+        signal_tree(self.process_group, self.marker, signal_number)
+
+    def write_input(self, data: bytes) -> int:
+        raise ValueError("an adopted process has no input pipe")
+
+    def close_input(self) -> None:
+        """Nothing to close: an adopted process was handed over without its input."""
+
+    def close_pidfd(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+    def close_pipe(self, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+Child = SpawnedChild | AdoptedChild
+"""A run's child: spawned here, or adopted from a dead daemon through the keeper."""
 
 
 def spawn(

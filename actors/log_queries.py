@@ -12,6 +12,7 @@ text is sized by a `CharBudget`.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -73,9 +74,11 @@ class LogQueries:
             lines=lines, next_after_id=next_after_id, has_more=has_more, budget_reached=budget.reached
         )
 
-    def tail_logs(self, request: TailLogs, process_id: int) -> LogTail:
-        """The newest lines (before `before_id`), oldest of them first; `next_before_id` pages
-        back to older ones, `next_after_id` follows new output with get_logs."""
+    def tail_logs(self, request: TailLogs, process_id: int, now: float) -> LogTail:
+        """The newest lines (before `before_id`, since `since`), oldest of them first;
+        `next_before_id` pages back to older ones, `next_after_id` follows new output with
+        get_logs. A process's lines are stamped in the order of their ids, so the tail stops
+        at its first line older than `since`: nothing older is read."""
         _check_limit(request.limit)
         stream, stream_args = _stream_filter(request.stream)
         before = request.before_id or 1 << 62
@@ -84,7 +87,12 @@ class LogQueries:
             " ORDER BY l.id DESC LIMIT ?"
         )
         budget = CharBudget(request.max_chars, request.max_line_chars)
-        rows = self._connection.execute(sql, (process_id, before, *stream_args, request.limit + 1))
+        rows: Iterable[Row] = self._connection.execute(
+            sql, (process_id, before, *stream_args, request.limit + 1)
+        )
+        if request.since is not None:
+            since = parse_time(request.since, now, "since")
+            rows = itertools.takewhile(lambda row: row[3] >= since, rows)
         newest_first, has_more = _take_lines(rows, request.limit, budget, request.name)
         lines = newest_first[::-1]
         return LogTail(

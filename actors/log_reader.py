@@ -95,7 +95,7 @@ def answer_read(connection: apsw.Connection, message: ReadLogs) -> LogLines | Se
     if isinstance(request, GetLogs):
         return queries.get_logs(request, message.process_id)
     if isinstance(request, TailLogs):
-        return queries.tail_logs(request, message.process_id)
+        return queries.tail_logs(request, message.process_id, time.time())
     raise InternalError(f"the log reader cannot answer {type(request).__name__}")
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from pm_actors.actors.keeper_link import AdoptedRun
 from pm_actors.api import (
     GetErrors,
     GetLatestErrors,
@@ -213,6 +214,7 @@ class Launch(msgspec.Struct, frozen=True):
     definition: ProcessDefinition | None
     reply: Reply
     start: bool = True
+    requested_by: str = "start_process"
 
 
 class Stop(msgspec.Struct, frozen=True):
@@ -221,6 +223,12 @@ class Stop(msgspec.Struct, frozen=True):
     reply: Reply
     reason: str
     timeout_s: float | None = None
+
+
+class Adopt(msgspec.Struct, frozen=True):
+    """Carry on this run of a dead daemon, which the keeper handed over (see `adoptions`)."""
+
+    run: AdoptedRun
 
 
 class Retire(Asked, frozen=True):

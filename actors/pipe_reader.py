@@ -26,7 +26,7 @@ from typing import Any
 
 import pykka
 
-from pm_actors.actors.child import SpawnedChild, reap_adopted
+from pm_actors.actors.child import Child, reap_adopted
 from pm_actors.actors.line_splitter import LineSplitter
 from pm_actors.actors.messages import STDERR, STDOUT, LogBatch, LogEntry
 
@@ -50,7 +50,7 @@ class RunWatch:
 
     process_id: int
     run_id: int
-    child: SpawnedChild
+    child: Child
     on_exit: Callable[[int], None]
     """Called on the IO thread with the exit status once the child is reaped."""
     on_output_complete: Callable[[], None]
@@ -61,6 +61,7 @@ class RunWatch:
     pending: list[LogEntry] = field(default_factory=list)
     in_flight_chars: int = 0
     paused: bool = False
+    pidfd_watched: bool = False
     final_batch_sent: bool = False
 
 
@@ -96,6 +97,10 @@ class PipeReader:
         """Start reading a freshly spawned child's pipes and waiting for its exit."""
         self._submit(lambda: self._add(watch))
 
+    def exited(self, watch: RunWatch) -> None:
+        """An adopted child's exit status arrived (from the keeper): report it like a reaping."""
+        self._submit(lambda: self._reap(watch))
+
     def close_output(self, watch: RunWatch) -> None:
         """Treat both pipes as ended now: for a child that exited while something it left
         behind (outside its group) still holds the pipes open."""
@@ -109,7 +114,12 @@ class PipeReader:
             os.write(self._wake_write, b"\0")
 
     def _request_stop(self) -> None:
+        """Lines read and not yet sent still go to the writer (a daemon that stops to be
+        started again loses none of them); the runs themselves are abandoned."""
         self._stopping = True
+        watches = {key.data[0] for key in self._selector.get_map().values() if key.data is not None}
+        for watch in watches:
+            self._send_pending(watch)
 
     def _run(self) -> None:
         next_reap = time.monotonic() + REAP_INTERVAL_S
@@ -124,7 +134,7 @@ class PipeReader:
                     continue
                 watch, fd = key.data
                 if fd == watch.child.pidfd:
-                    self._reap(watch)
+                    self._reap(watch, ended=True)
                 else:
                     self._read(watch, fd)
                     ready_watches.add(watch)
@@ -149,7 +159,9 @@ class PipeReader:
             watch.open_pipes[fd] = stream
             watch.splitters[fd] = LineSplitter()
             self._selector.register(fd, selectors.EVENT_READ, (watch, fd))
-        self._selector.register(watch.child.pidfd, selectors.EVENT_READ, (watch, watch.child.pidfd))
+        if watch.child.pidfd is not None:
+            self._selector.register(watch.child.pidfd, selectors.EVENT_READ, (watch, watch.child.pidfd))
+            watch.pidfd_watched = True
 
     def _read(self, watch: RunWatch, fd: int) -> None:
         """Read what the pipe has, up to the per-round budget."""
@@ -182,11 +194,18 @@ class PipeReader:
         self._send_pending(watch)
         self._finish_output_if_done(watch)
 
-    def _reap(self, watch: RunWatch) -> None:
+    def _reap(self, watch: RunWatch, ended: bool = False) -> None:
+        """Report the child's exit if its status is known; `ended`: its pidfd said it ended."""
         status = watch.child.reap()
         if status is None:
-            return  # a spurious wake-up: the pidfd stays registered
-        self._selector.unregister(watch.child.pidfd)
+            if ended and watch.child.status_from_keeper and watch.child.pidfd is not None:
+                # An adopted child ended: its status comes from the keeper (`exited`), later.
+                self._selector.unregister(watch.child.pidfd)
+                watch.pidfd_watched = False
+            return  # else a spurious wake-up: the pidfd stays registered
+        if watch.pidfd_watched and watch.child.pidfd is not None:
+            self._selector.unregister(watch.child.pidfd)
+            watch.pidfd_watched = False
         watch.child.close_pidfd()
         watch.on_exit(status)
 

@@ -20,10 +20,13 @@ from typing import Any
 
 from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.child import AdoptedChild
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.definition_changes import dropped_settings, with_configuration, with_restart_changes
 from pm_actors.actors.executables import spawn_checked
+from pm_actors.actors.keeper_link import AdoptedRun
 from pm_actors.actors.messages import (
+    Adopt,
     Call,
     ChildExited,
     CrashExplained,
@@ -102,8 +105,10 @@ class ProcessActor(DaemonActor):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case Launch(definition, reply, start):
-                self._launch(definition, reply, start)
+            case Launch(definition, reply, start, requested_by):
+                self._launch(definition, reply, start, requested_by)
+            case Adopt(run):
+                self._adopt(run)
             case Call(StopProcess(timeout_s=timeout_s), reply):
                 self._request_stop(reply, "stopped on request", timeout_s)
             case Stop(reply, reason, timeout_s):
@@ -149,7 +154,9 @@ class ProcessActor(DaemonActor):
 
     # Requests ------------------------------------------------------------------------------
 
-    def _launch(self, definition: ProcessDefinition | None, reply: Reply, start: bool) -> None:
+    def _launch(
+        self, definition: ProcessDefinition | None, reply: Reply, start: bool, requested_by: str
+    ) -> None:
         """Start a run of `definition` (None: of the stored one), or with `start` False only store it."""
         if self._state in ACTIVE_STATES:
             raise AlreadyRunning(
@@ -162,7 +169,7 @@ class ProcessActor(DaemonActor):
             self._store_definition(definition)
         if start:
             self._schedule.start_over()
-            self._start_run("start_process", lambda record: answer(reply, started_record(record, dropped)))
+            self._start_run(requested_by, lambda record: answer(reply, started_record(record, dropped)))
         else:
             self._publish()
             answer(reply, started_record(self._record(), dropped))
@@ -260,8 +267,27 @@ class ProcessActor(DaemonActor):
         on_committed = None if tell is None else lambda: tell(record)
         start = RecordRunStart(run_id, self._process_id, child.pid, started_at, requested_by, on_committed)
         self._context.writer.tell(start)  # before the run's first lines, which the IO thread sends
+        self._context.keeper.hold(run_id, self._process_id, child.pid, started_at, child.held_fds())
         self._context.pipe_reader.watch(self._run.watch)
         self._observers.observe(definition, run_id, child.pid)
+
+    def _adopt(self, adopted: AdoptedRun) -> None:
+        """Carry on a run that a dead daemon started: the keeper kept it running and its pipes
+        open, and reports its exit (the child is the keeper's now)."""
+        marker = self._context.markers.of(adopted.run_id)
+        child = AdoptedChild(adopted.pid, marker, adopted.stdout_fd, adopted.stderr_fd, adopted.pidfd)
+        self._outcome = RunOutcome(
+            run_id=adopted.run_id, pid=adopted.pid, started_at=adopted.started_at, requested_by="adopted"
+        )
+        self._run = LiveRun.watching(self._process_id, adopted.run_id, child, self.actor_ref)
+        self._state = ProcessState.RUNNING  # it never stopped running: no transition to log
+        self._publish()
+        logger.info(
+            "process %r: carrying on pid %d, which the previous daemon started", self._name, adopted.pid
+        )
+        self._context.pipe_reader.watch(self._run.watch)
+        self._context.adoptions.watch(self._run.watch)
+        self._observers.observe(self._definition, adopted.run_id, adopted.pid)
 
     def _spawn_failed(self, start: RecordRunStart, error: Exception) -> PmError:
         """Record a run that never started, end in `crashed`, and say why (a refusal of the
@@ -330,6 +356,7 @@ class ProcessActor(DaemonActor):
         # Whatever is left of the run (in its group or not) would be an orphan of ours.
         run.child.signal_tree(signal.SIGKILL)
         run.child.close_input()
+        self._context.keeper.release(run.run_id)
         state, reason = ending_of(run, status)
         outcome = self._outcome
         outcome.record_end(status, reason, state)

@@ -76,3 +76,11 @@ def stop_for_health(
     if report.health is not Health.UNHEALTHY or not restarts_when_unhealthy(check, auto_restart_enabled):
         return None
     return f"unhealthy after {report.consecutive_failures} failed checks: {report.detail}"
+
+
+def restores(definition: ProcessDefinition) -> bool:
+    """Whether a process that was running when the daemon ended is started by the next one: as
+    it says, else when it is meant to stay up (restart on-failure or always)."""
+    if definition.restore is not None:
+        return definition.restore
+    return definition.restart in ("on-failure", "always")

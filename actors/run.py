@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 import pykka
 
-from pm_actors.actors.child import SpawnedChild, signal_name
+from pm_actors.actors.adoptions import Adoptions
+from pm_actors.actors.child import Child, signal_name
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
+from pm_actors.actors.keeper_link import KeeperLink
 from pm_actors.actors.messages import ChildExited, CrashExplained, OutputComplete, RecordRunEnd, Reply
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
@@ -54,6 +56,10 @@ class ProcessContext:
     board: RecordBoard
     markers: RunMarkers
     events: EventHub
+    keeper: KeeperLink
+    """The keeper, told of every run so that a crash of the daemon stops none (inert without one)."""
+    adoptions: Adoptions
+    """The runs a dead daemon left, which ProcessActors carry on."""
 
 
 @dataclass
@@ -168,13 +174,11 @@ class LiveRun:
         return self.watch.run_id
 
     @property
-    def child(self) -> SpawnedChild:
+    def child(self) -> Child:
         return self.watch.child
 
     @classmethod
-    def watching(
-        cls, process_id: int, run_id: int, child: SpawnedChild, process: pykka.ActorRef[Any]
-    ) -> LiveRun:
+    def watching(cls, process_id: int, run_id: int, child: Child, process: pykka.ActorRef[Any]) -> LiveRun:
         """A new run whose exit and end of output the IO thread tells `process`."""
         return cls(
             RunWatch(

@@ -20,12 +20,15 @@ from typing import Any
 import msgspec
 import pykka
 
+from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, relay, settle_all
 from pm_actors.actors.child import end_orphaned_run
 from pm_actors.actors.commands import check_environment
+from pm_actors.actors.daemon_status import Clock, daemon_status
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
+    Adopt,
     Call,
     CheckHealthNow,
     DefineMembers,
@@ -56,6 +59,7 @@ from pm_actors.api import (
     CreateGroup,
     DeleteGroup,
     DeleteProcess,
+    GetDaemonStatus,
     GetErrors,
     GetLatestErrors,
     GetLogs,
@@ -87,6 +91,7 @@ from pm_actors.errors import (
     DaemonUnavailable,
     InternalError,
     LimitReached,
+    PmError,
     ProcessNotFound,
 )
 from pm_actors.log_results import ClearedLogs
@@ -97,6 +102,8 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 logger = logging.getLogger(__name__)
 
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
+DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
+RESTORED_BY = "restore at daemon start"
 
 
 @dataclass
@@ -125,6 +132,7 @@ class SupervisorActor(DaemonActor):
         self._groups = groups
         self._stored = stored
         self._processes: dict[str, ManagedProcess] = {}
+        self._clock = Clock()
 
     def on_start(self) -> None:
         """Bring back the stored definitions; end what a dead daemon left running."""
@@ -133,8 +141,24 @@ class SupervisorActor(DaemonActor):
             last_run = self._stored.last_runs.get(stored.process_id)
             outcome, state = _restored_outcome(last_run)
             restarts = self._stored.restart_counts.get(stored.process_id, 0)
-            self._add(stored.process_id, stored.definition, state, outcome, restarts)
+            managed = self._add(stored.process_id, stored.definition, state, outcome, restarts)
+            adopted = self._context.adoptions.take(last_run.run_id) if last_run else None
+            if adopted is not None:
+                managed.actor.tell(Adopt(adopted))
+            elif _was_running_at_the_end(last_run) and restart_policy.restores(stored.definition):
+                self._restore(stored.definition.name, managed)
+        self._context.adoptions.release_unclaimed()
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
+
+    def _restore(self, name: str, managed: ManagedProcess) -> None:
+        """Start a process that was running when the last daemon ended, as it asks."""
+        try:
+            self._check_room_for(name)
+        except PmError as error:
+            logger.warning("supervisor: not restoring %r: %s", name, error.message)
+            return
+        logger.info("supervisor: restoring %r, which was running when the last daemon ended", name)
+        managed.actor.tell(Launch(None, concurrent.futures.Future(), requested_by=RESTORED_BY))
 
     def on_stop(self) -> None:
         for managed in self._processes.values():
@@ -237,6 +261,9 @@ class SupervisorActor(DaemonActor):
         running = sum(1 for record in records if record.state is ProcessState.RUNNING)
         self._context.metrics.tell(SystemStatsQuery(reply, len(records), running))
 
+    def _daemon_status(self, request: GetDaemonStatus, reply: Reply) -> None:
+        answer(reply, daemon_status(self._config, self._clock, self._context.board.all()))
+
     def _wait_for(self, request: WaitFor, reply: Reply) -> None:
         self._waiter.tell(StartWait(request, self._managed(request.name).process_id, reply))
 
@@ -293,7 +320,7 @@ class SupervisorActor(DaemonActor):
         replies: list[Reply] = []
         for managed in self._processes.values():
             reply: Reply = concurrent.futures.Future()
-            managed.actor.tell(Stop(reply, "stopped because the daemon is shutting down"))
+            managed.actor.tell(Stop(reply, DAEMON_STOP_REASON))
             replies.append(reply)
         return replies
 
@@ -333,7 +360,10 @@ class SupervisorActor(DaemonActor):
     def _end_orphaned_runs(self) -> None:
         """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
         session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
+        held = self._context.adoptions.held_run_ids()
         for run in self._stored.open_runs:
+            if run.run_id in held:
+                continue  # alive, kept by the keeper: adopted below
             if run.pid is not None:
                 logger.warning(
                     "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid
@@ -363,6 +393,7 @@ HANDLERS: dict[type[Request], Handler] = {
     GetProcessStats: SupervisorActor._process_stats,
     CheckProcessHealth: SupervisorActor._check_health,
     GetSystemStats: SupervisorActor._system_stats,
+    GetDaemonStatus: SupervisorActor._daemon_status,
     WaitFor: SupervisorActor._wait_for,
     CreateGroup: SupervisorActor._to_groups,
     AddToGroup: SupervisorActor._to_groups,
@@ -376,6 +407,14 @@ HANDLERS: dict[type[Request], Handler] = {
     MarkErrorResolved: SupervisorActor._resolve_error,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
+
+
+def _was_running_at_the_end(last_run: StoredRun | None) -> bool:
+    """Whether a process's last run was still going when its daemon ended (stopped by the
+    daemon's shutdown, or left open by a daemon that died)."""
+    if last_run is None:
+        return False
+    return last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:

@@ -21,12 +21,14 @@ from typing import Any
 
 import pykka
 
+from pm_actors.actors.adoptions import Adoptions
 from pm_actors.actors.child import become_subreaper, kill_adopted
 from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
+from pm_actors.actors.keeper_link import KeeperLink
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Call, StopAll
@@ -87,6 +89,9 @@ class ActorSystem:
         )
         self._pipe_reader = PipeReader(self._writer, self.events.output_committed)
         self._pipe_reader.start()
+        self._keeper = KeeperLink.from_environment()
+        self._next_settings: dict[str, str] | None = None
+        adoptions = Adoptions(self._keeper, self._pipe_reader)
         # Started before the supervisor, which forwards group requests to it; it tells the
         # supervisor only after such a request, when the supervisor is there.
         self._groups: pykka.ActorRef[Any] = GroupActor.start(
@@ -105,6 +110,8 @@ class ActorSystem:
             board=board,
             markers=RunMarkers(_database_identity(config.database_path)),
             events=self.events,
+            keeper=self._keeper,
+            adoptions=adoptions,
         )
         self._supervisor: pykka.ActorRef[Any] = SupervisorActor.start(
             config, context, self._reader, self._waiter, self._groups, stored
@@ -119,12 +126,42 @@ class ActorSystem:
     def _tell_supervisor(self, message: object) -> None:
         self._supervisor.tell(message)
 
-    def shutdown(self) -> None:
+    def hand_over_settings(self, settings: dict[str, str] | None) -> None:
+        """The PM_* settings the next daemon should run with (None: this one's)."""
+        self._next_settings = settings
+
+    @property
+    def kept(self) -> bool:
+        """Whether a keeper keeps the processes running across a crash or restart of this daemon."""
+        return self._keeper.attached
+
+    def shutdown(self, keep_processes: bool = False) -> None:
         """Stop every child in parallel, then every part; all output is committed first. Groups
         stop first, so that no group starts a member once the processes are being stopped; reads
-        under way are interrupted at once: nobody is left to read their answers."""
+        under way are interrupted at once: nobody is left to read their answers.
+
+        With `keep_processes` (a keeper holds them: see `kept`), the children run on and every
+        line read is still committed; the keeper starts the next daemon, which adopts them."""
         self._groups.stop(block=True)
         self._reads.stop()
+        if not keep_processes:
+            self._stop_every_process()
+        self._supervisor.stop(block=True)
+        if not keep_processes:
+            kill_adopted()  # what no run claimed (it left its session and cleared its environment)
+        self._pipe_reader.stop()
+        for actor in (self._waiter, self._health, self._metrics, self._reader):
+            actor.stop(block=True)
+        self._writer.stop(block=True)
+        self._scheduler.stop()
+        become_subreaper(False)
+        if keep_processes:
+            self._keeper.restart(self._next_settings)
+        else:
+            self._keeper.stop()
+        logger.info("actor system stopped%s", ", its processes left running" if keep_processes else "")
+
+    def _stop_every_process(self) -> None:
         replies: list[concurrent.futures.Future[Any]] = self._supervisor.ask(StopAll(), block=True)
         done, not_done = concurrent.futures.wait(replies, timeout=MAX_STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
         for reply in done:
@@ -132,15 +169,6 @@ class ActorSystem:
                 logger.error("stopping a process at shutdown failed: %s", reply.exception())
         if not_done:
             logger.error("%d processes did not report stopped at shutdown", len(not_done))
-        self._supervisor.stop(block=True)
-        kill_adopted()  # what no run claimed (it left its session and cleared its environment)
-        self._pipe_reader.stop()
-        for actor in (self._waiter, self._health, self._metrics, self._reader):
-            actor.stop(block=True)
-        self._writer.stop(block=True)
-        self._scheduler.stop()
-        become_subreaper(False)
-        logger.info("actor system stopped")
 
 
 def _database_identity(path: Path) -> str:

@@ -283,4 +283,4 @@ class WaitActor(DaemonActor):
                 return []
             before = last[0] + 1
         tail = TailLogs(name=wait.request.name, limit=LAST_LINES_ON_TIMEOUT, before_id=before)
-        return LogQueries(self._connection).tail_logs(tail, wait.process_id).lines
+        return LogQueries(self._connection).tail_logs(tail, wait.process_id, time.time()).lines

@@ -23,6 +23,7 @@ from pm_actors.api import RequestUnion, Topic
 from pm_actors.config import Config
 from pm_actors.errors import (
     DaemonUnavailable,
+    ErrorCode,
     InternalError,
     PmError,
     ProtocolError,
@@ -40,7 +41,6 @@ from .protocol import (
     ResponseFrame,
     SubscribeFrame,
     Welcome,
-    check_protocol_version,
     decode_result,
     decode_server_frame,
     encode_frame,
@@ -70,6 +70,19 @@ class NoDaemonListening(DaemonUnavailable):
     by a dead daemon, a closed port): the one case where starting a daemon can help."""
 
 
+class DaemonOfOtherRelease(ProtocolError):
+    """The daemon speaks another protocol version; its welcome says whether it can be restarted
+    on this client's code."""
+
+    def __init__(self, welcome: Welcome) -> None:
+        super().__init__(
+            f"the daemon (pid {welcome.daemon_pid}, pm-actors {welcome.server_version}) speaks protocol "
+            f"version {welcome.protocol_version}, this client speaks {PROTOCOL_VERSION}: restart the "
+            "daemon (`pm-actors daemon restart`) so that both come from the same pm-actors"
+        )
+        self.welcome = welcome
+
+
 class DaemonClient:
     """A connection to the daemon that has said hello; implements the shim's `Backend`.
 
@@ -86,6 +99,9 @@ class DaemonClient:
         self._pending: dict[int, asyncio.Future[ResponseFrame]] = {}
         self._failure: PmError | None = None
         self._listener: EventListener | None = None
+        self.notes: dict[ErrorCode, str] = {}
+        """Said after the message of an error with this code (a setting the daemon applies
+        otherwise than this client was given, which explains it)."""
         self._reader_task = asyncio.get_running_loop().create_task(self._read_responses())
 
     @classmethod
@@ -146,7 +162,9 @@ class DaemonClient:
         finally:
             self._pending.pop(request_id, None)
         if response.error is not None:
-            raise error_from_wire(response.error.code, response.error.message)
+            error = error_from_wire(response.error.code, response.error.message)
+            note = self.notes.get(error.code)
+            raise error if note is None else type(error)(f"{error.message} ({note})")
         return response
 
     async def close(self) -> None:
@@ -248,7 +266,8 @@ async def _say_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         raise _refusal(frame)
     if not isinstance(frame, Welcome):
         raise ProtocolError("the daemon answered hello with something other than a welcome")
-    check_protocol_version(frame.protocol_version, "daemon")
+    if frame.protocol_version != PROTOCOL_VERSION:
+        raise DaemonOfOtherRelease(frame)
     return frame
 
 

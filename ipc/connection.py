@@ -161,13 +161,13 @@ class Connection:
         frame = decode_client_frame(body)
         if not isinstance(frame, IncomingHello):
             raise ProtocolError("the first frame must be a hello with the protocol version and token")
-        check_protocol_version(frame.protocol_version, "client")
         if not tokens_match(decode_token(frame.token), self._context.token):
             raise Unauthorized(
                 "wrong token: the client must present the daemon's token (PM_DAEMON_TOKEN, or the "
                 f"file {self._context.token_path})"
             )
-        await self._send(self._context.welcome)
+        await self._send(self._context.welcome)  # even to a client of another release: see Welcome
+        check_protocol_version(frame.protocol_version, "client")
 
     async def _serve_requests(self) -> None:
         while True:

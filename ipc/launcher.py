@@ -23,6 +23,7 @@ from pm_actors.errors import DaemonUnavailable
 
 from .auth import PRIVATE_FILE_MODE, ensure_private_directory
 from .client import CONNECT_TIMEOUT_S, DaemonClient, NoDaemonListening
+from .settings_check import connect_matching
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ and so that a running one is not reported as a leaked subprocess."""
 
 
 def daemon_command() -> list[str]:
-    """How a daemon is started: this very interpreter, so it runs the same pm-actors."""
-    return [sys.executable, "-m", "pm_actors", "daemon"]
+    """How a daemon is started: under its keeper (which keeps its processes running and heard
+    if it crashes, and starts it again), with this very interpreter, so it runs the same
+    pm-actors."""
+    return [sys.executable, "-m", "pm_actors.app.keeper"]
 
 
 async def connect_or_start(config: Config, *, command: Sequence[str] | None = None) -> DaemonClient:
@@ -56,7 +59,7 @@ async def connect_or_start(config: Config, *, command: Sequence[str] | None = No
     `command` replaces `daemon_command()` (for tests and packagers)."""
     _reap_exited_daemons()
     try:
-        return await DaemonClient.connect(config)
+        return await connect_matching(config)
     except NoDaemonListening as nobody:
         if not config.daemon_auto_start:
             raise NoDaemonListening(

@@ -27,7 +27,9 @@ from pm_actors.api import REQUEST_TYPES, RequestUnion, Topic, pattern_meaning, t
 from pm_actors.errors import InternalError, InvalidArgument, ProtocolError, Unauthorized
 
 PROTOCOL_VERSION = 2
-"""Bumped on any change an older peer would misread; both sides refuse a different version."""
+"""Bumped on any change an older peer would misread; both sides refuse a different version.
+The hello and the welcome keep their fields across versions, so that a client of another
+release learns enough from the welcome to restart the daemon on its own code."""
 
 
 def check_protocol_version(peer_version: int, peer: Literal["client", "daemon"]) -> None:
@@ -95,6 +97,12 @@ class Welcome(Frame, frozen=True, tag="welcome"):
     protocol_version: int
     daemon_pid: int
     server_version: str
+    settings: dict[str, str] = {}
+    """The settings the daemon applies (`Config.daemon_settings`), for a client to compare."""
+    kept: bool = False
+    """Whether a keeper runs the daemon: then it can restart (SIGHUP) without stopping anything."""
+    interpreter: str = ""
+    """The Python the daemon runs on: a restart runs the pm-actors installed there."""
 
 
 class RequestFrame(Frame, frozen=True, tag="request"):

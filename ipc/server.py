@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import stat
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,19 @@ class IpcServer:
         submit: Submit,
         *,
         events: EventSource | None = None,
+        kept: bool = False,
         hello_timeout_s: float = HELLO_TIMEOUT_S,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         frame_timeout_s: float = FRAME_TIMEOUT_S,
     ) -> None:
         self._config = config
         welcome = Welcome(
-            protocol_version=PROTOCOL_VERSION, daemon_pid=os.getpid(), server_version=__version__
+            protocol_version=PROTOCOL_VERSION,
+            daemon_pid=os.getpid(),
+            server_version=__version__,
+            settings=config.daemon_settings(),
+            kept=kept,
+            interpreter=sys.executable,
         )
         self._context = ServerContext(
             token=token,

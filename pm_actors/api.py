@@ -18,6 +18,7 @@ from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupSta
 from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
     ConfiguredProcess,
+    DaemonStatus,
     DeletedProcess,
     HealthReport,
     InputSent,
@@ -238,6 +239,10 @@ class TailLogs(Request, frozen=True, tag="tail_logs"):
     before_id: Annotated[
         Annotated[int, msgspec.Meta(ge=1)] | None,
         msgspec.Meta(description="Only lines before this id (the next_before_id of a previous tail)."),
+    ] = None
+    since: Annotated[
+        TimeSpec | None,
+        msgspec.Meta(description="Only lines stamped at or after this (15m: the last 15 minutes)."),
     ] = None
     max_chars: MaxChars = DEFAULT_MAX_CHARS
     max_line_chars: MaxLineChars = DEFAULT_MAX_LINE_CHARS
@@ -530,6 +535,14 @@ class SendInput(Request, frozen=True, tag="send_input"):
     ] = False
 
 
+class GetDaemonStatus(Request, frozen=True, tag="get_daemon_status"):
+    """The daemon itself: its pid, version, uptime, socket, database file and size, and how
+    many processes it manages and runs."""
+
+    result_type = DaemonStatus
+    annotations = READ_ONLY
+
+
 class GetErrors(Request, frozen=True, tag="get_errors"):
     """Errors found in processes' output, newest first: each folded stack trace or error line is
     one error, with its category (port_in_use, module_not_found, ...), how often it happened
@@ -605,6 +618,7 @@ RequestUnion = (
     | StartGroup
     | StopGroup
     | ListGroups
+    | GetDaemonStatus
     | GetErrors
     | GetLatestErrors
     | MarkErrorResolved

@@ -62,6 +62,26 @@ class RateLimit(msgspec.Struct, frozen=True):
     period_s: float
 
 
+DAEMON_SETTINGS: dict[str, str] = {
+    "PM_DATABASE_PATH": "database_path",
+    "PM_LOG_RETENTION_DAYS": "log_retention_days",
+    "PM_MAX_PROCESSES": "max_processes",
+    "PM_HEALTH_CHECK_INTERVAL": "health_check_interval_ms",
+    "PM_AUTO_RESTART_ENABLED": "auto_restart_enabled",
+    "PM_LOG_LEVEL": "log_level",
+    "PM_ALLOWED_COMMANDS": "allowed_commands",
+    "PM_DENIED_COMMANDS": "denied_commands",
+    "PM_MAX_LOG_SIZE_MB": "max_log_size_mb",
+    "PM_MAX_CPU_PERCENT": "max_cpu_percent",
+    "PM_MAX_MEMORY_MB": "max_memory_mb",
+    "PM_QUERY_TIMEOUT_MS": "query_timeout_ms",
+    "PM_RATE_LIMIT": "rate_limit",
+    "PM_DEBUG": "debug",
+}
+"""The settings a running daemon applies, by variable: a client given another value for one of
+them must not be silently served with the daemon's (the others are the client's own)."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     database_path: Path
     log_retention_days: int
@@ -86,6 +106,22 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon_token: str | None
     mcp_http_token: str | None
     debug: bool
+    explicit: frozenset[str] = frozenset()
+    """The PM_* variables the environment gave (the others took their defaults)."""
+
+    def daemon_settings(self) -> dict[str, str]:
+        """What a daemon applies, each setting as comparable text, by variable name."""
+        return {name: _as_text(getattr(self, field)) for name, field in DAEMON_SETTINGS.items()}
+
+    def settings_differing_from(self, daemon: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+        """The settings this config was explicitly given that `daemon` (a running daemon's
+        `daemon_settings`) applies otherwise: name -> (the daemon's, ours)."""
+        ours = self.daemon_settings()
+        return {
+            name: (daemon.get(name, "?"), ours[name])
+            for name in sorted(self.explicit & set(DAEMON_SETTINGS))
+            if daemon.get(name) != ours[name]
+        }
 
     @property
     def state_dir(self) -> Path:
@@ -118,6 +154,19 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         environment["PM_DATABASE_PATH"] = str(self.database_path)
         environment["PM_DAEMON_SOCKET_PATH"] = str(self.daemon_socket_path)
         return environment
+
+
+def _as_text(value: object) -> str:
+    """A setting as text two configs can be compared by (sets sorted, paths as text)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(_as_text(item) for item in value)
+    if isinstance(value, frozenset):
+        return ",".join(sorted(_as_text(item) for item in value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, msgspec.Struct):
+        return msgspec.json.encode(value, order="sorted").decode()
+    return str(value)
 
 
 # Converters: each takes the raw text and returns the value or raises ValueError whose text
@@ -254,6 +303,12 @@ class Variable:
     """An empty value usually means "unset"; for a list that may be empty it means the empty list."""
 
 
+def setting_names() -> list[str]:
+    """Every PM_* setting pm-actors reads, sorted."""
+    anywhere = Path("/")
+    return sorted(variable.name for variable in _variables(anywhere, anywhere, anywhere))
+
+
 def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Variable, ...]:
     state_dir = home / ".local" / "state" / "pm-actors"
     return (
@@ -322,4 +377,6 @@ def load_config(
             values[variable.field] = variable.convert(raw)
         except ValueError as error:
             raise ConfigError(f"{variable.name}={raw!r} is not valid: {error}") from None
-    return Config(**values)
+    given = {variable.name for variable in _variables(home, data_home, working_directory)}
+    explicit = frozenset(name for name in given if environment.get(name))
+    return Config(**values, explicit=explicit)

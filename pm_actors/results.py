@@ -226,11 +226,12 @@ class ProcessInfo(ProcessRecord, kw_only=True):
     def summary(self) -> str:
         env = " ".join(f"{key}={value}" for key, value in self.env.items()) or "none"
         last_check = self.last_health_check.summary() if self.last_health_check else "none yet"
+        pending = f"next restart at {self.next_restart_at}" if self.next_restart_at else "no restart pending"
         lines = [
             ProcessRecord.summary(self),
             f"  env: {env}",
             f"  restart: {self.restart}, at most {self.max_restarts} in a row; stop timeout "
-            f"{number(self.stop_timeout_s)} s; next restart at {self.next_restart_at or 'none pending'}",
+            f"{number(self.stop_timeout_s)} s; {pending}",
             f"  backoff: {settings(self.backoff)}",
             f"  health check: {settings(self.health_check)}",
             f"  last health check: {last_check}",
@@ -359,3 +360,31 @@ class WaitResult(msgspec.Struct, kw_only=True):
         if self.last_lines:
             text += "\nlast lines:\n" + render_lines(self.last_lines)
         return text
+
+
+class DaemonStatus(msgspec.Struct, kw_only=True):
+    """The daemon that answers: where it lives and what it holds."""
+
+    pid: int
+    version: str
+    started_at: str
+    uptime_s: float
+    address: str
+    """The Unix socket path (or host:port) clients reach it at."""
+    database: str
+    database_bytes: int
+    """The database file with its write-ahead log."""
+    log_file: str
+    managed_processes: int
+    running_processes: int
+
+    def summary(self) -> str:
+        lines = [
+            f"pm-actors daemon {self.version}, pid {self.pid}, up {number(self.uptime_s)} s",
+            f"started {self.started_at}",
+            f"socket {self.address}",
+            f"database {self.database} ({self.database_bytes:,} bytes)",
+            f"log {self.log_file}",
+            f"{self.running_processes} of {self.managed_processes} managed processes running",
+        ]
+        return "\n".join(lines)

@@ -195,6 +195,13 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     stop_timeout_s: Annotated[
         float, msgspec.Meta(ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL when stopping.")
     ] = 10.0
+    restore: Annotated[
+        bool | None,
+        msgspec.Meta(
+            description="Start it again when a daemon starts, if it was running when the last one "
+            "ended (a stop of the daemon, a reboot); on by default with restart on-failure or always."
+        ),
+    ] = None
     stdin: Annotated[
         bool,
         msgspec.Meta(

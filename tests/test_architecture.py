@@ -37,6 +37,7 @@ VOCABULARY = {
     "errors",
     "config",
     "definition",
+    "keeper_protocol",
 }
 """The shared types every other part speaks: `pm_actors.<name>` (and the package's version)."""
 
@@ -74,6 +75,8 @@ def our_imports(path: Path, package: str) -> Iterator[str]:
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 yield f"{base}.{node.module}" if node.module else base
+            elif node.module == "pm_actors":  # `from pm_actors import keeper_protocol`: a module
+                yield from (f"pm_actors.{alias.name}" for alias in node.names if alias.name != "__version__")
             elif node.module and node.module.startswith("pm_actors"):
                 yield node.module
 

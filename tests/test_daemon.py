@@ -62,9 +62,10 @@ from tests.ipc.support import run as run_bounded
 STATE_TIMEOUT_S = 20.0
 
 
-def start(client: SyncClient, name: str, code: str) -> ProcessRecord:
+def start(client: SyncClient, name: str, code: str, restore: bool | None = None) -> ProcessRecord:
     command, args = python_child(code)
-    record: ProcessRecord = client.call(StartProcess(name=name, command=command, args=args, cwd="/"))
+    request = StartProcess(name=name, command=command, args=args, cwd="/", restore=restore)
+    record: ProcessRecord = client.call(request)
     assert record.state is ProcessState.RUNNING and record.pid is not None
     return record
 
@@ -304,8 +305,9 @@ def test_sigterm_ends_every_child_removes_the_socket_and_a_new_daemon_knows_the_
     daemons: DaemonLauncher, daemon: Daemon
 ) -> None:
     with daemon.client() as client:
-        pids = [start(client, f"sleeper{i}", SLEEPER).pid for i in range(3)]
-        parent = start(client, "tree", PARENT_OF_A_SLEEPER).pid
+        # restore=False: the new daemon shows how they ended, rather than running them again.
+        pids = [start(client, f"sleeper{i}", SLEEPER, restore=False).pid for i in range(3)]
+        parent = start(client, "tree", PARENT_OF_A_SLEEPER, restore=False).pid
         grandchild = int(wait_for_lines(client, "tree", 1)[0].split()[1])
         wait_for_lines(client, "sleeper2", 1)
     children = [pid for pid in [*pids, parent] if pid is not None]
@@ -414,7 +416,7 @@ def test_a_new_daemon_replaces_the_stale_socket_of_a_killed_one_and_ends_the_chi
     daemons: DaemonLauncher, daemon: Daemon
 ) -> None:
     with daemon.client() as client:
-        leftover_pid = start(client, "leftover", SLEEPER).pid
+        leftover_pid = start(client, "leftover", SLEEPER, restore=False).pid  # shown ended, not restored
         wait_for_lines(client, "leftover", 1)
     assert leftover_pid is not None
     leftover = psutil.Process(leftover_pid)

@@ -1,77 +1,103 @@
-"""The `pm-actors` command: `daemon` runs the daemon, `mcp` is what MCP clients launch.
+"""The `pm-actors` command: the person's side of the same processes an agent drives over MCP.
 
-The MCP shim is imported only for `mcp`, so the daemon never loads the `mcp` package (nor the
-HTTP server that `mcp --http` brings).
+Every command talks to the daemon through the same client session as the MCP shim. Exit
+codes: 0 ok, 1 failure, 2 usage. Errors print the same codes and next steps as the tools,
+never a traceback. The MCP shim is imported only for `mcp`, so the daemon never loads `mcp`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
+from pm_actors.app import cli_daemon, cli_groups, cli_logs, cli_processes
+from pm_actors.app.cli_parser import build_parser
+from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
+from pm_actors.app.project import Project, find_project_file, load_project
+from pm_actors.app.user_config import user_settings
 from pm_actors.config import Config, ConfigError, load_config
 from pm_actors.errors import PmError
 from pm_actors.logging_setup import configure_logging
 
-EXIT_CONFIG_ERROR = 2
-EXIT_FAILURE = 1
+Command = Callable[[argparse.Namespace, Console], int]
+ProjectCommand = Callable[[argparse.Namespace, Console, Project], int]
 
-DEFAULT_HTTP_HOST = "127.0.0.1"
-DEFAULT_HTTP_PORT = 46574
-"""Beside the daemon's TCP port (46573), away from the ports dev servers take (3000, 5000,
-8000, 8080): pm-actors is there to run those."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pm-actors", description="A process manager that an LLM drives over MCP."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("daemon", help="run the daemon in the foreground (Ctrl-C stops it and its processes)")
-    mcp = commands.add_parser(
-        "mcp", help="serve MCP over stdio (what Claude Desktop or Claude Code launches), or over HTTP"
-    )
-    mcp.add_argument("--http", action="store_true", help="serve Streamable HTTP at http://HOST:PORT/mcp")
-    mcp.add_argument(
-        "--host",
-        default=DEFAULT_HTTP_HOST,
-        help="address to listen on (default 127.0.0.1; any other needs PM_MCP_HTTP_TOKEN)",
-    )
-    mcp.add_argument("--port", type=_port, default=DEFAULT_HTTP_PORT, help=f"default {DEFAULT_HTTP_PORT}")
-    return parser
+COMMANDS: dict[str, Command] = {
+    "ps": cli_processes.ps,
+    "ls": cli_processes.ps,
+    "start": cli_processes.start,
+    "stop": cli_processes.stop,
+    "restart": cli_processes.restart,
+    "kill": cli_processes.kill,
+    "rm": cli_processes.rm,
+    "info": cli_processes.info,
+    "wait": cli_processes.wait,
+    "logs": cli_logs.logs,
+    "search": cli_logs.search,
+    "status": cli_daemon.status,
+    "daemon": cli_daemon.daemon,
+    "group": cli_groups.group,
+}
+PROJECT_COMMANDS: dict[str, ProjectCommand] = {"up": cli_groups.up, "down": cli_groups.down}
+"""Commands that read the project file: its [settings] apply to them (the environment wins)."""
 
 
-def _port(text: str) -> int:
-    port = int(text)
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError("expected a port from 1 to 65535")
-    return port
+def _project(arguments: argparse.Namespace) -> Project | None:
+    if arguments.command not in PROJECT_COMMANDS:
+        return None
+    return load_project(find_project_file(arguments.file, Path.cwd()))
+
+
+def settings_environment(project: Project | None) -> Mapping[str, str]:
+    """The settings in force: the environment's, over the project file's, over the user's file."""
+    project_settings = {} if project is None else project.settings
+    return {**user_settings(os.environ), **project_settings, **os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    options, command_line = _split_at_double_dash(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    arguments = parser.parse_args(options)
+    arguments.argv = command_line
     try:
-        config = load_config()
+        project = _project(arguments)
+        config = load_config(settings_environment(project))
     except ConfigError as error:
         print(f"pm-actors: {error}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    if arguments.command == "daemon":
-        return _daemon(config)
-    if arguments.http:
-        return _mcp_http(config, arguments.host, arguments.port)
-    return _mcp(config)
-
-
-def _daemon(config: Config) -> int:
-    from pm_actors.app.daemon import run_daemon
-
-    configure_logging(config)
+        return EXIT_USAGE
+    if arguments.command == "mcp":
+        return _mcp_http(config, arguments.host, arguments.port) if arguments.http else _mcp(config)
+    configure_logging(config, quiet=True)
+    console = Console(config)
     try:
-        run_daemon(config)
-    except (ConfigError, PmError) as error:
-        print(f"pm-actors: {error}", file=sys.stderr)
+        if project is not None:
+            return PROJECT_COMMANDS[arguments.command](arguments, console, project)
+        return COMMANDS[arguments.command](arguments, console)
+    except UsageError as error:
+        console.print_error(
+            f"pm-actors {arguments.command}: {error} (see pm-actors {arguments.command} --help)"
+        )
+        return EXIT_USAGE
+    except (PmError, ConfigError) as error:
+        code = f"{error.code}: " if isinstance(error, PmError) else ""
+        console.print_error(f"pm-actors {arguments.command}: {code}{error}")
         return EXIT_FAILURE
-    return 0
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    finally:
+        console.close()
+
+
+def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`start NAME [options] -- COMMAND ARGS...`: what follows `--` is the child's command line,
+    never our options, even where it looks like one (`-e`, `--help`)."""
+    if "--" not in argv:
+        return argv, []
+    split = argv.index("--")
+    return argv[:split], argv[split + 1 :]
 
 
 def _mcp(config: Config) -> int:
@@ -80,7 +106,7 @@ def _mcp(config: Config) -> int:
 
     configure_logging(config)
     run_shim(config, backend_opener(config))
-    return 0
+    return EXIT_OK
 
 
 def _mcp_http(config: Config, host: str, port: int) -> int:
@@ -91,5 +117,5 @@ def _mcp_http(config: Config, host: str, port: int) -> int:
         run_http(config, backend_opener(config), host, port)
     except ConfigError as error:
         print(f"pm-actors: {error}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK

@@ -20,6 +20,7 @@ from pm_actors.actors.system import ActorSystem
 from pm_actors.app.instance_lock import single_instance_lock
 from pm_actors.config import Config
 from pm_actors.ipc.auth import load_or_create_token
+from pm_actors.ipc.restart_settings import take_restart_settings
 from pm_actors.ipc.server import IpcServer
 
 logger = logging.getLogger(__name__)
@@ -30,23 +31,48 @@ def run_daemon(config: Config) -> None:
         # Holding the lock, we may replace a socket a dead daemon left: IpcServer.start() does.
         token = load_or_create_token(config)
         system = ActorSystem(config)
+        restarting = False
         try:
-            asyncio.run(_serve_until_signalled(config, token, system))
+            restarting = asyncio.run(_serve_until_signalled(config, token, system))
         finally:
-            system.shutdown()
-    logger.info("daemon stopped")
+            system.shutdown(keep_processes=restarting)
+    logger.info("daemon stopped" if not restarting else "daemon ended; its keeper starts the next one")
 
 
-async def _serve_until_signalled(config: Config, token: str, system: ActorSystem) -> None:
+async def _serve_until_signalled(config: Config, token: str, system: ActorSystem) -> bool:
+    """Serve until SIGTERM or SIGINT (False: stop, and every process with us) or, under a
+    keeper, SIGHUP (True: end, leaving the processes to the next daemon, which the keeper
+    starts at once with the settings `pm-actors daemon restart` left in `restart_settings`)."""
     stop_requested = asyncio.Event()
+    restart_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop_requested.set)
-    server = IpcServer(config, token, system.submit, events=system.events)
+    loop.add_signal_handler(signal.SIGHUP, restart_requested.set)
+    server = IpcServer(config, token, system.submit, events=system.events, kept=system.kept)
     await server.start()
     logger.info("daemon pid %d serving on %s", os.getpid(), config.daemon_address)
     try:
-        await stop_requested.wait()
-        logger.info("daemon shutting down on request")
+        while True:
+            ended = await _first(stop_requested, restart_requested)
+            if ended is stop_requested:
+                logger.info("daemon shutting down on request")
+                return False
+            restart_requested.clear()
+            if system.kept:
+                logger.info("daemon restarting on request; its processes run on")
+                system.hand_over_settings(take_restart_settings(config))
+                return True
+            logger.warning(
+                "SIGHUP ignored: no keeper runs this daemon, so a restart would stop its processes"
+            )
     finally:
         await server.close()
+
+
+async def _first(*events: asyncio.Event) -> asyncio.Event:
+    waits = {asyncio.ensure_future(event.wait()): event for event in events}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return waits[next(iter(done))]

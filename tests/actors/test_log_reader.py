@@ -83,7 +83,7 @@ def get(queries: LogQueries, process_id: int = WEB, **fields: Any) -> LogLines:
 
 
 def tail(queries: LogQueries, process_id: int = WEB, **fields: Any) -> LogTail:
-    return queries.tail_logs(TailLogs(name="web", **fields), process_id)
+    return queries.tail_logs(TailLogs(name="web", **fields), process_id, TS + 60)
 
 
 def search(queries: LogQueries, query: str, process_id: int | None = None, **fields: Any) -> SearchResult:
@@ -167,6 +167,22 @@ def test_tail_of_every_line_says_nothing_older_exists(writer: Any, queries: LogQ
     tail_page = tail(queries, limit=2)
 
     assert (texts_of(tail_page), tail_page.has_more, tail_page.next_before_id) == (["a", "b"], False, None)
+
+
+def test_tail_since_a_time_keeps_only_the_lines_stamped_from_then(writer: Any, queries: LogQueries) -> None:
+    write(writer, WEB, ["an hour ago", "still an hour ago"], ts=TS - 3600)
+    write(writer, WEB, ["a minute ago", "just now"], ts=TS - 60)
+
+    recent = tail(queries, since="2023-11-14T22:03:20Z")  # TS - 600
+
+    assert (texts_of(recent), recent.has_more, recent.next_before_id) == (
+        ["a minute ago", "just now"],
+        False,
+        None,
+    )
+    assert texts_of(tail(queries, limit=1, since="2023-11-14T22:03:20Z")) == ["just now"]
+    assert tail(queries, since="2023-11-14T22:13:21Z").lines == []
+    assert texts_of(tail(queries, since="2m")) == ["a minute ago", "just now"]  # now is TS + 60
 
 
 def test_tail_of_a_process_without_output_lets_a_client_follow_from_the_start(queries: LogQueries) -> None:

@@ -172,7 +172,8 @@ def test_definitions_survive_a_restart_of_the_actor_system(pm_environment: dict[
     system = make_system(pm_environment)
     SystemClient(system).start("keep", "print('kept')")
     SystemClient(system).wait_for_state("keep", ProcessState.EXITED)
-    SystemClient(system).start("server", "import time\ntime.sleep(60)")
+    # restore=False: what the stop recorded is shown, not a run restored by the next daemon.
+    SystemClient(system).start("server", "import time\ntime.sleep(60)", restore=False)
     SystemClient(system).call(RestartProcess(name="server"))
     system.shutdown()
     system = make_system(pm_environment)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import sys
 from pathlib import Path
 
 import msgspec
@@ -101,11 +102,17 @@ def test_a_request_before_hello_is_refused(config: Config, actors: FakeActors) -
     run(scenario())
 
 
-def test_a_different_protocol_version_is_refused_naming_both(config: Config, actors: FakeActors) -> None:
+def test_a_different_protocol_version_is_welcomed_then_refused_naming_both(
+    config: Config, actors: FakeActors
+) -> None:
+    """The welcome tells a client of another release what it needs to restart the daemon."""
+
     async def scenario() -> None:
         async with running_server(config, actors):
             peer = await RawPeer.open(config)
             await peer.send(Hello(protocol_version=99, token=token_of(config)))
+            welcome = await peer.receive()
+            assert isinstance(welcome, Welcome) and welcome.interpreter == sys.executable
             refusal = await refusal_then_close(peer)
             assert refusal.code == "protocol_error"
             assert f"protocol version 99, this daemon speaks {PROTOCOL_VERSION}" in refusal.message

@@ -24,6 +24,7 @@ from pm_actors.log_results import ClearedLogs, LogLine, LogLines, LogTail, Searc
 from pm_actors.results import (
     Breach,
     ConfiguredProcess,
+    DaemonStatus,
     DeletedProcess,
     HealthReport,
     InputSent,
@@ -368,6 +369,20 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
         InputSent(name="repl", bytes_sent=6, bytes_given=6, eof=False),
         InputSent(name="repl", bytes_sent=4096, bytes_given=70000, eof=True),
     ],
+    DaemonStatus: [
+        DaemonStatus(
+            pid=4242,
+            version="0.1.0",
+            started_at=iso_utc(1_700_000_000.0) or "",
+            uptime_s=3600.0,
+            address="/home/dev/.local/state/pm-actors/daemon.sock",
+            database="/home/dev/.local/share/pm-actors/process-logs.db",
+            database_bytes=1_048_576,
+            log_file="/home/dev/.local/state/pm-actors/daemon.log",
+            managed_processes=3,
+            running_processes=2,
+        )
+    ],
     SystemStats: [
         SystemStats(
             cpu_percent=35.0,
@@ -443,6 +458,7 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "get_process_stats": {"name": "web"},
     "check_process_health": {"name": "web"},
     "get_system_stats": {},
+    "get_daemon_status": {},
     "wait_for": {"name": "web", "until": "exited"},
     "create_group": {"name": "stack"},
     "add_to_group": {"group": "stack", "members": [{"name": "web"}]},
