@@ -66,7 +66,8 @@ def _process_table(console: Console, as_json: bool) -> str:
 
 def _row(console: Console, record: ProcessRecord, stats: ProcessStats | None) -> list[str]:
     painter = console.painter
-    last = " ".join((record.end_reason or "").split()[:LAST_ERROR_WORDS])
+    # What explains a crash says more than how the run ended ("exited on its own with code 1").
+    last = " ".join((record.crash or record.end_reason or "").split()[:LAST_ERROR_WORDS])
     if record.state in (ProcessState.CRASHED, ProcessState.FATAL):
         last = painter.error(last)
     return [

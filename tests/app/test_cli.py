@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from pm_actors import __version__
-from pm_actors.api import ListProcesses
+from pm_actors.api import ListProcesses, StartProcess
 from pm_actors.states import ProcessState
 from tests.daemon_support import Daemon, DaemonLauncher, run_cli
 from tests.helpers import PYTHON, process_is_gone, wait_until
@@ -50,6 +50,19 @@ def test_start_ps_logs_stop_rm_through_the_command_line(daemon: Daemon) -> None:
     assert stopped.returncode == 0 and "ticker: stopped" in stopped.stdout
     assert pm(daemon, "rm", "ticker").returncode == 0
     assert daemon.call(ListProcesses()).processes == []
+
+
+@pytest.mark.timeout(60)
+def test_ps_says_why_a_process_crashed_in_a_few_words(daemon: Daemon) -> None:
+    code = "import flask_never_installed_here"
+    daemon.call(StartProcess(name="web", command=PYTHON, args=["-c", code], cwd="/", restart="never"))
+    wait_until(
+        lambda: [record.crash for record in daemon.call(ListProcesses()).processes] != [None],
+        message="the crash to be explained",
+    )
+    _, row = pm(daemon, "ps").stdout.splitlines()
+    assert row.split()[:2] == ["web", "crashed"]
+    assert "ModuleNotFoundError: No module named" in row  # in LAST, not "exited on its own with code 1"
 
 
 ALARM = (
