@@ -50,6 +50,9 @@ STEP_BUDGET_S: Final = 0.002
 waits behind it, so it is kept to the cost of a quick search."""
 SLICE_ROWS: Final = 100
 """Lines classified between two looks at the clock."""
+FINISH_BUDGET_S: Final = 2.0
+"""How long a stopping writer goes on classifying: a stop (or a restart under the keeper)
+must not wait for a flood's backlog (~300,000 lines a second)."""
 SETTLE_S: Final = 1.0
 """How long a run must stay quiet before the trace it is printing counts as complete: a stack
 trace is printed in one go, and an error one second late is still early."""
@@ -157,10 +160,14 @@ class ErrorDetector:
 
     def finish(self, connection: apsw.Connection, head: int) -> None:
         """The writer stops: classify every line and complete every held trace, so that the
-        next daemon, resuming at the mark, has nothing to miss or to count again."""
-        while self.behind(head):
+        next daemon, resuming at the mark, has nothing to miss or to count again; but never for
+        longer than `FINISH_BUDGET_S` (a flood's backlog is left to the next daemon, which may
+        then see the rest of a trace begun before the mark as an error of its own)."""
+        deadline = time.monotonic() + FINISH_BUDGET_S
+        while self.behind(head) and time.monotonic() < deadline:
             self.step(connection, head)
-        if self._failed:
+        if self._failed or self.behind(head):
+            logger.info("error detection resumes at line %d when the daemon starts again", self._mark + 1)
             return
         with connection:
             self._record(connection, self._tracker.settle(quiet_since=math.inf))
