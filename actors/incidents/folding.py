@@ -134,6 +134,9 @@ class StreamFolder:
                 java = line.text.startswith("\t") or JAVA_HEADLINE.search(candidate.text) is not None
                 self._trace = _Trace("java" if java else "javascript", [candidate, line], headline=candidate)
                 return
+            if line.text == PY_TRACEBACK:  # a logged exception (logging.exception): one error, not two
+                self._trace = _Trace("python", [candidate, line])
+                return
             yield from _line_error(candidate)
         yield from self._start(line)
 

@@ -90,6 +90,12 @@ def test_a_python_traceback_right_after_another_without_a_chain_line_is_a_new_er
     ]
 
 
+def test_a_logged_exception_is_one_error_from_its_log_line_to_its_exception() -> None:
+    [error] = fold("ERROR:root:request failed\n" + samples.PYTHON_311_CARETS + "\nstill serving")
+    assert (error.kind, error.headline) == ("python", "ZeroDivisionError: division by zero")
+    assert (error.first_id, error.text[0]) == (1, "ERROR:root:request failed")
+
+
 def test_a_python_trace_not_followed_by_a_chain_ends_at_its_exception_line() -> None:
     errors = fold(samples.PYTHON_TRACEBACK + "\n\nserver restarting in 1 s")
     [error] = traces(errors)
