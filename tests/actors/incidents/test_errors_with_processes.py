@@ -3,6 +3,7 @@ call, repeats counted, traces folded, resolutions that do not hold reopened."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 
 import pytest
@@ -103,6 +104,20 @@ def test_a_node_or_go_trace_folds_into_one_error_that_explains_the_crash(
     error = only_error(client, "svc")
     assert error.message == headline and error.count == 1 and error.frames
     assert record.crash == headline and record.error_id == error.id
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_a_real_node_crash_is_one_error_with_its_frames(client: SystemClient) -> None:
+    script = "const cfg = undefined;\nfunction start() { return cfg.port; }\nstart();\n"
+    client.call(StartProcess(name="node", command=str(NODE), args=["-e", script], cwd="/", restart="never"))
+    record = explained(client, "node", ProcessState.CRASHED)
+    error = only_error(client, "node")
+    assert error.message == "TypeError: Cannot read properties of undefined (reading 'port')"
+    assert error.frames[0].startswith("at start (") and record.error_id == error.id
 
 
 @pytest.mark.timeout(30)
