@@ -167,12 +167,17 @@ class WaitActor(DaemonActor):
         return False
 
     def _run_ended(self, wait: PendingWait, record: ProcessRecord) -> bool:
-        """`exited`: answered once the awaited run's end is committed."""
+        """`exited`: answered once the awaited run's end is committed, and the process's record
+        no longer shows it going (the writer may commit the end before the record changes)."""
         if wait.awaited_run is None and record.state is not ProcessState.STARTING:
             wait.awaited_run = record.run_id  # the current run, or the last one if none is
             if record.run_id is None:
                 return self._finish(wait, False, record, gave_up="it has never run; start_process it first")
-        run = None if wait.awaited_run is None else self._stored_run(wait.awaited_run)
+        going = record.run_id == wait.awaited_run and record.state in (
+            ProcessState.RUNNING,
+            ProcessState.STOPPING,
+        )
+        run = None if wait.awaited_run is None or going else self._stored_run(wait.awaited_run)
         if run is not None:
             return self._finish(wait, satisfied=True, record=record, run=run)
         if time.monotonic() >= wait.deadline:

@@ -31,8 +31,10 @@ from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
 from tests.log_store_support import start_writer
 
-TS = 1_000_000.0
-"""Long past: every trace is complete as soon as detection has caught up with it."""
+TS = 4_000_000_000.0
+"""Far ahead: no run ever goes quiet, so what is held (an error line that a traceback may
+follow, a traceback that a chained one may follow) is completed by the next line, the end of
+its run or a stopping writer, never by the clock: the counts do not depend on timing."""
 WAIT_S = 20.0
 TEXTS = {
     "trace": 'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nValueError: boom',
@@ -95,6 +97,9 @@ class Model:
     next_run: int = 1
     printed: dict[str, int] = field(default_factory=lambda: {"trace": 0, "error_line": 0, "ok": 0})
     crashed: list[int] = field(default_factory=list)
+    held_error_line: set[int] = field(default_factory=set)
+    """Slots whose last line is an error line still held: a traceback right after it is the
+    same error (a logged exception)."""
 
     def start_run(self, slot: int) -> int:
         run_id, self.next_run = self.next_run, self.next_run + 1
@@ -108,6 +113,11 @@ class Model:
             entries = [(STDERR, TS, line) for line in TEXTS[step.kind].split("\n")]
             self.writer.tell(LogBatch(step.slot + 1, run_id, entries))
             self.printed[step.kind] += 1
+            if step.kind == "trace" and step.slot in self.held_error_line:
+                self.printed["error_line"] -= 1
+            self.held_error_line.discard(step.slot)
+            if step.kind == "error_line":
+                self.held_error_line.add(step.slot)
         elif isinstance(step, Idle):
             self.writer.ask(Flush(classify_budget_s=step.budget_s))
         elif isinstance(step, End):
@@ -117,11 +127,13 @@ class Model:
             self.writer.tell(DeleteLines(None, None, cleared))
             cleared.result(timeout=WAIT_S)
         else:
-            self.writer.stop(block=True)
+            self.writer.stop(block=True)  # completes what it holds
+            self.held_error_line.clear()
             self.writer = start_writer(self.database)
 
     def end(self, slot: int, crashed: bool) -> None:
         run_id = self.runs.pop(slot, None)
+        self.held_error_line.discard(slot)
         if run_id is None:
             return
         state = ProcessState.CRASHED if crashed else ProcessState.EXITED
