@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pm_actors.app import cli_daemon, cli_groups, cli_logs, cli_processes
+from pm_actors.app import cli_daemon, cli_errors, cli_groups, cli_logs, cli_processes
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
 from pm_actors.app.project import Project, find_project_file, load_project
@@ -37,6 +37,8 @@ COMMANDS: dict[str, Command] = {
     "wait": cli_processes.wait,
     "logs": cli_logs.logs,
     "search": cli_logs.search,
+    "errors": cli_errors.errors,
+    "resolve": cli_errors.resolve,
     "status": cli_daemon.status,
     "daemon": cli_daemon.daemon,
     "group": cli_groups.group,

@@ -65,6 +65,30 @@ def test_ps_says_why_a_process_crashed_in_a_few_words(daemon: Daemon) -> None:
     assert "ModuleNotFoundError: No module named" in row  # in LAST, not "exited on its own with code 1"
 
 
+@pytest.mark.timeout(60)
+def test_errors_lists_what_crashed_and_resolve_marks_it(daemon: Daemon) -> None:
+    code = "import flask_never_installed_here"
+    daemon.call(StartProcess(name="web", command=PYTHON, args=["-c", code], cwd="/", restart="never"))
+    wait_until(lambda: "module_not_found" in pm(daemon, "errors").stdout, message="the error to be found")
+    overview = pm(daemon, "errors").stdout
+    assert overview.startswith("1 unresolved errors. Occurrences by category: module_not_found 1")
+    assert "ModuleNotFoundError: No module named 'flask_never_installed_here'" in overview
+
+    listed = json.loads(pm(daemon, "errors", "web", "--json").stdout)
+    [error] = listed["errors"]
+    assert error["name"] == "web" and error["category"] == "module_not_found"
+    assert pm(daemon, "errors", "web", "--category", "port_in_use").stdout.strip() == "No errors found."
+
+    resolved = pm(daemon, "resolve", str(error["id"]), "--note", "installed flask")
+    assert resolved.returncode == 0 and "RESOLVED at" in resolved.stdout
+    assert "installed flask" in pm(daemon, "errors", "--resolved").stdout
+    assert pm(daemon, "errors", "--unresolved").stdout.strip() == "No errors found."
+    assert pm(daemon, "errors").stdout.startswith("0 unresolved errors")
+
+    unknown = pm(daemon, "resolve", "999")
+    assert unknown.returncode == 1 and "not_found" in unknown.stderr
+
+
 ALARM = (
     "import time\nfor i in range(100000):\n"
     "    print(('ERROR ' if i % 3 == 0 else 'ok ') + str(i), flush=True)\n    time.sleep(0.05)"
