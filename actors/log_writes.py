@@ -15,7 +15,13 @@ import msgspec
 
 from pm_actors.actors.incidents import store as incidents
 from pm_actors.actors.log_text import identifier_parts
-from pm_actors.actors.messages import RecordHealthCheck, RecordRunEnd, RecordRunStart, SaveDefinition
+from pm_actors.actors.messages import (
+    RecordHealthCheck,
+    RecordRunEnd,
+    RecordRunStart,
+    RecordSupervision,
+    SaveDefinition,
+)
 from pm_actors.actors.store import advance_sequence
 
 logger = logging.getLogger(__name__)
@@ -133,6 +139,14 @@ def record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
     )
     if connection.changes() == 0:
         logger.warning("run %d ended but was never recorded as started", message.run_id)
+
+
+def record_supervision(connection: apsw.Connection, message: RecordSupervision) -> None:
+    """Given up (fatal) replaces the run's end reason, as the process record shows it."""
+    connection.execute(
+        "UPDATE runs SET supervision = ?, end_reason = iif(? = 'fatal', ?, end_reason) WHERE id = ?",
+        (message.decision, message.decision, message.reason, message.run_id),
+    )
 
 
 def record_health_check(connection: apsw.Connection, message: RecordHealthCheck) -> None:

@@ -151,6 +151,15 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
     on_explained: Callable[[str, int], None] | None = None
 
 
+class RecordSupervision(msgspec.Struct, frozen=True):
+    """What supervision made of a run's end, for a restarted daemon to carry on: a restart due
+    (`backoff`), given up (`fatal`, `reason` says why), or no longer due (`stopped` by a client)."""
+
+    run_id: int
+    decision: Literal["backoff", "fatal", "stopped"]
+    reason: str
+
+
 class Flush(Asked, frozen=True):
     """Asked (not told) by a reader that must see every line received so far: commit them, then
     bring the full-text index up to them for at most `index_budget_s` (None: all the way), and

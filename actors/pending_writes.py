@@ -19,6 +19,7 @@ from pm_actors.actors.messages import (
     RecordHealthCheck,
     RecordRunEnd,
     RecordRunStart,
+    RecordSupervision,
     ReserveIds,
     SaveDefinition,
     SaveGroup,
@@ -32,6 +33,7 @@ Statement = (
     | DeleteProcessData
     | RecordRunStart
     | RecordRunEnd
+    | RecordSupervision
     | RecordHealthCheck
     | ReserveIds
     | SaveGroup
@@ -42,6 +44,7 @@ STATEMENT_TYPES = (
     DeleteProcessData,
     RecordRunStart,
     RecordRunEnd,
+    RecordSupervision,
     RecordHealthCheck,
     ReserveIds,
     SaveGroup,
@@ -106,6 +109,8 @@ def _apply_operation(connection: apsw.Connection, operation: Operation, on_run_e
     elif isinstance(operation, RecordRunEnd):
         log_writes.record_run_end(connection, operation)
         on_run_end(connection, operation)
+    elif isinstance(operation, RecordSupervision):
+        log_writes.record_supervision(connection, operation)
     elif isinstance(operation, RecordHealthCheck):
         log_writes.record_health_check(connection, operation)
     elif isinstance(operation, ReserveIds):

@@ -50,7 +50,15 @@ from pm_actors.actors.messages import (
 from pm_actors.actors.process_input import send_input
 from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
-from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, end_of_run, ending_of
+from pm_actors.actors.run import (
+    AfterStop,
+    LiveRun,
+    ProcessContext,
+    RunOutcome,
+    end_of_run,
+    ending_of,
+    supervision_of,
+)
 from pm_actors.actors.run_observers import RunObservers
 from pm_actors.api import (
     ConfigureProcess,
@@ -448,6 +456,9 @@ class ProcessActor(DaemonActor):
     def _change_state(self, target: ProcessState, reason: str) -> None:
         check_transition(self._name, self._state, target)
         logger.info("process %r: %s -> %s (%s)", self._name, self._state.value, target.value, reason)
+        supervision = supervision_of(self._outcome.run_id, self._state, target, reason)
+        if supervision is not None:
+            self._context.writer.tell(supervision)
         self._state = target
         self._publish()
 

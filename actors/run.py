@@ -20,7 +20,14 @@ from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.keeper_link import KeeperLink
-from pm_actors.actors.messages import ChildExited, CrashExplained, OutputComplete, RecordRunEnd, Reply
+from pm_actors.actors.messages import (
+    ChildExited,
+    CrashExplained,
+    OutputComplete,
+    RecordRunEnd,
+    RecordSupervision,
+    Reply,
+)
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
@@ -60,6 +67,9 @@ class ProcessContext:
     """The keeper, told of every run so that a crash of the daemon stops none (inert without one)."""
     adoptions: Adoptions
     """The runs a dead daemon left, which ProcessActors carry on."""
+
+
+DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
 
 
 @dataclass
@@ -152,6 +162,24 @@ def end_of_run(
         memory_limit_mb,
         explained,
     )
+
+
+def supervision_of(
+    run_id: int | None, previous: ProcessState, target: ProcessState, reason: str
+) -> RecordSupervision | None:
+    """The writer's record of a change that a restarted daemon must carry on from: waiting to
+    restart the run, given up on it, or stopped while waiting (by a client: the daemon's own
+    shutdown leaves the restart due, for the next daemon)."""
+    if run_id is None:
+        return None
+    if target is ProcessState.BACKOFF:
+        return RecordSupervision(run_id, "backoff", reason)
+    if target is ProcessState.FATAL:
+        return RecordSupervision(run_id, "fatal", reason)
+    stopped_waiting = previous is ProcessState.BACKOFF and target is ProcessState.STOPPED
+    if stopped_waiting and not reason.startswith(DAEMON_STOP_REASON):
+        return RecordSupervision(run_id, "stopped", reason)
+    return None
 
 
 @dataclass

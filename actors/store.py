@@ -146,6 +146,11 @@ def _migrate_to_v5(connection: apsw.Connection) -> None:
     connection.executemany("UPDATE logs SET line = ? WHERE id = ?", cleaned)
 
 
+_SCHEMA_V7 = """
+-- What supervision made of a run's end (backoff, fatal, stopped): the next daemon carries on.
+ALTER TABLE runs ADD COLUMN supervision TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     _script(_SCHEMA_V1),
     _script(_SCHEMA_V2),
@@ -153,6 +158,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _script(group_store.SCHEMA),
     _migrate_to_v5,
     _script(incidents_store.SCHEMA),
+    _script(_SCHEMA_V7),
 )
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -178,6 +184,9 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     incident_id: int | None
     errors_checked: int | None
     """1 once the run's end is concluded (its lines classified, a crash linked)."""
+    supervision: str | None
+    """After the run ended: `backoff` (a restart was due), `fatal` (restarting was given up) or
+    `stopped` (a client stopped it while a restart was due)."""
 
 
 class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -306,7 +315,7 @@ def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
 
 _RUN_COLUMNS = (
     "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state,"
-    " requested_by, crash_phrase, incident_id, errors_checked"
+    " requested_by, crash_phrase, incident_id, errors_checked, supervision"
 )
 
 

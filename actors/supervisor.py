@@ -48,7 +48,7 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.run import ProcessContext, RunOutcome, outcome_of
+from pm_actors.actors.run import DAEMON_STOP_REASON, ProcessContext, RunOutcome, outcome_of
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
@@ -102,7 +102,6 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 logger = logging.getLogger(__name__)
 
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
-DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
 RESTORED_BY = "restore at daemon start"
 
 
@@ -145,19 +144,20 @@ class SupervisorActor(DaemonActor):
             adopted = self._context.adoptions.take(last_run.run_id) if last_run else None
             if adopted is not None:
                 managed.actor.tell(Adopt(adopted))
-            elif _was_running_at_the_end(last_run) and restart_policy.restores(stored.definition):
+            elif _carries_on(last_run) and restart_policy.restores(stored.definition):
                 self._restore(stored.definition.name, managed)
         self._context.adoptions.release_unclaimed()
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
 
     def _restore(self, name: str, managed: ManagedProcess) -> None:
-        """Start a process that was running when the last daemon ended, as it asks."""
+        """Start a process that was running (or waiting to restart) when the last daemon ended,
+        as it asks."""
         try:
             self._check_room_for(name)
         except PmError as error:
             logger.warning("supervisor: not restoring %r: %s", name, error.message)
             return
-        logger.info("supervisor: restoring %r, which was running when the last daemon ended", name)
+        logger.info("supervisor: restoring %r, running or due to restart when the last daemon ended", name)
         managed.actor.tell(Launch(None, concurrent.futures.Future(), requested_by=RESTORED_BY))
 
     def on_stop(self) -> None:
@@ -409,12 +409,13 @@ HANDLERS: dict[type[Request], Handler] = {
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
 
 
-def _was_running_at_the_end(last_run: StoredRun | None) -> bool:
+def _carries_on(last_run: StoredRun | None) -> bool:
     """Whether a process's last run was still going when its daemon ended (stopped by the
-    daemon's shutdown, or left open by a daemon that died)."""
+    daemon's shutdown, or left open by a daemon that died), or had ended with a restart due."""
     if last_run is None:
         return False
-    return last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
+    running = last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
+    return running or last_run.supervision == "backoff"
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:
@@ -423,4 +424,5 @@ def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessSt
         return RunOutcome(), ProcessState.STOPPED
     outcome = outcome_of(last_run)
     outcome.end_reason = outcome.end_reason or ORPHANED_RUN_REASON
-    return outcome, outcome.end_state or ProcessState.STOPPED
+    shown = {"fatal": ProcessState.FATAL, "stopped": ProcessState.STOPPED}.get(last_run.supervision or "")
+    return outcome, shown or outcome.end_state or ProcessState.STOPPED

@@ -1,5 +1,7 @@
-"""The command line's process commands: ps, start, stop, restart, kill, rm, info, wait. Each takes the parsed arguments and a `Console`, calls the daemon through the one
-client session, prints for a person (or JSON), and returns the exit code."""
+"""The command line's process commands: ps, start, stop, restart, kill, rm, info, wait.
+
+Each takes the parsed arguments and a `Console`, calls the daemon through the one client
+session, prints for a person (or JSON), and returns the exit code."""
 
 from __future__ import annotations
 

@@ -336,10 +336,28 @@ def test_version_6_tracks_errors_from_the_lines_after_the_upgrade_on(short_tmp: 
 
     connection = open_write_connection(path)
     try:
-        assert schema_version(connection) == SCHEMA_VERSION == 6
+        assert schema_version(connection) == SCHEMA_VERSION
         assert connection.execute("SELECT classified_up_to FROM incident_progress").get == 7
         checked = connection.execute("SELECT id, errors_checked FROM runs ORDER BY id").fetchall()
         assert checked == [(1, 1), (2, None)]
         assert connection.execute("SELECT count(*) FROM incidents").get == 0
+    finally:
+        connection.close()
+
+
+def test_version_7_keeps_runs_and_knows_no_supervision_of_the_runs_before_it(short_tmp: Path) -> None:
+    """Runs that ended before the upgrade show their end as before: nothing was due for them."""
+    path = short_tmp / "old.db"
+    old = old_database(path, 6)
+    with old:
+        add_process(old, 1, "web")
+        add_run(old, 1, process_id=1, exit_code=1)
+    old.close()
+
+    connection = open_write_connection(path)
+    try:
+        assert schema_version(connection) == SCHEMA_VERSION == 7
+        runs = connection.execute("SELECT id, exit_code, supervision FROM runs").fetchall()
+        assert runs == [(1, 1, None)]
     finally:
         connection.close()
