@@ -346,7 +346,7 @@ class WaitResult(msgspec.Struct, kw_only=True):
     """Why the condition can no longer hold (the process gave up restarting, was stopped...)."""
 
     def summary(self) -> str:
-        outcome = "held" if self.satisfied else "did not hold"
+        outcome = "condition met" if self.satisfied else "condition not met"
         elapsed = number(self.elapsed_ms)
         text = f"{self.name}: {self.until} {outcome} after {elapsed} ms; state {self.state.value}"
         if self.gave_up is not None:
