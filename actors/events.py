@@ -1,11 +1,11 @@
 """The one place the daemon's events come from: which topic changed, as it happens.
 
 Two sources publish here: the `RecordBoard`, on every change of a process's record (its
-state, pid, health, restarts) and when a process is added or deleted; and the writer's commit
-callbacks, once a batch of a process's output lines is stored (through the pipe reader) or
-once clear_logs has deleted some (through the supervisor's answer). Subscribers (one per
-subscribed client connection, `ipc/subscriptions.py`) are told each topic they asked for; a
-subscription to `Topic(kind)` (no name) hears that kind for every process.
+state, pid, health, restarts) and when a process is added or deleted; and the writer, once a
+batch of a process's output lines is stored (through the pipe reader's commit callback), once
+clear_logs has deleted some (through the supervisor's answer), and once its errors changed.
+Subscribers (one per subscribed client connection, `ipc/subscriptions.py`) are told each topic
+they asked for; a subscription to `Topic(kind)` (no name) hears that kind for every process.
 
 Publishing runs on the publisher's thread (an actor, the writer) and must never wait: a
 subscriber only adds the topic to a set and wakes its event loop. No data travels here, only
@@ -86,3 +86,9 @@ class EventHub:
         name = self._names.get(process_id)
         if name is not None:
             self.publish(Topic("output", name))
+
+    def errors_changed(self, process_id: int) -> None:
+        """The writer's thread, after a commit: the errors of `process_id` changed."""
+        name = self._names.get(process_id)
+        if name is not None:
+            self.publish(Topic("errors", name))

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from pm_actors.actors import command_advice
 from pm_actors.actors.child import SpawnedChild, spawn
 from pm_actors.actors.denied_programs import STANDARD_DIRECTORIES, DeniedPrograms
 from pm_actors.config import Config
@@ -96,10 +97,12 @@ class ExecutablePolicy:
         Raises ExecutableNotFound or ForbiddenCommand saying what to do instead."""
         argv = [argv0]
         target, role = path, "command"
+        script: tuple[str, bytes] | None = None
+        """The script whose interpreter `target` is, with its first bytes (None for the command)."""
         for _ in range(MAX_INTERPRETER_DEPTH + 1):
             descriptor = _open(target, role)
             try:
-                real_path = self._check(descriptor, target, role)
+                real_path = self._check(descriptor, target, role, script)
                 head = _read_head(descriptor, target, role)
             except BaseException:
                 os.close(descriptor)
@@ -107,6 +110,7 @@ class ExecutablePolicy:
             if head.startswith(ELF_MAGIC):
                 return ExecPlan(descriptor, argv, real_path)
             os.close(descriptor)
+            script = (target, head)
             interpreter, argument = parse_shebang(head, target)
             if interpreter in ENV_INTERPRETERS:
                 name = env_program(interpreter, argument, target)
@@ -125,8 +129,9 @@ class ExecutablePolicy:
         """`plan` without keeping the descriptor: a request's early, precise refusal."""
         self.plan(path, argv0, search_path).close()
 
-    def _check(self, descriptor: int, target: str, role: str) -> str:
-        """The real path of the open file, once it passed every check."""
+    def _check(self, descriptor: int, target: str, role: str, script: tuple[str, bytes] | None) -> str:
+        """The real path of the open file, once it passed every check. `script` is the script
+        (path, first bytes) whose interpreter this is, for the advice of a refusal."""
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise ForbiddenCommand(f"{role} {target} is not a regular file, so it cannot be run")
@@ -136,26 +141,34 @@ class ExecutablePolicy:
         real_path = Path(real)
         explicit = real_path in self._explicit
         if not explicit and not any(real_path.is_relative_to(root) for root in self._roots):
-            allowed = ", ".join(map(str, self._roots))
-            raise ForbiddenCommand(
-                f"{role} {target} resolves to {real}, which is outside the allowed roots ({allowed}); "
-                "add it (or its directory) to PM_ALLOWED_COMMANDS if it should be allowed"
-            )
+            head = _head_if_readable(descriptor)
+            raise ForbiddenCommand(command_advice.outside_roots(role, target, real, self._roots, head))
         if not os.access(f"/proc/self/fd/{descriptor}", os.X_OK):
             raise ForbiddenCommand(f"{role} {target} is not executable (no execute permission)")
         if not explicit:
-            self._check_not_denied(descriptor, status, target, real_path, role)
+            self._check_not_denied(descriptor, status, target, real_path, role, script)
         return real
 
     def _check_not_denied(
-        self, descriptor: int, status: os.stat_result, target: str, real_path: Path, role: str
+        self,
+        descriptor: int,
+        status: os.stat_result,
+        target: str,
+        real_path: Path,
+        role: str,
+        script: tuple[str, bytes] | None,
     ) -> None:
         for name in (Path(target).name, real_path.name):
             if name in self._denied_names:
+                advice = script and command_advice.denied_interpreter(*script, self._roots)
                 raise ForbiddenCommand(
                     f"{role} {target} ({real_path}) is a shell, launcher or command runner that can run "
-                    f"any program, so {name!r} is denied (PM_DENIED_COMMANDS); run the program itself "
-                    "instead, or name this executable in PM_ALLOWED_COMMANDS to allow it"
+                    f"any program, so {name!r} is denied (PM_DENIED_COMMANDS); "
+                    + (
+                        advice
+                        or "run the program itself instead, or name this executable in "
+                        "PM_ALLOWED_COMMANDS to allow it"
+                    )
                 )
         same_as = self._denied.match(descriptor, status)
         if same_as is not None:
@@ -219,6 +232,14 @@ def _read_head(descriptor: int, target: str, role: str) -> bytes:
         return os.pread(reader, HEAD_BYTES, 0)
     finally:
         os.close(reader)
+
+
+def _head_if_readable(descriptor: int) -> bytes | None:
+    """The first bytes of the open file for a refusal's advice, or None if it cannot be read."""
+    try:
+        return _read_head(descriptor, "", "")
+    except ForbiddenCommand:
+        return None
 
 
 def _which(name: str, search_path: str, target: str) -> str:

@@ -71,8 +71,17 @@ def new_members(existing: Sequence[MemberDefinition], given: Sequence[GroupMembe
 
 
 def is_ready(condition: ReadyCondition, result: WaitResult) -> bool:
-    """Whether a finished wait found the member ready: a one-shot step must have exited with 0."""
-    return result.satisfied and (condition.until != "exited" or result.state is ProcessState.EXITED)
+    """Whether a finished wait found the member ready: a one-shot step's run must have exited with 0."""
+    if condition.until != "exited":
+        return result.satisfied
+    return result.satisfied and result.run is not None and result.run.end_state is ProcessState.EXITED
+
+
+def _how(reason: str | None, crash: str | None) -> str:
+    """` (why it ended: what explains it)`, the explanation left out when it says the same."""
+    if not reason:
+        return f" ({crash})" if crash else ""
+    return f" ({reason}: {crash})" if crash and crash != reason else f" ({reason})"
 
 
 def ready_detail(result: WaitResult) -> str:
@@ -86,10 +95,12 @@ def ready_detail(result: WaitResult) -> str:
 
 def not_ready_reason(condition: ReadyCondition, result: WaitResult, record: ProcessRecord | None) -> str:
     """Why a finished wait did not find the member ready, in words a model can act on."""
-    how = f" ({record.end_reason})" if record is not None and record.end_reason else ""
+    run = result.run
+    if result.satisfied and run is not None:  # a one-shot step's run ended, but not with 0
+        ended = run.end_state.value if run.end_state else "ended"
+        return f"{ended}, not with exit code 0{_how(run.end_reason, run.crash)}"
+    how = _how(record.end_reason, record.crash) if record is not None else ""
     if result.state in ENDED_STATES:
-        if result.satisfied:
-            return f"{result.state.value}, not with exit code 0{how}"
         return f"{result.state.value} before it was ready{how}"
     waited = f"{condition.timeout_s:g} s"
     reason = f"not ready within {waited} (waiting for {condition.describe()}); it is {result.state.value}"

@@ -1,9 +1,11 @@
-"""The LogReaderActor: answers log reads (pages of lines, the newest lines, searches).
+"""The LogReaderActor: answers log reads (pages of lines, the newest lines, searches) and
+error reads (get_errors, get_latest_errors).
 
-It answers `ReadLogs` messages: before each read it asks the writer to flush, so a client sees
-every line the daemon had received when it asked, then it hands the read to a lane of workers
-with their own read-only connections (`read_lanes`), where `LogQueries` runs it within its
-time budget (`read_budget`).
+It answers `ReadLogs` and `ReadErrors` messages: before each read it asks the writer to flush,
+so a client sees every line the daemon had received when it asked (and, for errors, every
+error in them that detection could reach within a short budget), then it hands the read to a
+lane of workers with their own read-only connections (`read_lanes`), where `LogQueries` or
+`ErrorQueries` runs it within its time budget (`read_budget`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ import apsw
 import pykka
 
 from pm_actors.actors.base import DaemonActor
+from pm_actors.actors.incidents.queries import ErrorQueries
 from pm_actors.actors.log_queries import LogQueries
-from pm_actors.actors.messages import Flush, ReadLogs
+from pm_actors.actors.messages import Flush, ReadErrors, ReadLogs
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.read_lanes import PAGE_WORKERS, SEARCH_WORKERS, ReadLane
-from pm_actors.api import GetLogs, SearchLogs, TailLogs, tool_name
+from pm_actors.actors.time_bounds import parse_time
+from pm_actors.api import GetErrors, GetLogs, SearchLogs, TailLogs, tool_name
+from pm_actors.error_results import ErrorList, ErrorOverview
 from pm_actors.errors import InternalError
 from pm_actors.log_results import LogLines, SearchResult
 
 SEARCH_INDEX_WAIT_S = 0.2
 """How long a words/phrase/fts5 search lets the index catch up (~40,000 lines); lines still
 unindexed after it are reported in the result's `unindexed`."""
+ERRORS_WAIT_S = 0.2
+"""How long an error read lets detection catch up (~100,000 lines); lines still unchecked after
+it are reported in the result's `unchecked_lines`."""
 
 
 class LogReaderActor(DaemonActor):
@@ -59,13 +67,19 @@ class LogReaderActor(DaemonActor):
         super().on_stop()
 
     def handle(self, message: Any) -> Any:
-        """Runs in the actor's thread, one ReadLogs at a time."""
+        """Runs in the actor's thread, one ReadLogs or ReadErrors at a time."""
+        what = tool_name(type(message.request))
+        if isinstance(message, ReadErrors):
+            self.ask(self._writer, Flush(index_budget_s=0.0, classify_budget_s=ERRORS_WAIT_S))
+            self._lanes[False].submit(
+                message.reply, what, lambda connection: answer_errors(connection, message)
+            )
+            return None
         if not isinstance(message, ReadLogs):
             raise InternalError(f"the log reader cannot handle {type(message).__name__}")
         # The writer may hold lines received before this read: they must be in the answer.
         self.ask(self._writer, Flush(index_budget_s=_index_budget(message.request)))
         search = isinstance(message.request, SearchLogs)
-        what = tool_name(type(message.request))
         self._lanes[search].submit(message.reply, what, lambda connection: answer_read(connection, message))
         return None
 
@@ -83,6 +97,17 @@ def answer_read(connection: apsw.Connection, message: ReadLogs) -> LogLines | Se
     if isinstance(request, TailLogs):
         return queries.tail_logs(request, message.process_id, time.time())
     raise InternalError(f"the log reader cannot answer {type(request).__name__}")
+
+
+def answer_errors(connection: apsw.Connection, message: ReadErrors) -> ErrorList | ErrorOverview:
+    """The result of one error read, on `connection` (a lane worker's)."""
+    queries, request = ErrorQueries(connection), message.request
+    if not isinstance(request, GetErrors):
+        return queries.latest(request.limit)
+    since = None if request.since is None else parse_time(request.since, time.time(), "since")
+    return queries.get_errors(
+        message.process_id, request.category, request.resolved, since, request.limit, request.after_id
+    )
 
 
 def _index_budget(request: GetLogs | TailLogs | SearchLogs) -> float:

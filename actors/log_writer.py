@@ -13,6 +13,9 @@ writer (the same connection: SQLite has one writer) indexes id ranges behind a h
 long behind the indexer and a burst is never slowed to FTS5 speed. A search asks for a flush
 with a short indexing budget and reports the lines still unindexed, never silently less.
 
+Errors are detected the same way, behind their own mark in the same idle time
+(`incidents/detector.py`), and when a run ends, in the transaction that records the end.
+
 Deleting lines (clear_logs, delete_process, retention) goes in chunks too, one per turn, with
 the messages that arrived meanwhile handled in between (`line_deletions`). A client that asked
 for a deletion is answered only once it is committed, or with the error that stopped it.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,16 +34,24 @@ import apsw
 
 from pm_actors.actors import log_writes
 from pm_actors.actors.base import DaemonActor, answer, fail
+from pm_actors.actors.capture_pace import WINDOW_S, CapturePace
+from pm_actors.actors.file_upkeep import FileUpkeep
+from pm_actors.actors.fts_indexer import FullTextIndexer
+from pm_actors.actors.incidents.detector import SETTLE_S, ChangeListener, ErrorDetector
 from pm_actors.actors.line_deletions import AgeTrim, ClientDeletion, Job, SizeTrim
 from pm_actors.actors.log_text import clean_lines
 from pm_actors.actors.log_writes import LineUsage
 from pm_actors.actors.messages import (
+    Call,
     DeleteLines,
     DeleteProcessData,
     Flush,
     Housekeeping,
     IdleWork,
     LogBatch,
+    RecordRunEnd,
+    SaveDefinition,
+    SettleErrors,
 )
 from pm_actors.actors.pending_writes import (
     STATEMENT_TYPES,
@@ -51,7 +63,8 @@ from pm_actors.actors.pending_writes import (
 )
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import indexed_up_to, next_id, open_write_connection
+from pm_actors.actors.store import next_id, open_write_connection
+from pm_actors.api import MarkErrorResolved
 from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)
@@ -61,28 +74,9 @@ MAX_PENDING_LINES = 10_000
 would go past it): about where FTS5 inserts stop getting cheaper per line, and a bound on the
 memory a burst holds and on how far a flood gets past its size limit before it is trimmed."""
 
-INDEX_CHUNK_ROWS = 5_000
-"""Lines indexed per step: ~25 ms at FTS5 speed, the longest a new batch waits for the indexer."""
-
-INDEX_QUIET_S = 0.02
-"""Indexing waits until no lines came for this long, so that a flood is stored at insert speed
-(FTS5 costs several times an insert) and indexed when it pauses or ends: a trickle of output
-has such gaps all the time, and 300,000 lines are indexed in under a second after a flood."""
-MAX_INDEX_LAG_S = 5.0
-"""But a line waits at most this long to be indexed: under output that never pauses, chunks are
-indexed between batches again. A search never waits for this: it asks for indexing itself."""
-
 HOUSEKEEPING_INTERVAL_S = 60.0
 """How often lines past the age limit are looked for and free pages given back: retention
 counts in days, so a minute late is nothing, and an idle daemon does almost nothing each time."""
-OPTIMIZE_INTERVAL_S = 3600.0
-"""SQLite advises `PRAGMA optimize` every few hours on a long-lived connection (and at close):
-it refreshes the statistics its query planner chooses indexes by, cheaply when little changed."""
-VACUUM_STEP_PAGES = 1024
-"""Free pages given back to the file system per step (4 MiB at the default page size), a few
-milliseconds, so a shrinking file never holds up new lines for long."""
-VACUUM_MIN_FREE_PAGES = 256
-"""Below this much free space (1 MiB) the file is left as it is: new lines will reuse it."""
 
 
 class LogWriterActor(DaemonActor):
@@ -93,10 +87,17 @@ class LogWriterActor(DaemonActor):
     entry share the id without reading it back."""
 
     def __init__(
-        self, database_path: Path, retention: RetentionPolicy, scheduler: Scheduler | None = None
+        self,
+        database_path: Path,
+        retention: RetentionPolicy,
+        scheduler: Scheduler | None = None,
+        errors_changed: ChangeListener | None = None,
+        detect_errors: bool = True,
     ) -> None:
         """Runs in the thread that creates the actor; the connection is opened in `on_start`.
-        Without a scheduler, housekeeping runs only when told (tests tell it)."""
+        Without a scheduler, housekeeping and settling run only when told (tests tell them).
+        `errors_changed` is told (in this actor's thread) each process whose errors changed;
+        with `detect_errors` False (PM_ERROR_TRACKING=false) no line is looked at for errors."""
         super().__init__()
         self._database_path = database_path
         self._retention = retention
@@ -105,23 +106,23 @@ class LogWriterActor(DaemonActor):
         self._next_log_id = 0
         self._pending: list[Operation] = []
         self._pending_lines = 0
-        self._indexed_up_to = 0
         self._usage: dict[int, LineUsage] = {}
         self._jobs: collections.deque[Job] = collections.deque()
         self._idle_work_scheduled = False
-        self._lines_came_at = 0.0
-        self._unindexed_since: float | None = None
-        self._indexing_failed = False
-        self._vacuum_due = False
-        self._optimized_at = time.monotonic()
+        self._settle_scheduled = False
+        self._indexer = FullTextIndexer()
+        self._detector = ErrorDetector(errors_changed or (lambda process_id: None), detect_errors)
+        self._pace = CapturePace()
+        self._upkeep = FileUpkeep()
 
     def on_start(self) -> None:
         """Runs in the actor's thread: the connection is used from this thread only. Lines a
         previous daemon stored but did not index yet are indexed from here on, when idle."""
         self._connection = open_write_connection(self._database_path)
         self._next_log_id = next_id(self._connection, "logs")
-        self._indexed_up_to = indexed_up_to(self._connection)
+        self._indexer.open(self._connection)
         self._usage = log_writes.stored_usage(self._connection)
+        self._detector.open(self._connection)
         self.actor_ref.tell(Housekeeping())
         self._schedule_idle_work()
 
@@ -132,6 +133,7 @@ class LogWriterActor(DaemonActor):
         while self._jobs:
             self._jobs.popleft().finish(DaemonUnavailable("the daemon stopped before the deletion finished"))
         if self._connection is not None:
+            self._detector.finish(self._connection, self._head)
             self._connection.execute("PRAGMA optimize").fetchall()
         self._close()
         super().on_stop()
@@ -141,8 +143,15 @@ class LogWriterActor(DaemonActor):
         if isinstance(message, Flush):
             self._flush()
             self._index_for(message.index_budget_s)
+            self._classify_for(message.classify_budget_s)
         elif isinstance(message, IdleWork):
             self._on_idle_work()
+        elif isinstance(message, SettleErrors):
+            self._settle_scheduled = False
+            self._flush()
+            self._detector.step(self._open_connection(), self._head)
+        elif isinstance(message, Call) and isinstance(message.request, MarkErrorResolved):
+            answer(message.reply, self._detector.resolve(self._open_connection(), message.request))
         elif isinstance(message, Housekeeping):
             self._housekeeping()
         elif isinstance(message, DeleteLines):
@@ -153,6 +162,8 @@ class LogWriterActor(DaemonActor):
                     self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
                 self._add_lines(message)
             else:
+                if isinstance(message, SaveDefinition):
+                    self._detector.know_process(message.process_id, message.definition.cwd)
                 self._pending.append(message)
             if self._pending_lines >= MAX_PENDING_LINES or self.actor_inbox.empty():
                 self._flush()
@@ -162,9 +173,7 @@ class LogWriterActor(DaemonActor):
         return None
 
     def _add_lines(self, batch: LogBatch) -> None:
-        self._lines_came_at = time.monotonic()
-        if self._unindexed_since is None:
-            self._unindexed_since = self._lines_came_at
+        self._indexer.lines_came(time.monotonic())
         block = self._open_line_block()
         for stream, ts, texts in batch.chunks:
             if not texts:
@@ -190,12 +199,13 @@ class LogWriterActor(DaemonActor):
         """Write everything pending in one transaction, then act on what was committed."""
         if not self._pending:
             return
+        self._pace.stored(self._pending_lines, time.monotonic())
         operations, self._pending, self._pending_lines = self._pending, [], 0
         if self._connection is None:
             logger.error("no open database; lost %s", "; ".join(map(describe, operations)))
             errors: list[Exception | None] = [InternalError("the database is closed")] * len(operations)
         else:
-            errors = write_in_order(self._connection, operations)
+            errors = write_in_order(self._connection, operations, self._detector.run_ended)
         for operation, error in zip(operations, errors, strict=True):
             self._after_write(operation, error)
         # A process these lines took past its size limit gives back as many lines now, not when
@@ -223,6 +233,8 @@ class LogWriterActor(DaemonActor):
                 self._jobs.append(
                     ClientDeletion(operation.process_id, None, self._next_log_id - 1, operation.reply)
                 )
+        elif isinstance(operation, RecordRunEnd):
+            self._detector.run_end_written(operation, committed=error is None)
         run_callbacks(operation)
 
     def _count(self, block: LineBlock) -> None:
@@ -239,8 +251,10 @@ class LogWriterActor(DaemonActor):
     # Deleting lines ---------------------------------------------------------------------------
 
     def _delete_lines(self, message: DeleteLines) -> None:
-        """clear_logs: every line at once, or the matching lines in chunks."""
+        """clear_logs: every line at once, or the matching lines in chunks; the errors in them
+        are counted first (an error keeps its evidence when its lines go)."""
         self._flush()  # the lines received before the request are part of what it clears
+        self._classify_for(None)
         if message.process_id is not None or message.before_ts is not None:
             self._jobs.append(
                 ClientDeletion(message.process_id, message.before_ts, self._next_log_id - 1, message.reply)
@@ -257,7 +271,7 @@ class LogWriterActor(DaemonActor):
             fail(message.reply, InternalError(f"clearing the logs failed, nothing went: {error}"))
             return
         self._uncount(removed)
-        self._vacuum_due = True
+        self._upkeep.vacuum_due = True
         answer(message.reply, sum(lines for lines, _ in removed.values()))
 
     def _delete_chunk(self, job: Job) -> int:
@@ -267,13 +281,13 @@ class LogWriterActor(DaemonActor):
             self._end_job(job, InternalError("the database is closed"))
             return 0
         try:
-            chunk = job.next_chunk(self._connection, self._usage, self._indexed_up_to)
+            chunk = job.next_chunk(self._connection, self._usage, self._indexer.indexed_up_to)
             if chunk is None:
                 self._end_job(job, None)
                 return 0
             with self._connection:
                 removed = log_writes.delete_lines(
-                    self._connection, chunk.where, chunk.args, self._indexed_up_to
+                    self._connection, chunk.where, chunk.args, self._indexer.indexed_up_to
                 )
         except apsw.Error as error:
             logger.exception("deleting lines (%r) failed", job)
@@ -287,7 +301,7 @@ class LogWriterActor(DaemonActor):
     def _end_job(self, job: Job, error: PmError | None) -> None:
         self._jobs.remove(job)
         job.finish(error)
-        self._vacuum_due = True
+        self._upkeep.vacuum_due = True
 
     def _uncount(self, removed: dict[int, LineUsage]) -> None:
         for process_id, (lines, chars) in removed.items():
@@ -297,72 +311,81 @@ class LogWriterActor(DaemonActor):
             else:
                 self._usage[process_id] = (stored_lines - lines, stored_chars - chars)
 
-    # Idle work: deleting, indexing, giving pages back --------------------------------------
+    # Idle work: deleting, detecting errors, indexing, giving pages back ----------------------
 
     def _schedule_idle_work(self) -> None:
-        """Queue one IdleWork if there is any and none is queued already."""
+        """Queue one IdleWork if there is any and none is queued already; and one SettleErrors
+        later while a trace is held (its run may still be printing it)."""
+        if not self._settle_scheduled and self._scheduler is not None and self._detector.holding():
+            self._settle_scheduled = True
+            self._scheduler.tell_later(SETTLE_S, self.actor_ref, SettleErrors())
         if self._idle_work_scheduled:
             return
-        if self._jobs or self._vacuum_due or (self._lines_to_index() and not self._indexing_failed):
+        detect = self._detector.behind(self._head)
+        if (
+            self._jobs
+            or self._upkeep.vacuum_due
+            or self._indexer.behind(self._head)
+            or (detect and not self._capture_busy())
+        ):
             self._idle_work_scheduled = True
             self.actor_ref.tell(IdleWork())
+        elif detect and self._scheduler is not None:  # capture is flooding: detection waits its turn
+            self._idle_work_scheduled = True
+            self._scheduler.tell_later(WINDOW_S, self.actor_ref, IdleWork())
 
     def _on_idle_work(self) -> None:
-        """A deletion chunk in any case (someone waits, or a process is too large); indexing and
-        vacuuming only if nothing else waits. Then to the back of the queue again."""
+        """A deletion chunk in any case (someone waits, or a process is too large); detecting,
+        indexing and vacuuming only if nothing else waits. Then to the back of the queue again."""
         self._idle_work_scheduled = False
         if not self._jobs and not self.actor_inbox.empty():
-            return  # indexing and vacuuming wait until nothing else does
+            return  # detecting, indexing and vacuuming wait until nothing else does
         self._flush()
         if self._jobs:
             self._delete_chunk(self._jobs[0])
-        elif self._lines_to_index() and not self._indexing_failed:
+        elif self._detector.behind(self._head) and not self._capture_busy():
+            self._detector.step(self._open_connection(), self._head)
+        elif self._indexer.behind(self._head):
             self._index_when_quiet()
-        elif self._vacuum_due:
-            self._vacuum_step()
+        elif self._upkeep.vacuum_due:
+            self._upkeep.vacuum_step(self._open_connection())
+
+    def _capture_busy(self) -> bool:
+        """Whether a flood is being stored (a writer without timers, in tests, never waits)."""
+        return self._scheduler is not None and self._pace.busy(time.monotonic())
+
+    @property
+    def _head(self) -> int:
+        """The id of the newest line handed out: committed, once `_flush` has run."""
+        return self._next_log_id - 1
+
+    def _classify_for(self, budget_s: float | None) -> None:
+        """Detect errors for at most `budget_s` (None: until done), for a reader of errors that
+        asked, or before lines are cleared."""
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
+        while self._detector.behind(self._head) and time.monotonic() < deadline:
+            self._detector.step(self._open_connection(), self._head)
+
+    def _open_connection(self) -> apsw.Connection:
+        if self._connection is None:
+            raise InternalError("the database is closed")
+        return self._connection
 
     def _index_when_quiet(self) -> None:
         """Index a chunk now if lines stopped coming (or waited long enough); else look again
         once they may have. Without a scheduler (tests), at once."""
-        now = time.monotonic()
-        wait = min(
-            self._lines_came_at + INDEX_QUIET_S - now,
-            (self._unindexed_since or now) + MAX_INDEX_LAG_S - now,
-        )
+        wait = self._indexer.quiet_in(time.monotonic())
         if wait <= 0 or self._scheduler is None:
-            self._index_chunk()
+            self._indexer.step(self._open_connection(), self._head)
             return
         self._idle_work_scheduled = True
         self._scheduler.tell_later(wait, self.actor_ref, IdleWork())
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
-        deadline = None if budget_s is None else time.monotonic() + budget_s
-        while self._lines_to_index() and not self._indexing_failed:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            self._index_chunk()
-
-    def _lines_to_index(self) -> bool:
-        return self._indexed_up_to < self._next_log_id - 1
-
-    def _index_chunk(self) -> None:
-        """Index the next id range and move the high-water mark, in one transaction."""
-        if self._connection is None or not self._lines_to_index():
-            return
-        upper = min(self._indexed_up_to + INDEX_CHUNK_ROWS, self._next_log_id - 1)
-        try:
-            with self._connection:
-                log_writes.index_lines(self._connection, self._indexed_up_to, upper)
-                self._connection.execute("UPDATE fts_progress SET indexed_up_to = ?", (upper,))
-        except apsw.Error:
-            # Searches go on reporting these lines as unindexed; the next daemon start retries.
-            logger.exception("indexing lines %d..%d failed; indexing stops", self._indexed_up_to + 1, upper)
-            self._indexing_failed = True
-            return
-        self._indexed_up_to = upper
-        if not self._lines_to_index():
-            self._unindexed_since = None
+        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
+        while self._indexer.behind(self._head) and time.monotonic() < deadline:
+            self._indexer.step(self._open_connection(), self._head)
 
     def _housekeeping(self) -> None:
         """Trim lines past the age limit, refresh statistics when due; give pages back when idle."""
@@ -379,20 +402,8 @@ class LogWriterActor(DaemonActor):
             and not any(isinstance(job, AgeTrim) for job in self._jobs)
         ):
             self._jobs.append(AgeTrim(cutoff))
-        if time.monotonic() - self._optimized_at >= OPTIMIZE_INTERVAL_S:
-            self._connection.execute("PRAGMA optimize").fetchall()
-            self._optimized_at = time.monotonic()
-        self._vacuum_due = True
-
-    def _vacuum_step(self) -> None:
-        """Give some free pages back; once few are left, checkpoint so the file shrinks now."""
-        if self._connection is None:
-            return
-        if int(self._connection.execute("PRAGMA freelist_count").get) >= VACUUM_MIN_FREE_PAGES:
-            self._connection.execute(f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})").fetchall()
-            return
-        self._vacuum_due = False
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._upkeep.optimize_when_due(self._connection)
+        self._upkeep.vacuum_due = True
 
     def _close(self) -> None:
         if self._connection is not None:

@@ -14,8 +14,15 @@ from itertools import count, repeat
 import apsw
 import msgspec
 
+from pm_actors.actors.incidents import store as incidents
 from pm_actors.actors.log_text import identifier_parts
-from pm_actors.actors.messages import RecordHealthCheck, RecordRunEnd, RecordRunStart, SaveDefinition
+from pm_actors.actors.messages import (
+    RecordHealthCheck,
+    RecordRunEnd,
+    RecordRunStart,
+    RecordSupervision,
+    SaveDefinition,
+)
 from pm_actors.actors.store import advance_sequence
 
 logger = logging.getLogger(__name__)
@@ -131,9 +138,10 @@ def save_definition(connection: apsw.Connection, message: SaveDefinition) -> Non
 
 
 def delete_process_rows(connection: apsw.Connection, process_id: int) -> None:
-    """A deleted process's definition, runs and health checks; its lines go in chunks after."""
+    """A deleted process's definition, runs, health checks and errors; its lines go in chunks after."""
     for table, column in (("runs", "process_id"), ("health_checks", "process_id"), ("processes", "id")):
         connection.execute(f"DELETE FROM {table} WHERE {column} = ?", (process_id,))
+    incidents.delete_process(connection, process_id)
 
 
 def record_run_start(connection: apsw.Connection, message: RecordRunStart) -> None:
@@ -158,6 +166,14 @@ def record_run_end(connection: apsw.Connection, message: RecordRunEnd) -> None:
     )
     if connection.changes() == 0:
         logger.warning("run %d ended but was never recorded as started", message.run_id)
+
+
+def record_supervision(connection: apsw.Connection, message: RecordSupervision) -> None:
+    """Given up (fatal) replaces the run's end reason, as the process record shows it."""
+    connection.execute(
+        "UPDATE runs SET supervision = ?, end_reason = iif(? = 'fatal', ?, end_reason) WHERE id = ?",
+        (message.decision, message.decision, message.reason, message.run_id),
+    )
 
 
 def record_health_check(connection: apsw.Connection, message: RecordHealthCheck) -> None:

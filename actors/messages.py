@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from pm_actors.actors.keeper_link import AdoptedRun
-from pm_actors.api import GetLogs, GroupMember, RequestUnion, SearchLogs, TailLogs, WaitFor
+from pm_actors.api import (
+    GetErrors,
+    GetLatestErrors,
+    GetLogs,
+    GroupMember,
+    RequestUnion,
+    SearchLogs,
+    TailLogs,
+    WaitFor,
+)
 from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.results import Breach, HealthReport
 from pm_actors.specs import HealthCheck, Limits
@@ -131,6 +140,11 @@ class RecordRunStart(msgspec.Struct, frozen=True):
 
 
 class RecordRunEnd(msgspec.Struct, frozen=True):
+    """A run ended. Its output is classified for errors in the same transaction; a crash is
+    linked to the error that explains it, and `on_explained(phrase, error_id)` runs (in the
+    writer's thread) once that is committed. A SIGKILL near the memory limit (`memory_mb` of
+    `memory_limit_mb`, the last sample) is taken for the out-of-memory killer."""
+
     run_id: int
     ended_at: float
     exit_code: int | None
@@ -138,18 +152,37 @@ class RecordRunEnd(msgspec.Struct, frozen=True):
     end_reason: str
     end_state: ProcessState
     """The state the run ended in, so a restarted daemon shows the same."""
+    memory_mb: float | None = None
+    memory_limit_mb: float | None = None
+    on_explained: Callable[[str, int], None] | None = None
+
+
+class RecordSupervision(msgspec.Struct, frozen=True):
+    """What supervision made of a run's end, for a restarted daemon to carry on: a restart due
+    (`backoff`), given up (`fatal`, `reason` says why), or no longer due (`stopped` by a client)."""
+
+    run_id: int
+    decision: Literal["backoff", "fatal", "stopped"]
+    reason: str
 
 
 class Flush(Asked, frozen=True):
     """Asked (not told) by a reader that must see every line received so far: commit them, then
-    bring the full-text index up to them for at most `index_budget_s` (None: all the way)."""
+    bring the full-text index up to them for at most `index_budget_s` (None: all the way), and
+    error detection for at most `classify_budget_s`."""
 
     index_budget_s: float | None = None
+    classify_budget_s: float | None = 0.0
 
 
 class IdleWork(msgspec.Struct, frozen=True):
     """The LogWriterActor's note to itself: do the next chunk of deleting (a client waits, or a
     process is over its size limit), or, when nothing else waits, of indexing."""
+
+
+class SettleErrors(msgspec.Struct, frozen=True):
+    """Scheduler -> LogWriterActor: a stack trace held back (more of it may follow) has had
+    time to be printed whole; if its run stayed quiet, it is complete."""
 
 
 class Housekeeping(msgspec.Struct, frozen=True):
@@ -174,6 +207,14 @@ class ReadLogs(msgspec.Struct, frozen=True):
     """A log read for the LogReaderActor: the supervisor has resolved the name to an id."""
 
     request: GetLogs | TailLogs | SearchLogs
+    process_id: int | None
+    reply: Reply
+
+
+class ReadErrors(msgspec.Struct, frozen=True):
+    """get_errors / get_latest_errors for the LogReaderActor, the name resolved to an id."""
+
+    request: GetErrors | GetLatestErrors
     process_id: int | None
     reply: Reply
 
@@ -231,6 +272,15 @@ class DrainTimeout(msgspec.Struct, frozen=True):
     """The child exited a while ago but its pipes are still open (held by what it left behind)."""
 
     run_id: int
+
+
+class CrashExplained(msgspec.Struct, frozen=True):
+    """LogWriterActor (through `RecordRunEnd.on_explained`) -> ProcessActor: what explains
+    the crash of this run, in one phrase, and the error it is linked to."""
+
+    run_id: int
+    phrase: str
+    error_id: int
 
 
 class ReplyDeadline(msgspec.Struct, frozen=True):
@@ -319,6 +369,12 @@ class SystemStatsQuery(msgspec.Struct, frozen=True):
 
 class ListeningPorts(Asked, frozen=True):
     """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
+
+    name: str
+
+
+class LastMemory(Asked, frozen=True):
+    """Asked when a run was killed: the tree's memory (MB) at its last sample, or None."""
 
     name: str
 

@@ -30,6 +30,7 @@ import psutil
 from pm_actors.actors.base import DaemonActor, answer
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
+    LastMemory,
     LimitBreached,
     ListeningPorts,
     ProcessStatsQuery,
@@ -102,6 +103,8 @@ class TrackedRun:
     """The leader's start time when tracked: the same pid with another start time is another process."""
     memory: Streak = field(default_factory=Streak)
     cpu: Streak = field(default_factory=Streak)
+    last_memory_mb: float | None = None
+    """The tree's memory at the last sample that found it: what it held when killed, roughly."""
 
     def forget_streaks(self) -> None:
         """No sample (the run is gone): a breach must be seen whole again."""
@@ -172,6 +175,7 @@ class Sampler:
                 run.forget_streaks()
                 continue
             sampled.extend(process.pid for process in sample.processes)
+            run.last_memory_mb = sample.tree_rss / BYTES_PER_MB
             breaches.extend((run, breach) for breach in run.check_limits(sample, now))
         self._cache.keep_only(sampled)
         return breaches
@@ -198,6 +202,10 @@ class Sampler:
             listening_ports=details.listening_ports,
             sampled_at=_now_iso(),
         )
+
+    def last_memory_mb(self, name: str) -> float | None:
+        run = self._runs.get(name)
+        return None if run is None else run.last_memory_mb
 
     def listening_ports(self, name: str) -> list[int]:
         """The TCP ports the run's tree listens on now; [] if it is not tracked or has ended."""
@@ -291,6 +299,8 @@ class MetricsActor(DaemonActor):
                 answer(reply, system_stats(self._disk_path, managed, running))
             case ListeningPorts(name):
                 return self._sampler.listening_ports(name)
+            case LastMemory(name):
+                return self._sampler.last_memory_mb(name)
             case _:
                 logger.error("metrics: unexpected message %r", message)
         return None

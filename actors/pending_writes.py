@@ -19,6 +19,7 @@ from pm_actors.actors.messages import (
     RecordHealthCheck,
     RecordRunEnd,
     RecordRunStart,
+    RecordSupervision,
     ReserveIds,
     SaveDefinition,
     SaveGroup,
@@ -32,6 +33,7 @@ Statement = (
     | DeleteProcessData
     | RecordRunStart
     | RecordRunEnd
+    | RecordSupervision
     | RecordHealthCheck
     | ReserveIds
     | SaveGroup
@@ -42,6 +44,7 @@ STATEMENT_TYPES = (
     DeleteProcessData,
     RecordRunStart,
     RecordRunEnd,
+    RecordSupervision,
     RecordHealthCheck,
     ReserveIds,
     SaveGroup,
@@ -62,15 +65,19 @@ class LineBlock:
 
 
 Operation = LineBlock | Statement
+RunEndHook = Callable[[apsw.Connection, RecordRunEnd], None]
+"""Runs inside the transaction that records a run's end, after its statement."""
 
 
-def write_in_order(connection: apsw.Connection, operations: list[Operation]) -> list[Exception | None]:
+def write_in_order(
+    connection: apsw.Connection, operations: list[Operation], on_run_end: RunEndHook
+) -> list[Exception | None]:
     """Write the operations in one transaction. If it fails, retry each in its own, in order,
     so one bad operation costs only itself; returns the error of each (None: written)."""
     try:
         with connection:
             for operation in operations:
-                _apply_operation(connection, operation)
+                _apply_operation(connection, operation, on_run_end)
         return [None] * len(operations)
     except apsw.Error:
         logger.exception(
@@ -82,7 +89,7 @@ def write_in_order(connection: apsw.Connection, operations: list[Operation]) -> 
     for operation in operations:
         try:
             with connection:
-                _apply_operation(connection, operation)
+                _apply_operation(connection, operation, on_run_end)
         except apsw.Error as error:
             logger.exception("lost %s: it could not be written", describe(operation))
             errors.append(error)
@@ -91,7 +98,7 @@ def write_in_order(connection: apsw.Connection, operations: list[Operation]) -> 
     return errors
 
 
-def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
+def _apply_operation(connection: apsw.Connection, operation: Operation, on_run_end: RunEndHook) -> None:
     """Run the SQL of one operation inside the caller's transaction."""
     if isinstance(operation, LineBlock):
         log_writes.insert_lines(connection, operation.chunks)
@@ -101,6 +108,9 @@ def _apply_operation(connection: apsw.Connection, operation: Operation) -> None:
         log_writes.record_run_start(connection, operation)
     elif isinstance(operation, RecordRunEnd):
         log_writes.record_run_end(connection, operation)
+        on_run_end(connection, operation)
+    elif isinstance(operation, RecordSupervision):
+        log_writes.record_supervision(connection, operation)
     elif isinstance(operation, RecordHealthCheck):
         log_writes.record_health_check(connection, operation)
     elif isinstance(operation, ReserveIds):

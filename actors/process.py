@@ -29,8 +29,10 @@ from pm_actors.actors.messages import (
     Adopt,
     Call,
     ChildExited,
+    CrashExplained,
     DrainTimeout,
     HealthObserved,
+    LastMemory,
     Launch,
     LimitBreached,
     ListeningPorts,
@@ -48,7 +50,15 @@ from pm_actors.actors.messages import (
 from pm_actors.actors.process_input import send_input
 from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
-from pm_actors.actors.run import AfterStop, LiveRun, ProcessContext, RunOutcome, ending_of
+from pm_actors.actors.run import (
+    AfterStop,
+    LiveRun,
+    ProcessContext,
+    RunOutcome,
+    end_of_run,
+    ending_of,
+    supervision_of,
+)
 from pm_actors.actors.run_observers import RunObservers
 from pm_actors.api import (
     ConfigureProcess,
@@ -138,6 +148,8 @@ class ProcessActor(DaemonActor):
                 self._on_health_observed(run_id, report)
             case LimitBreached(run_id, breach):
                 self._on_limit_breached(run_id, breach)
+            case CrashExplained(run_id, phrase, error_id):
+                self._on_crash_explained(run_id, phrase, error_id)
             case ReplyDeadline(reply):
                 answer(reply, self._record())
             case _:
@@ -278,7 +290,9 @@ class ProcessActor(DaemonActor):
         self._run = LiveRun.watching(self._process_id, adopted.run_id, child, self.actor_ref)
         self._state = ProcessState.RUNNING  # it never stopped running: no transition to log
         self._publish()
-        logger.info("process %r: adopted pid %d from a daemon that died", self._name, adopted.pid)
+        logger.info(
+            "process %r: carrying on pid %d, which the previous daemon started", self._name, adopted.pid
+        )
         self._context.pipe_reader.watch(self._run.watch)
         self._context.adoptions.watch(self._run.watch)
         self._observers.observe(self._definition, adopted.run_id, adopted.pid)
@@ -290,11 +304,10 @@ class ProcessActor(DaemonActor):
         reason = f"could not start {self._definition.executable}: {detail}"
         self._outcome.ended_at = time.time()
         self._outcome.end_reason = reason
+        self._outcome.end_state = ProcessState.CRASHED
         self._view.remember_run(self._outcome)
         self._context.writer.tell(start)
-        self._context.writer.tell(
-            RecordRunEnd(start.run_id, self._outcome.ended_at, None, None, reason, ProcessState.CRASHED)
-        )
+        self._context.writer.tell(self._run_end(start.run_id))
         self._change_state(ProcessState.CRASHED, reason)
         return error if isinstance(error, PmError) else SpawnFailed(reason)
 
@@ -351,14 +364,12 @@ class ProcessActor(DaemonActor):
         # Whatever is left of the run (in its group or not) would be an orphan of ours.
         run.child.signal_tree(signal.SIGKILL)
         run.child.close_input()
-        self._observers.forget()
         self._context.keeper.release(run.run_id)
         state, reason = ending_of(run, status)
         outcome = self._outcome
-        ended_at = outcome.record_end(status, reason)
-        self._context.writer.tell(
-            RecordRunEnd(run.run_id, ended_at, outcome.exit_code, outcome.exit_signal, reason, state)
-        )
+        outcome.record_end(status, reason, state)
+        self._context.writer.tell(self._run_end(run.run_id))  # before untracking: it may ask its memory
+        self._observers.forget()
         self._run = None
         self._view.remember_run(outcome)
         self._view.health = Health.UNKNOWN
@@ -370,6 +381,22 @@ class ProcessActor(DaemonActor):
             self._restart_after_stop(run)
         elif run.after_stop == "backoff" or state is not ProcessState.STOPPED:
             self._apply_restart_policy(state, reason)
+
+    def _run_end(self, run_id: int) -> RecordRunEnd:
+        """The end of the latest run, for the writer. A crash by SIGKILL carries the tree's last
+        memory sample against its limit: the out-of-memory killer's mark."""
+        outcome = self._outcome
+        if outcome.end_state is ProcessState.CRASHED and outcome.exit_signal == "SIGKILL":
+            memory_mb = self.ask(self._context.metrics, LastMemory(self._name))
+            limit_mb = self._observers.limits(self._definition).max_memory_mb
+            return end_of_run(outcome, run_id, self.actor_ref, memory_mb, limit_mb)
+        return end_of_run(outcome, run_id, self.actor_ref)
+
+    def _on_crash_explained(self, run_id: int, phrase: str, error_id: int) -> None:
+        self._view.explain(run_id, phrase, error_id)
+        if self._outcome.run_id == run_id:  # else a later run began meanwhile: its record shows that one
+            self._outcome.crash, self._outcome.error_id = phrase, error_id
+            self._publish()
 
     def _restart_after_stop(self, run: LiveRun) -> None:
         """restart_process asked for it: start at once, and answer every asker."""
@@ -429,6 +456,9 @@ class ProcessActor(DaemonActor):
     def _change_state(self, target: ProcessState, reason: str) -> None:
         check_transition(self._name, self._state, target)
         logger.info("process %r: %s -> %s (%s)", self._name, self._state.value, target.value, reason)
+        supervision = supervision_of(self._outcome.run_id, self._state, target, reason)
+        if supervision is not None:
+            self._context.writer.tell(supervision)
         self._state = target
         self._publish()
 

@@ -51,6 +51,12 @@ class ProcessView:
         if summary is not None and summary.ended_at is not None:
             self._recent_runs.appendleft(summary)
 
+    def explain(self, run_id: int, crash: str, error_id: int) -> None:
+        """What explains the crash of a run kept here (the writer says so after its end)."""
+        for index, summary in enumerate(self._recent_runs):
+            if summary.run_id == run_id:
+                self._recent_runs[index] = msgspec.structs.replace(summary, crash=crash, error_id=error_id)
+
     def record(
         self,
         definition: ProcessDefinition,
@@ -75,6 +81,8 @@ class ProcessView:
             exit_signal=outcome.exit_signal,
             end_reason=outcome.end_reason,
             run_id=outcome.run_id,
+            crash=outcome.crash,
+            error_id=outcome.error_id,
         )
 
     def info(

@@ -15,15 +15,24 @@ import pykka
 
 from pm_actors.actors.adoptions import Adoptions
 from pm_actors.actors.child import Child, signal_name
+from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.descendants import RunMarkers
 from pm_actors.actors.events import EventHub
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.keeper_link import KeeperLink
-from pm_actors.actors.messages import ChildExited, OutputComplete, Reply
+from pm_actors.actors.messages import (
+    ChildExited,
+    CrashExplained,
+    OutputComplete,
+    RecordRunEnd,
+    RecordSupervision,
+    Reply,
+)
 from pm_actors.actors.pipe_reader import PipeReader, RunWatch
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.sequences import IdSequence
+from pm_actors.actors.store import StoredRun
 from pm_actors.config import Config
 from pm_actors.results import RunSummary, iso_utc
 from pm_actors.states import ProcessState
@@ -60,6 +69,9 @@ class ProcessContext:
     """The runs a dead daemon left, which ProcessActors carry on."""
 
 
+DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
+
+
 @dataclass
 class RunOutcome:
     """What is known of the latest run, for the record; survives the run's end."""
@@ -72,20 +84,41 @@ class RunOutcome:
     exit_signal: str | None = None
     end_reason: str | None = None
     requested_by: str | None = None
+    end_state: ProcessState | None = None
+    crash: str | None = None
+    """What explains a crash, once the writer has linked it to an error."""
+    error_id: int | None = None
 
-    def record_end(self, status: int, reason: str) -> float:
-        """The run ended with `status` (Popen's returncode: minus the signal number if killed);
-        returns when it ended."""
+    def record_end(self, status: int, reason: str, state: ProcessState) -> None:
+        """The run ended with `status` (Popen's returncode: minus the signal number if killed)
+        in `state`."""
         self.exit_code = status if status >= 0 else None
         self.exit_signal = signal_name(-status) if status < 0 else None
         self.end_reason = reason
+        self.end_state = state
         self.ended_at = self.ended_at or time.time()
-        return self.ended_at
 
     def duration_s(self) -> float:
         if self.started_at is None or self.ended_at is None:
             return 0.0
         return self.ended_at - self.started_at
+
+
+def outcome_of(run: StoredRun) -> RunOutcome:
+    """What is known of a run read back from the database."""
+    return RunOutcome(
+        run_id=run.run_id,
+        pid=run.pid,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        exit_code=run.exit_code,
+        exit_signal=run.exit_signal,
+        end_reason=run.end_reason,
+        requested_by=run.requested_by,
+        end_state=ProcessState(run.end_state or ProcessState.STOPPED),
+        crash=run.crash_phrase,
+        error_id=run.incident_id,
+    )
 
 
 def run_summary(outcome: RunOutcome) -> RunSummary | None:
@@ -100,7 +133,53 @@ def run_summary(outcome: RunOutcome) -> RunSummary | None:
         exit_signal=outcome.exit_signal,
         end_reason=outcome.end_reason,
         requested_by=outcome.requested_by,
+        end_state=outcome.end_state,
+        crash=outcome.crash,
+        error_id=outcome.error_id,
     )
+
+
+def end_of_run(
+    outcome: RunOutcome,
+    run_id: int,
+    process: pykka.ActorRef[Any],
+    memory_mb: float | None = None,
+    memory_limit_mb: float | None = None,
+) -> RecordRunEnd:
+    """The writer's record of how the run ended; the writer tells `process` what explains a crash."""
+
+    def explained(phrase: str, error_id: int) -> None:  # on the writer's thread, once committed
+        tell_if_alive(process, CrashExplained(run_id, phrase, error_id))
+
+    return RecordRunEnd(
+        run_id,
+        outcome.ended_at or time.time(),
+        outcome.exit_code,
+        outcome.exit_signal,
+        outcome.end_reason or "",
+        outcome.end_state or ProcessState.STOPPED,
+        memory_mb,
+        memory_limit_mb,
+        explained,
+    )
+
+
+def supervision_of(
+    run_id: int | None, previous: ProcessState, target: ProcessState, reason: str
+) -> RecordSupervision | None:
+    """The writer's record of a change that a restarted daemon must carry on from: waiting to
+    restart the run, given up on it, or stopped while waiting (by a client: the daemon's own
+    shutdown leaves the restart due, for the next daemon)."""
+    if run_id is None:
+        return None
+    if target is ProcessState.BACKOFF:
+        return RecordSupervision(run_id, "backoff", reason)
+    if target is ProcessState.FATAL:
+        return RecordSupervision(run_id, "fatal", reason)
+    stopped_waiting = previous is ProcessState.BACKOFF and target is ProcessState.STOPPED
+    if stopped_waiting and not reason.startswith(DAEMON_STOP_REASON):
+        return RecordSupervision(run_id, "stopped", reason)
+    return None
 
 
 @dataclass

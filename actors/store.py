@@ -20,6 +20,7 @@ import apsw
 import msgspec
 
 from pm_actors.actors import group_store
+from pm_actors.actors.incidents import store as incidents_store
 from pm_actors.actors.log_text import clean_line
 from pm_actors.actors.messages import SequenceName
 from pm_actors.definition import GroupDefinition, ProcessDefinition
@@ -145,12 +146,19 @@ def _migrate_to_v5(connection: apsw.Connection) -> None:
     connection.executemany("UPDATE logs SET line = ? WHERE id = ?", cleaned)
 
 
+_SCHEMA_V7 = """
+-- What supervision made of a run's end (backoff, fatal, stopped): the next daemon carries on.
+ALTER TABLE runs ADD COLUMN supervision TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     _script(_SCHEMA_V1),
     _script(_SCHEMA_V2),
     _script(_SCHEMA_V3),
     _script(group_store.SCHEMA),
     _migrate_to_v5,
+    _script(incidents_store.SCHEMA),
+    _script(_SCHEMA_V7),
 )
 """Step i takes the schema from version i to i + 1; append, never edit a released step."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -171,6 +179,14 @@ class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     exit_signal: str | None
     end_reason: str | None
     end_state: str | None
+    requested_by: str | None
+    crash_phrase: str | None
+    incident_id: int | None
+    errors_checked: int | None
+    """1 once the run's end is concluded (its lines classified, a crash linked)."""
+    supervision: str | None
+    """After the run ended: `backoff` (a restart was due), `fatal` (restarting was given up) or
+    `stopped` (a client stopped it while a restart was due)."""
 
 
 class StoredDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -304,16 +320,24 @@ def _apply_write_pragmas(connection: apsw.Connection, path: Path) -> None:
         connection.execute(f"PRAGMA {pragma}").fetchall()
 
 
-_RUN_COLUMNS = "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state"
+_RUN_COLUMNS = (
+    "id, process_id, pid, started_at, ended_at, exit_code, exit_signal, end_reason, end_state,"
+    " requested_by, crash_phrase, incident_id, errors_checked, supervision"
+)
 
 
 def _run_from_row(row: apsw.SQLiteValues) -> StoredRun:
     return msgspec.convert(dict(zip(StoredRun.__struct_fields__, row, strict=True)), StoredRun)
 
 
-def _runs_where(connection: apsw.Connection, condition: str) -> list[StoredRun]:
+def _runs_where(connection: apsw.Connection, condition: str, *args: int) -> list[StoredRun]:
     sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {condition} ORDER BY id"
-    return [_run_from_row(row) for row in connection.execute(sql)]
+    return [_run_from_row(row) for row in connection.execute(sql, args)]
+
+
+def stored_run(connection: apsw.Connection, run_id: int) -> StoredRun | None:
+    runs = _runs_where(connection, "id = ?", run_id)
+    return runs[0] if runs else None
 
 
 def _last_runs(connection: apsw.Connection) -> dict[int, StoredRun]:

@@ -37,6 +37,7 @@ from pm_actors.actors.messages import (
     Launch,
     ProcessRemoved,
     ProcessStatsQuery,
+    ReadErrors,
     ReadLogs,
     RecordRunEnd,
     Reply,
@@ -47,7 +48,7 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.run import ProcessContext, RunOutcome
+from pm_actors.actors.run import DAEMON_STOP_REASON, ProcessContext, RunOutcome, outcome_of
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
@@ -59,6 +60,8 @@ from pm_actors.api import (
     DeleteGroup,
     DeleteProcess,
     GetDaemonStatus,
+    GetErrors,
+    GetLatestErrors,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
@@ -68,6 +71,7 @@ from pm_actors.api import (
     KillProcess,
     ListGroups,
     ListProcesses,
+    MarkErrorResolved,
     RemoveFromGroup,
     Request,
     RestartProcess,
@@ -98,7 +102,6 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 logger = logging.getLogger(__name__)
 
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
-DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
 RESTORED_BY = "restore at daemon start"
 
 
@@ -141,19 +144,20 @@ class SupervisorActor(DaemonActor):
             adopted = self._context.adoptions.take(last_run.run_id) if last_run else None
             if adopted is not None:
                 managed.actor.tell(Adopt(adopted))
-            elif _was_running_at_the_end(last_run) and restart_policy.restores(stored.definition):
+            elif _carries_on(last_run) and restart_policy.restores(stored.definition):
                 self._restore(stored.definition.name, managed)
         self._context.adoptions.release_unclaimed()
         logger.info("supervisor: %d stored process definitions restored", len(self._processes))
 
     def _restore(self, name: str, managed: ManagedProcess) -> None:
-        """Start a process that was running when the last daemon ended, as it asks."""
+        """Start a process that was running (or waiting to restart) when the last daemon ended,
+        as it asks."""
         try:
             self._check_room_for(name)
         except PmError as error:
             logger.warning("supervisor: not restoring %r: %s", name, error.message)
             return
-        logger.info("supervisor: restoring %r, which was running when the last daemon ended", name)
+        logger.info("supervisor: restoring %r, running or due to restart when the last daemon ended", name)
         managed.actor.tell(Launch(None, concurrent.futures.Future(), requested_by=RESTORED_BY))
 
     def on_stop(self) -> None:
@@ -303,6 +307,14 @@ class SupervisorActor(DaemonActor):
         process_id = None if request.name is None else self._managed(request.name).process_id
         self._reader.tell(ReadLogs(request, process_id, reply))
 
+    def _read_errors(self, request: GetErrors | GetLatestErrors, reply: Reply) -> None:
+        name = getattr(request, "name", None)
+        process_id = None if name is None else self._managed(name).process_id
+        self._reader.tell(ReadErrors(request, process_id, reply))
+
+    def _resolve_error(self, request: MarkErrorResolved, reply: Reply) -> None:
+        self._context.writer.tell(Call(request, reply))  # a write: in order with the writer's others
+
     def _stop_all(self) -> list[Reply]:
         """Stop every process at once, so shutdown waits for the slowest stop, not the sum."""
         replies: list[Reply] = []
@@ -390,28 +402,27 @@ HANDLERS: dict[type[Request], Handler] = {
     StartGroup: SupervisorActor._to_groups,
     StopGroup: SupervisorActor._to_groups,
     ListGroups: SupervisorActor._to_groups,
+    GetErrors: SupervisorActor._read_errors,
+    GetLatestErrors: SupervisorActor._read_errors,
+    MarkErrorResolved: SupervisorActor._resolve_error,
 }
 """The supervisor's handler of each public request type (a test checks that none is missing)."""
 
 
-def _was_running_at_the_end(last_run: StoredRun | None) -> bool:
+def _carries_on(last_run: StoredRun | None) -> bool:
     """Whether a process's last run was still going when its daemon ended (stopped by the
-    daemon's shutdown, or left open by a daemon that died)."""
+    daemon's shutdown, or left open by a daemon that died), or had ended with a restart due."""
     if last_run is None:
         return False
-    return last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
+    running = last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
+    return running or last_run.supervision == "backoff"
 
 
 def _restored_outcome(last_run: StoredRun | None) -> tuple[RunOutcome, ProcessState]:
     """What a restored process shows until it runs again: its last run's end."""
     if last_run is None:
         return RunOutcome(), ProcessState.STOPPED
-    outcome = RunOutcome(
-        run_id=last_run.run_id,
-        started_at=last_run.started_at,
-        ended_at=last_run.ended_at,
-        exit_code=last_run.exit_code,
-        exit_signal=last_run.exit_signal,
-        end_reason=last_run.end_reason or ORPHANED_RUN_REASON,
-    )
-    return outcome, ProcessState(last_run.end_state or ProcessState.STOPPED)
+    outcome = outcome_of(last_run)
+    outcome.end_reason = outcome.end_reason or ORPHANED_RUN_REASON
+    shown = {"fatal": ProcessState.FATAL, "stopped": ProcessState.STOPPED}.get(last_run.supervision or "")
+    return outcome, shown or outcome.end_state or ProcessState.STOPPED

@@ -65,16 +65,20 @@ class ActorSystem:
             connection.close()
         self._scheduler = Scheduler()
         self._scheduler.start()
+        self.events = EventHub()
+        """What changed, as it happens: the push stream of subscribed clients reads it."""
         retention = RetentionPolicy.from_config(config)
         self._writer: pykka.ActorRef[Any] = LogWriterActor.start(
-            config.database_path, retention, self._scheduler
+            config.database_path,
+            retention,
+            self._scheduler,
+            self.events.errors_changed,
+            config.error_tracking,
         )
         self._reads = ReadBudget(config.query_timeout_ms / 1000)
         self._reader: pykka.ActorRef[Any] = LogReaderActor.start(
             config.database_path, self._writer, self._reads
         )
-        self.events = EventHub()
-        """What changed, as it happens: the push stream of subscribed clients reads it."""
         board = RecordBoard(self.events)
         become_subreaper()  # orphans below our children come to us, to be stopped with their run
         executables = ExecutablePolicy(config)

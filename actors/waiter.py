@@ -3,9 +3,15 @@
 Every pending wait is evaluated on a short tick while any is pending: new output lines of the
 process's current run (read on this actor's own connection, beside the writer), its listening
 ports (asked of the MetricsActor), its health and its state (from the RecordBoard). A wait ends
-as soon as its condition holds, when the process ends without it holding, or at its timeout
-with the newest output lines, so the caller can see why (they come with any end of the
-process, so a one-shot step that exited shows how).
+as soon as its condition holds, at its timeout, or at once when it can no longer hold (the
+process is fatal, stopped, exited or crashed for good), with the newest output lines, so the
+caller can see why (they come with any end of the process, so a one-shot step that exited
+shows how).
+
+`exited` waits for the end of the run that was current when the wait began (the last one, if
+none is), whether or not a restart follows: a crash-looping process answers at each crash. It
+answers with that run as stored (read once its end is committed, so with the error that
+explains a crash), as does a wait that gave up, with the process's last run.
 
 Every hook and handler below runs on this actor's own thread.
 """
@@ -28,12 +34,13 @@ from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from
 from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
+from pm_actors.actors.run import outcome_of, run_summary
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import open_read_connection
+from pm_actors.actors.store import open_read_connection, stored_run
 from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
-from pm_actors.results import ProcessRecord, WaitResult
+from pm_actors.results import ProcessRecord, RunSummary, WaitResult
 from pm_actors.states import ENDED_STATES, Health, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -58,6 +65,8 @@ class PendingWait:
     run_id: int | None = None
     after_id: int = 0
     next_port_check: float = 0.0
+    awaited_run: int | None = None
+    """For `exited`: the run whose end is awaited, once known (a process still starting has none yet)."""
 
 
 class WaitActor(DaemonActor):
@@ -137,6 +146,8 @@ class WaitActor(DaemonActor):
         if record is None:
             raise ProcessNotFound(f"process {wait.request.name!r} was deleted while waiting")
         until = wait.request.until
+        if until == "exited":
+            return self._run_ended(wait, record)
         if until == "log_line":
             line = self._matching_line(wait, record)
             if line is not None:
@@ -145,15 +156,50 @@ class WaitActor(DaemonActor):
             port = self._listening_port(wait)
             if port is not None:
                 return self._finish(wait, satisfied=True, record=record, port=port)
-        elif (
-            (until == "running" and record.state is ProcessState.RUNNING)
-            or (until == "healthy" and record.health is Health.HEALTHY)
-            or (until == "exited" and record.state in ENDED_STATES)
+        elif (until == "running" and record.state is ProcessState.RUNNING) or (
+            until == "healthy" and record.health is Health.HEALTHY
         ):
             return self._finish(wait, satisfied=True, record=record)
-        if record.state in ENDED_STATES or time.monotonic() >= wait.deadline:
+        if record.state in ENDED_STATES:
+            return self._give_up(wait, record)
+        if time.monotonic() >= wait.deadline:
             return self._finish(wait, satisfied=False, record=record)
         return False
+
+    def _run_ended(self, wait: PendingWait, record: ProcessRecord) -> bool:
+        """`exited`: answered once the awaited run's end is committed, and the process's record
+        no longer shows it going (the writer may commit the end before the record changes)."""
+        if wait.awaited_run is None and record.state is not ProcessState.STARTING:
+            wait.awaited_run = record.run_id  # the current run, or the last one if none is
+            if record.run_id is None:
+                return self._finish(wait, False, record, gave_up="it has never run; start_process it first")
+        going = record.run_id == wait.awaited_run and record.state in (
+            ProcessState.RUNNING,
+            ProcessState.STOPPING,
+        )
+        run = None if wait.awaited_run is None or going else self._stored_run(wait.awaited_run)
+        if run is not None:
+            return self._finish(wait, satisfied=True, record=record, run=run)
+        if time.monotonic() >= wait.deadline:
+            return self._finish(wait, satisfied=False, record=record)
+        return False
+
+    def _give_up(self, wait: PendingWait, record: ProcessRecord) -> bool:
+        """The process ended for good: answer at once with why, and with its last run as stored
+        (once its end is committed: it says what explains a crash)."""
+        run = None if record.run_id is None else self._stored_run(record.run_id)
+        if run is None and record.run_id is not None and time.monotonic() < wait.deadline:
+            return False
+        why = f"it is {record.state.value}" + (f": {record.end_reason}" if record.end_reason else "")
+        return self._finish(wait, satisfied=False, record=record, run=run, gave_up=why)
+
+    def _stored_run(self, run_id: int) -> RunSummary | None:
+        """The run as stored once its end is committed and concluded (a crash linked to what
+        explains it), else None."""
+        run = None if self._connection is None else stored_run(self._connection, run_id)
+        if run is None or not run.errors_checked:
+            return None
+        return run_summary(outcome_of(run))
 
     def _matching_line(self, wait: PendingWait, record: ProcessRecord) -> LogLine | None:
         if record.run_id is None or self._connection is None or wait.pattern is None:
@@ -208,9 +254,11 @@ class WaitActor(DaemonActor):
         record: ProcessRecord,
         matched_line: LogLine | None = None,
         port: int | None = None,
+        run: RunSummary | None = None,
+        gave_up: str | None = None,
     ) -> bool:
-        ended = record.state in ENDED_STATES
-        last_lines = [] if satisfied and not ended else self._last_lines(wait.request.name, wait.process_id)
+        ended = record.state in ENDED_STATES or run is not None
+        last_lines = [] if satisfied and not ended else self._last_lines(wait, run)
         result = WaitResult(
             name=wait.request.name,
             satisfied=satisfied,
@@ -220,15 +268,24 @@ class WaitActor(DaemonActor):
             matched_line=matched_line,
             port=port,
             last_lines=last_lines,
+            run=run,
+            gave_up=gave_up,
         )
         answer(wait.reply, result)
         return True
 
-    def _last_lines(self, name: str, process_id: int) -> list[LogLine]:
+    def _last_lines(self, wait: PendingWait, run: RunSummary | None) -> list[LogLine]:
+        """The newest lines of the process, or of `run` (a new run may have printed since)."""
         if self._connection is None:
             return []
-        return (
-            LogQueries(self._connection)
-            .tail_logs(TailLogs(name=name, limit=LAST_LINES_ON_TIMEOUT), process_id, time.time())
-            .lines
-        )
+        before = None
+        if run is not None:
+            last = self._connection.execute(
+                "SELECT id FROM logs WHERE process_id = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
+                (wait.process_id, run.run_id),
+            ).fetchone()
+            if last is None:
+                return []
+            before = last[0] + 1
+        tail = TailLogs(name=wait.request.name, limit=LAST_LINES_ON_TIMEOUT, before_id=before)
+        return LogQueries(self._connection).tail_logs(tail, wait.process_id, time.time()).lines

@@ -1,10 +1,12 @@
-"""Log figures of a daemon through its socket: a 1M-line store searched, ingest with and without retention.
+"""Log figures of a daemon through its socket: a 1M-line store searched, ingest with and without
+retention, and with and without error detection.
 
-Run: python bench/bench_logs.py [--lines N] [--cap-mb M]
+Run: python bench/bench_logs.py [--lines N] [--cap-mb M] [--rounds R]
 
 1. A daemon with the default retention stores what a flood child prints (N log-like lines,
    ConnectionRefusedError and TypeError lines among them): lines/s from start_process until the
-   state `exited` (every line committed), and seconds until every line is searchable.
+   state `exited` (every line committed), and seconds until every line is searchable and
+   every error counted (the searches below begin then).
 2. On those N lines, search_logs through the socket (DaemonClient), p50 / p90: words (a rare and
    a common query), phrase, a word inside identifiers (`Error` finds ConnectionRefusedError and
    TypeError), a level filter, substring, and regex (bounded: it scans a window of lines, and
@@ -12,6 +14,10 @@ Run: python bench/bench_logs.py [--lines N] [--cap-mb M]
 3. A second daemon, with PM_MAX_LOG_SIZE_MB=M (default 10), takes the same flood while
    retention trims it all along: its lines/s and the ratio to the first, then the text it keeps
    and the size of its file once the trim is done.
+4. Daemons with error tracking on and off (PM_ERROR_TRACKING), R rounds of each, alternating so
+   that drift of the machine weighs on both: the median lines/s of each and their ratio (the
+   goal: detection, behind its mark in the writer's idle time, costs capture < 5 %), and how
+   long after start_process every error of the flood was counted.
 Prints to stdout only; every process it started is ended and its temp dir removed.
 """
 
@@ -21,6 +27,7 @@ import argparse
 import asyncio
 import functools
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -146,8 +153,12 @@ async def without_retention(folder: Path, script: Path, lines: int, log: TextIO,
             started = time.perf_counter()
             rate = await flood(client, script, lines)
             indexed_s = await seconds_until_indexed(client, started)
+            counted_s, _ = await seconds_until_errors_counted(client, started)
             print(f"ingest of {lines:,} lines, default retention: {rate:,.0f} lines/s until all committed;")
-            print(f"  every line searchable {indexed_s:.1f} s after start_process")
+            print(
+                f"  every line searchable {indexed_s:.1f} s after start_process, every error counted "
+                f"{counted_s:.1f} s after (searches meanwhile wait up to a 2 ms detection step)"
+            )
             await searches(client, lines)
     finally:
         end_process(daemon, "pm-actors daemon", out)
@@ -182,10 +193,56 @@ async def with_retention(
     return rate
 
 
+async def flood_once(
+    folder: Path, script: Path, lines: int, tracking: bool, log: TextIO, out: Measurements
+) -> float:
+    """Lines/s of one flood into a fresh daemon with error tracking on or off; with it on, also
+    waits until every error of the flood is counted and says when."""
+    folder.mkdir()
+    environment, daemon = start_daemon(folder, log, PM_ERROR_TRACKING=str(tracking).lower())
+    try:
+        async with await connect_when_ready(environment, folder, daemon) as client:
+            started = time.perf_counter()
+            rate = await flood(client, script, lines)
+            if tracking:
+                counted_s, errors = await seconds_until_errors_counted(client, started)
+                counted = f"{errors:,} error lines counted {counted_s:.1f} s after start_process"
+                print(f"  tracking on: {rate:,.0f} lines/s; {counted}")
+            else:
+                print(f"  tracking off: {rate:,.0f} lines/s")
+    finally:
+        end_process(daemon, "pm-actors daemon", out)
+    return rate
+
+
+async def seconds_until_errors_counted(client: DaemonClient, started: float) -> tuple[float, int]:
+    """Until get_errors has looked at every line of the flood: (seconds, occurrences counted)."""
+    while (listing := await client.call(api.GetErrors(name="flood", limit=100))).unchecked_lines:
+        if time.perf_counter() > started + FLOOD_DEADLINE_S:
+            raise TimeoutError("the flood's errors were not counted in time")
+        await asyncio.sleep(POLL_INTERVAL_S)
+    return time.perf_counter() - started, sum(error.count for error in listing.errors)
+
+
+async def detection_cost(
+    folder: Path, script: Path, lines: int, rounds: int, log: TextIO, out: Measurements
+) -> None:
+    print(f"ingest of {lines:,} lines with error tracking on and off, {rounds} rounds alternating:")
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for round_number in range(rounds):
+        order = (True, False) if round_number % 2 == 0 else (False, True)
+        for tracking in order:
+            where = folder / f"{'on' if tracking else 'off'}-{round_number}"
+            rates[tracking].append(await flood_once(where, script, lines, tracking, log, out))
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"ingest with error detection / without (medians): {on:,.0f} / {off:,.0f} lines/s = {on / off:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines the flood child prints")
     parser.add_argument("--cap-mb", type=int, default=10, help="PM_MAX_LOG_SIZE_MB of the second daemon")
+    parser.add_argument("--rounds", type=int, default=3, help="floods with error tracking on, and off")
     arguments = parser.parse_args()
     out = Measurements()
     with private_folder() as folder:
@@ -194,9 +251,13 @@ def main() -> None:
         with (folder / "daemons.log").open("w") as log:
             os.mkdir(folder / "keep")
             os.mkdir(folder / "trim")
+            os.mkdir(folder / "errors")
             plain = asyncio.run(without_retention(folder / "keep", script, arguments.lines, log, out))
             trimmed = asyncio.run(
                 with_retention(folder / "trim", script, arguments.lines, arguments.cap_mb, log, out)
+            )
+            asyncio.run(
+                detection_cost(folder / "errors", script, arguments.lines, arguments.rounds, log, out)
             )
         print(f"ingest with retention trimming / without: {trimmed / plain:.2f}")
         for note in out.notes:

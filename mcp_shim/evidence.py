@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from pm_actors.api import (
+    GetErrors,
     GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
@@ -21,6 +22,7 @@ from pm_actors.api import (
     SearchLogs,
     TailLogs,
 )
+from pm_actors.error_results import ErrorList
 from pm_actors.errors import PmError
 from pm_actors.ipc.session import ClientSession
 from pm_actors.log_results import LogLines, SearchResult
@@ -36,6 +38,9 @@ ERROR_MATCHES = 15
 
 ERROR_QUERY = "error OR exception OR traceback OR fatal OR panic OR failed OR refused OR denied"
 """An FTS5 query for lines that look like failures, in the words programs commonly print."""
+
+TRACKED_ERRORS = 5
+"""Errors of the process shown with their traces: the few that explain most of its trouble."""
 
 GROUP_TAIL_LINES = 10
 """Per member in trouble: its last stderr lines, so a dozen members still fit the budget."""
@@ -79,6 +84,7 @@ def history_facts(info: ProcessInfo) -> list[str]:
         f"run {run.run_id}: pid {run.pid}, {run.started_at} to {run.ended_at}, "
         f"exit {run.exit_code if run.exit_signal is None else run.exit_signal}: {run.end_reason} "
         f"(asked by {run.requested_by})"
+        + (f"; crashed: {run.crash} (error #{run.error_id})" if run.crash else "")
         for run in info.recent_runs
     ]
     if info.last_health_check is not None:
@@ -95,6 +101,12 @@ def line_texts(found: LogLines | PmError) -> list[str]:
     return [f"{line.ts} [{line.stream}] {line.text}" for line in found.lines]
 
 
+def error_texts(found: ErrorList | PmError) -> list[str]:
+    if isinstance(found, PmError):
+        return [failure_line(found)]
+    return [line for error in found.errors for line in error.summary().split("\n")] or ["none found"]
+
+
 def match_texts(found: SearchResult | PmError) -> list[str]:
     if isinstance(found, PmError):
         return [failure_line(found)]
@@ -107,8 +119,9 @@ def stats_texts(found: ProcessStats | SystemStats | PmError) -> list[str]:
 
 async def process_evidence(backend: ClientSession, name: str) -> tuple[ProcessInfo, list[Section]]:
     """Everything a debugging session starts from; raises if there is no such process."""
-    info, errors, stderr, output = await asyncio.gather(
+    info, tracked, errors, stderr, output = await asyncio.gather(
         backend.call(GetProcessInfo(name=name)),
+        outcome(backend.call(GetErrors(name=name, limit=TRACKED_ERRORS))),
         outcome(backend.call(SearchLogs(query=ERROR_QUERY, name=name, mode="fts5", limit=ERROR_MATCHES))),
         outcome(backend.call(TailLogs(name=name, limit=TAIL_LINES, stream="stderr"))),
         outcome(backend.call(TailLogs(name=name, limit=TAIL_LINES))),
@@ -117,6 +130,9 @@ async def process_evidence(backend: ClientSession, name: str) -> tuple[ProcessIn
     return info, [
         Section("State", record_facts(info)),
         Section("Runs, health checks and limit breaches", history_facts(info)),
+        Section(
+            "Errors found in its output (each counted once, newest first)", error_texts(tracked), "get_errors"
+        ),
         Section("Lines that look like errors (newest first)", match_texts(errors), "search_logs"),
         Section("Last stderr lines", line_texts(stderr), tail.replace("}", ', "stream": "stderr"}')),
         Section("Last output lines (both streams)", line_texts(output), tail),

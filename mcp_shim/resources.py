@@ -7,7 +7,8 @@ shapes are the tools' output schemas) and which daemon topics announce that it c
 is all a subscription needs. Adding a resource is adding one entry.
 
 `logs://recent` and the template `logs://{name}` share a scheme: a fixed URI wins, so the
-output of a process named `recent` is read with `tail_logs`.
+output of a process named `recent` is read with `tail_logs` (and the errors of one named
+`latest` with `get_errors`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import mcp_types as types
 import msgspec
 
 from pm_actors.api import (
+    GetErrors,
+    GetLatestErrors,
     GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
@@ -45,6 +48,11 @@ processes still make a document a model can read."""
 
 PROCESS_LOG_LINES = 100
 """logs://{name}: the newest lines of one process, as tail_logs gives by default."""
+
+LATEST_ERRORS = 10
+PROCESS_ERRORS = 20
+"""errors://latest and errors://{name}: enough errors to see what goes wrong, each with its
+trace, few enough to read."""
 
 Reader = Callable[[ClientSession], Awaitable[object]]
 NamedReader = Callable[[ClientSession, str], Awaitable[object]]
@@ -164,6 +172,14 @@ RESOURCES: tuple[FixedResource, ...] = (
         frozenset({Topic("output"), Topic("processes")}),
     ),
     FixedResource(
+        "errors://latest",
+        "Latest errors",
+        f"The {LATEST_ERRORS} newest unresolved errors with their traces, counts by category and by "
+        "process, and occurrences per hour over the last day (as get_latest_errors).",
+        lambda backend: backend.call(GetLatestErrors(limit=LATEST_ERRORS)),
+        frozenset({Topic("errors"), Topic("processes")}),
+    ),
+    FixedResource(
         "health://status",
         "Health",
         "Health of every process: its check, the last outcome, and restarts.",
@@ -194,6 +210,14 @@ PROCESS_RESOURCES: tuple[ProcessResource, ...] = (
         f"The newest {PROCESS_LOG_LINES} output lines of one process (as tail_logs).",
         lambda backend, name: backend.call(TailLogs(name=name, limit=PROCESS_LOG_LINES)),
         lambda name: frozenset({Topic("output", name)}),
+    ),
+    ProcessResource(
+        "errors",
+        "Process errors",
+        f"The {PROCESS_ERRORS} most recent errors of one process, resolved or not, each counted "
+        "with its trace (as get_errors).",
+        lambda backend, name: backend.call(GetErrors(name=name, limit=PROCESS_ERRORS)),
+        lambda name: frozenset({Topic("errors", name)}),
     ),
 )
 

@@ -48,6 +48,8 @@ pm-actors starts, stops and watches local processes; their output is stored and 
 instead of polling list_processes or get_logs.
 - To find something in the output, search_logs first, then read around a match with get_logs \
 (after_id) or the newest lines with tail_logs; do not page through everything.
+- To learn why a process crashed, call get_errors (name): each error once, counted, with its trace; \
+after a fix, mark_error_resolved tells you if it comes back.
 - A failed call starts with a stable code (not_found, forbidden_command, ...) and says what to do next.
 - The prompts debug_process, optimize_performance, setup_monitoring and troubleshoot_group \
 start from live evidence; resources (processes://list, process://{name}, logs://{name}, ...) \

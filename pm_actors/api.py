@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
+from pm_actors.error_results import ErrorCategory, ErrorList, ErrorOverview, ErrorRecord
 from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
 from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
 from pm_actors.results import (
@@ -81,6 +82,7 @@ Limit = Annotated[
     int,
     msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
 ]
+ErrorLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")]
 SignalName = Literal[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
 ]
@@ -378,9 +380,11 @@ class GetSystemStats(Request, frozen=True, tag="get_system_stats"):
 
 class WaitFor(Request, ReadyCondition, frozen=True, tag="wait_for"):
     """Wait until a process is ready, in one call: until it is running, a log line matches
-    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or it
-    has exited (with any code). Returns as soon as it holds, or at the timeout with the newest
-    output lines (given too when the process has ended)."""
+    `pattern` (a regular expression), a TCP `port` is listening, the process is healthy, or its
+    current run has ended (exited, with any code, even if a restart follows: the answer says how
+    that run ended and the error that explains a crash). Returns as soon as it holds, at once
+    with the reason when it no longer can (the process gave up restarting, was stopped), or at
+    the timeout, with the newest output lines whenever it did not hold or the process ended."""
 
     result_type = WaitResult
     annotations = READ_ONLY
@@ -539,6 +543,56 @@ class GetDaemonStatus(Request, frozen=True, tag="get_daemon_status"):
     annotations = READ_ONLY
 
 
+class GetErrors(Request, frozen=True, tag="get_errors"):
+    """Errors found in processes' output, newest first: each folded stack trace or error line is
+    one error, with its category (port_in_use, module_not_found, ...), how often it happened
+    (repeats are counted, not listed), the runs it affected, its trace and the lines before it.
+    Use it to answer "why did it crash?" in one call."""
+
+    result_type = ErrorList
+    annotations = READ_ONLY
+
+    name: Annotated[
+        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
+        msgspec.Meta(description="Only this process's errors; all processes by default."),
+    ] = None
+    category: Annotated[ErrorCategory | None, msgspec.Meta(description="Only this category.")] = None
+    resolved: Annotated[
+        bool | None,
+        msgspec.Meta(description="true: only resolved ones; false: only unresolved; omitted: both."),
+    ] = None
+    since: Annotated[TimeSpec | None, msgspec.Meta(description="Only errors seen at or after this.")] = None
+    limit: ErrorLimit = 10
+    after_id: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(description="Continue a listing after this error id (its next_after_id)."),
+    ] = None
+
+
+class GetLatestErrors(Request, frozen=True, tag="get_latest_errors"):
+    """The unresolved errors, newest first, with counts by category and by process and the
+    number of occurrences per hour over the last day: the overview before digging in."""
+
+    result_type = ErrorOverview
+    annotations = READ_ONLY
+
+    limit: ErrorLimit = 10
+
+
+class MarkErrorResolved(Request, frozen=True, tag="mark_error_resolved"):
+    """Mark an error resolved, with a note of what fixed it. If the same error happens again
+    it is reopened, and it says that it came back after being resolved."""
+
+    result_type = ErrorRecord
+    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
+
+    error_id: Annotated[int, msgspec.Meta(ge=1, description="The error's id, as get_errors shows it.")]
+    note: Annotated[
+        Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)] | None,
+        msgspec.Meta(description="What fixed it, for whoever sees it next."),
+    ] = None
+
+
 RequestUnion = (
     StartProcess
     | StopProcess
@@ -565,6 +619,9 @@ RequestUnion = (
     | StopGroup
     | ListGroups
     | GetDaemonStatus
+    | GetErrors
+    | GetLatestErrors
+    | MarkErrorResolved
 )
 
 GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups
@@ -576,14 +633,15 @@ REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 
 # Events ----------------------------------------------------------------------------------
 
-TopicKind = Literal["state", "output", "processes"]
+TopicKind = Literal["state", "output", "processes", "errors"]
 """What changed: a process's record (state, pid, health, restarts), its stored output (new
-lines), or which processes exist (one was added or deleted)."""
+lines), which processes exist (one was added or deleted), or its errors (one found, counted
+again, linked to a crash or resolved)."""
 
 
 class Topic(msgspec.Struct, frozen=True):
-    """A subject a client may subscribe to on the daemon's event stream. With `state` or
-    `output`, `name` is the process; None stands for every process. The daemon reports the
+    """A subject a client may subscribe to on the daemon's event stream. With `state`, `output`
+    or `errors`, `name` is the process; None stands for every process. The daemon reports the
     topic that changed, never the data: a client reads it with the requests above."""
 
     kind: TopicKind

@@ -96,6 +96,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_memory_mb: int
     query_timeout_ms: int
     rate_limit: RateLimit | None
+    error_tracking: bool
     daemon_mode: Literal["enabled", "disabled"]
     daemon_auto_start: bool
     daemon_socket_path: Path
@@ -337,6 +338,7 @@ def _variables(home: Path, data_home: Path, working_directory: Path) -> tuple[Va
         Variable("PM_MAX_MEMORY_MB", "max_memory_mb", "1024", whole_number(1, 10_000_000)),
         Variable("PM_QUERY_TIMEOUT_MS", "query_timeout_ms", "5000", whole_number(10, 600_000)),
         Variable("PM_RATE_LIMIT", "rate_limit", "2000/10s", rate_limit),
+        Variable("PM_ERROR_TRACKING", "error_tracking", "true", boolean),
         Variable("PM_DAEMON_MODE", "daemon_mode", "enabled", choice("enabled", "disabled")),
         Variable("PM_DAEMON_AUTO_START", "daemon_auto_start", "true", boolean),
         Variable(

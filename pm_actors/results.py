@@ -66,9 +66,19 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
     exit_signal: str | None = None
     end_reason: str | None = None
     run_id: int | None = None
+    crash: str | None = None
+    """What explains the latest run's crash, in one phrase (its error's headline, or how it ended)."""
+    error_id: int | None = None
+    """The error (get_errors) the crash is linked to."""
 
     def summary(self) -> str:
-        """`name: state (pid)` and what is known of its latest run; then the command line."""
+        """`name: state (pid)` (`name: crashed: why`), what is known of its latest run; then the
+        command line."""
+        state = self.state.value
+        if self.crash:
+            state = crash_phrase(self.state, self.crash, self.error_id)
+            if self.state is not ProcessState.CRASHED:
+                state = f"{self.state.value}; {state}"
         facts = [f"run {self.run_id}" if self.run_id is not None else "never run"]
         facts += [f"started {self.started_at}"] if self.started_at else []
         facts += [f"ended {self.ended_at}"] if self.ended_at else []
@@ -78,9 +88,14 @@ class ProcessRecord(msgspec.Struct, kw_only=True):
         facts += [f"health {self.health.value}", f"restarts {self.restarts}"]
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         command = shlex.join([self.command, *self.args])
-        return (
-            f"{self.name}: {self.state.value}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
-        )
+        return f"{self.name}: {state}{pid}; {'; '.join(facts)}\n  command: {command} (in {self.cwd})"
+
+
+def crash_phrase(state: ProcessState | None, crash: str, error_id: int | None) -> str:
+    """`crashed: ModuleNotFoundError: ... (error #3)`; `last run crashed: ...` once it is past it."""
+    error = f" (error #{error_id})" if error_id is not None else ""
+    prefix = "crashed" if state in (ProcessState.CRASHED, None) else "last run crashed"
+    return f"{prefix}: {crash}{error}"
 
 
 class ProcessList(msgspec.Struct, kw_only=True):
@@ -171,12 +186,19 @@ class RunSummary(msgspec.Struct, kw_only=True):
     exit_signal: str | None
     end_reason: str | None
     requested_by: str | None
+    end_state: ProcessState | None = None
+    crash: str | None = None
+    error_id: int | None = None
 
     def summary(self) -> str:
         facts = [
             f"pid {self.pid}" if self.pid is not None else "no pid",
             f"{self.started_at} to {self.ended_at}",
         ]
+        if self.crash:
+            facts.append(crash_phrase(None, self.crash, self.error_id))
+        elif self.end_state:
+            facts.append(f"ended {self.end_state.value}")
         facts += [f"exit code {self.exit_code}"] if self.exit_code is not None else []
         facts += [f"killed by {self.exit_signal}"] if self.exit_signal else []
         facts += [f"why: {self.end_reason}"] if self.end_reason else []
@@ -204,11 +226,12 @@ class ProcessInfo(ProcessRecord, kw_only=True):
     def summary(self) -> str:
         env = " ".join(f"{key}={value}" for key, value in self.env.items()) or "none"
         last_check = self.last_health_check.summary() if self.last_health_check else "none yet"
+        pending = f"next restart at {self.next_restart_at}" if self.next_restart_at else "no restart pending"
         lines = [
             ProcessRecord.summary(self),
             f"  env: {env}",
             f"  restart: {self.restart}, at most {self.max_restarts} in a row; stop timeout "
-            f"{number(self.stop_timeout_s)} s; next restart at {self.next_restart_at or 'none pending'}",
+            f"{number(self.stop_timeout_s)} s; {pending}",
             f"  backoff: {settings(self.backoff)}",
             f"  health check: {settings(self.health_check)}",
             f"  last health check: {last_check}",
@@ -316,13 +339,22 @@ class WaitResult(msgspec.Struct, kw_only=True):
     port: int | None = None
     last_lines: list[LogLine] = []
     """On a timeout, or when the process has ended: the newest output lines, to see why."""
+    run: RunSummary | None = None
+    """The run that ended: for `exited`, the run that was current when the wait began; when the
+    condition can no longer hold, the process's last run."""
+    gave_up: str | None = None
+    """Why the condition can no longer hold (the process gave up restarting, was stopped...)."""
 
     def summary(self) -> str:
-        outcome = "held" if self.satisfied else "did not hold"
+        outcome = "condition met" if self.satisfied else "condition not met"
         elapsed = number(self.elapsed_ms)
         text = f"{self.name}: {self.until} {outcome} after {elapsed} ms; state {self.state.value}"
+        if self.gave_up is not None:
+            text += f"; it cannot hold any more: {self.gave_up}"
         if self.port is not None:
             text += f"; listening on port {self.port}"
+        if self.run is not None:
+            text += f"\n{self.run.summary()}"
         if self.matched_line is not None:
             text += "; matching line:\n" + render_lines([self.matched_line])
         if self.last_lines:

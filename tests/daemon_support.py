@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -251,3 +251,22 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+CLI_TIMEOUT_S = 60.0
+
+
+def run_cli(
+    environment: Mapping[str, str], directory: Path, *arguments: str
+) -> subprocess.CompletedProcess[str]:
+    """`pm-actors ARGUMENTS` in `directory` (never the source tree, whose `pm_actors/` folder
+    would shadow the installed package), its output captured."""
+    return subprocess.run(
+        [PYTHON, "-m", "pm_actors", *arguments],
+        env=dict(environment),
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )

@@ -31,6 +31,7 @@ VOCABULARY = {
     "results",
     "log_results",
     "group_results",
+    "error_results",
     "specs",
     "states",
     "errors",

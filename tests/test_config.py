@@ -52,3 +52,4 @@ def test_a_bad_value_is_one_line_naming_the_variable_the_value_and_what_is_allow
 @pytest.mark.parametrize(("text", "expected"), [("yes", True), ("0", False), ("ON", True), ("off", False)])
 def test_booleans_accept_the_usual_spellings(text: str, expected: bool) -> None:
     assert load_config({"HOME": "/h", "PM_DEBUG": text}).debug is expected
+    assert load_config({"HOME": "/h", "PM_ERROR_TRACKING": text}).error_tracking is expected

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from pm_actors.api import GetLogs, ListProcesses, StartProcess, StopProcess
+from pm_actors.app import cli
 from pm_actors.config import Config
 from pm_actors.errors import DaemonUnavailable, PmError
 from pm_actors.ipc import client as client_module
@@ -308,3 +309,23 @@ def test_a_daemon_speaking_another_protocol_is_restarted_once_then_the_differenc
     assert "`pm-actors daemon restart`" in refused.value.message
     monkeypatch.undo()
     assert record_of(kept, "counter").pid == counter.pid and not process_is_gone(counter.pid or 0)
+
+
+@pytest.mark.timeout(90)
+def test_daemon_stop_stops_a_daemon_speaking_another_protocol(
+    kept: Kept,
+    pm_environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    daemon_pid = kept.daemon_pid()
+    for name, value in pm_environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(client_module, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+
+    assert cli.main(["status"]) == 1
+    assert f"the daemon (pid {daemon_pid}, pm-actors" in capsys.readouterr().err
+    assert cli.main(["daemon", "stop"]) == 0
+
+    assert f"Daemon stopped (pid {daemon_pid})" in capsys.readouterr().out
+    assert kept.keeper.wait(timeout=30) == 0, "the keeper ends with its daemon"

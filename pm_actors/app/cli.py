@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "wait": "cli_processes.wait",
     "logs": "cli_logs.logs",
     "search": "cli_logs.search",
+    "errors": "cli_errors.errors",
+    "resolve": "cli_errors.resolve",
     "status": "cli_daemon.status",
     "daemon": "cli_daemon.daemon",
     "group": "cli_groups.group",

@@ -21,10 +21,11 @@ import psutil
 
 from pm_actors.api import GetDaemonStatus
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console
-from pm_actors.config import DAEMON_SETTINGS
+from pm_actors.config import DAEMON_SETTINGS, Config
 from pm_actors.errors import DaemonUnavailable
-from pm_actors.ipc.client import DaemonClient, NoDaemonListening
+from pm_actors.ipc.client import DaemonClient, DaemonOfOtherRelease, NoDaemonListening
 from pm_actors.ipc.launcher import connect_or_start
+from pm_actors.ipc.protocol import Welcome
 from pm_actors.ipc.settings_check import NOT_BY_RESTART, restart_kept_daemon
 from pm_actors.logging_setup import configure_logging
 from pm_actors.results import DaemonStatus
@@ -68,14 +69,10 @@ def _restart_kept(console: Console) -> bool:
     """Restart a daemon under its keeper, its processes running on; False if none runs so."""
 
     async def restart() -> tuple[int, DaemonStatus] | None:
-        try:
-            client = await DaemonClient.connect(console.config)
-        except NoDaemonListening:
+        welcome = await _welcome(console.config)
+        if welcome is None or not welcome.kept:
             return None
-        await client.close()
-        if not client.welcome.kept:
-            return None
-        config, old_pid = console.config, client.welcome.daemon_pid
+        config, old_pid = console.config, welcome.daemon_pid
         names = sorted((config.explicit & set(DAEMON_SETTINGS)) - NOT_BY_RESTART)
         async with await restart_kept_daemon(config, old_pid, names) as fresh:
             return old_pid, await fresh.call(GetDaemonStatus())
@@ -120,20 +117,34 @@ def _start(console: Console) -> int:
 
 
 def _stop(console: Console) -> bool:
-    current = _running_status(console)
-    if current is None:
+    welcome = asyncio.run(_welcome(console.config))
+    if welcome is None:
         console.print(f"No daemon is running (socket {console.config.daemon_address}).")
         return False
-    os.kill(current.pid, signal.SIGTERM)
+    pid = welcome.daemon_pid
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + DAEMON_EXIT_TIMEOUT_S
-    while _alive(current.pid):
+    while _alive(pid):
         if time.monotonic() >= deadline:
             raise DaemonUnavailable(
-                f"the daemon (pid {current.pid}) did not exit; its log is {current.log_file}"
+                f"the daemon (pid {pid}) did not exit; its log is {console.config.daemon_log_path}"
             )
         time.sleep(EXIT_POLL_S)  # polling the pid of a process that is not our child
-    console.print(f"Daemon stopped (pid {current.pid}); the processes it managed were stopped with it.")
+    console.print(f"Daemon stopped (pid {pid}); the processes it managed were stopped with it.")
     return True
+
+
+async def _welcome(config: Config) -> Welcome | None:
+    """The running daemon's welcome, even from a daemon of another release (to stop or restart
+    it); None when no daemon answers."""
+    try:
+        client = await DaemonClient.connect(config)
+    except NoDaemonListening:
+        return None
+    except DaemonOfOtherRelease as other:
+        return other.welcome
+    await client.close()
+    return client.welcome
 
 
 def _alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ from typing import get_args
 
 from pm_actors import __version__
 from pm_actors.api import SearchMode, SignalName
+from pm_actors.error_results import ErrorCategory
 from pm_actors.specs import RestartPolicy, StopStrategy
 
 DEFAULT_HTTP_HOST = "127.0.0.1"
@@ -123,6 +124,30 @@ def _output_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     search.add_argument("--name", metavar="NAME", help="only this process")
     search.add_argument("--mode", choices=get_args(SearchMode), default="words")
     search.add_argument("-n", "--limit", type=int, default=50, metavar="N")
+
+    errors = _command(
+        commands,
+        "errors",
+        "errors found in output: with no NAME, the unresolved ones with counts and trend",
+        "pm-actors errors web --category port_in_use",
+    )
+    errors.add_argument("name", nargs="?", metavar="NAME", help="only this process's errors")
+    errors.add_argument("--category", choices=get_args(ErrorCategory))
+    errors.add_argument("--since", metavar="WHEN", help="only errors seen since then: 10m, 2h, an ISO time")
+    solved = errors.add_mutually_exclusive_group()
+    solved.add_argument("--resolved", action="store_const", const=True, help="only resolved ones")
+    solved.add_argument("--unresolved", dest="resolved", action="store_const", const=False)
+    errors.add_argument("-n", "--limit", type=int, default=10, metavar="N")
+    errors.add_argument("--json", action="store_true")
+
+    resolve = _command(
+        commands,
+        "resolve",
+        "mark an error resolved; if it happens again it is reopened and says it came back",
+        'pm-actors resolve 3 --note "added settings.json"',
+    )
+    resolve.add_argument("error_id", type=int, metavar="ID", help="the error's number, as errors shows it")
+    resolve.add_argument("--note", help="what fixed it, for whoever sees it next")
 
 
 def _stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,6 +1,7 @@
-"""The command line's process commands: ps, start, stop, restart, kill, rm, info, wait, logs,
-search. Each takes the parsed arguments and a `Console`, calls the daemon through the one
-client session, prints for a person (or JSON), and returns the exit code."""
+"""The command line's process commands: ps, start, stop, restart, kill, rm, info, wait.
+
+Each takes the parsed arguments and a `Console`, calls the daemon through the one client
+session, prints for a person (or JSON), and returns the exit code."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def _process_table(console: Console, as_json: bool) -> str:
 
 def _row(console: Console, record: ProcessRecord, stats: ProcessStats | None) -> list[str]:
     painter = console.painter
-    last = " ".join((record.end_reason or "").split()[:LAST_ERROR_WORDS])
+    # What explains a crash says more than how the run ended ("exited on its own with code 1").
+    last = " ".join((record.crash or record.end_reason or "").split()[:LAST_ERROR_WORDS])
     if record.state in (ProcessState.CRASHED, ProcessState.FATAL):
         last = painter.error(last)
     return [

@@ -19,11 +19,11 @@ class UsageError(Exception):
 
 
 class Console:
-    def __init__(self, config: Config, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    def __init__(self, config: Config, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.config = config
-        self.out = out
-        self.err = err
-        self.painter = Painter(colour_enabled(out))
+        self.out = out or sys.stdout  # looked up now: whoever replaced them since import
+        self.err = err or sys.stderr
+        self.painter = Painter(colour_enabled(self.out))
         self._caller: Caller | None = None
 
     @property

@@ -20,7 +20,7 @@ from pm_actors.api import GroupMember
 from pm_actors.definition import MemberDefinition
 from pm_actors.errors import AlreadyExists, InvalidArgument
 from pm_actors.log_results import LogLine
-from pm_actors.results import ProcessRecord, WaitResult
+from pm_actors.results import ProcessRecord, RunSummary, WaitResult
 from pm_actors.specs import RUNNING, ReadyCondition
 from pm_actors.states import Health, ProcessState
 
@@ -136,16 +136,37 @@ def record(state: ProcessState, end_reason: str | None) -> ProcessRecord:
     )
 
 
-def test_a_one_shot_step_is_ready_only_when_it_exited_with_code_zero() -> None:
+def ended_run(state: ProcessState, reason: str, crash: str | None = None) -> RunSummary:
+    return RunSummary(
+        run_id=3,
+        pid=30,
+        started_at=None,
+        ended_at=None,
+        exit_code=None,
+        exit_signal=None,
+        end_reason=reason,
+        requested_by="start_process",
+        end_state=state,
+        crash=crash,
+    )
+
+
+def test_a_one_shot_step_is_ready_only_when_its_run_exited_with_code_zero() -> None:
     exited = ReadyCondition(until="exited")
-    assert is_ready(exited, wait_result("exited", True, ProcessState.EXITED))
-    assert ready_detail(wait_result("exited", True, ProcessState.EXITED)) == "exited with code 0"
-    crashed = wait_result("exited", True, ProcessState.CRASHED)
+    clean = ended_run(ProcessState.EXITED, "exited on its own with code 0")
+    assert is_ready(exited, wait_result("exited", True, ProcessState.BACKOFF, run=clean))  # restart=always
+    assert ready_detail(wait_result("exited", True, ProcessState.EXITED, run=clean)) == "exited with code 0"
+    quiet = ended_run(ProcessState.CRASHED, "exited on its own with code 3", "exited on its own with code 3")
+    crashed = wait_result("exited", True, ProcessState.BACKOFF, run=quiet)
     assert not is_ready(exited, crashed)
     assert (
-        not_ready_reason(exited, crashed, record(ProcessState.CRASHED, "exited on its own with code 3"))
+        not_ready_reason(exited, crashed, None)
         == "crashed, not with exit code 0 (exited on its own with code 3)"
     )
+    explained = ended_run(ProcessState.CRASHED, "exited on its own with code 1", "ImportError: no alembic")
+    assert not_ready_reason(
+        exited, wait_result("exited", True, ProcessState.CRASHED, run=explained), None
+    ) == ("crashed, not with exit code 0 (exited on its own with code 1: ImportError: no alembic)")
 
 
 def test_why_a_member_was_not_ready_says_what_was_awaited_and_how_it_ended() -> None:

@@ -17,6 +17,7 @@ import pytest
 from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.groups import GroupActor
 from pm_actors.actors.health import HealthActor
+from pm_actors.actors.incidents.queries import ErrorQueries
 from pm_actors.actors.log_queries import LogQueries
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.messages import Asked
@@ -26,6 +27,7 @@ from pm_actors.actors.supervisor import HANDLERS
 from pm_actors.actors.waiter import WaitActor
 from pm_actors.api import (
     CheckProcessHealth,
+    GetErrors,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
@@ -55,6 +57,7 @@ INJECTIONS: list[tuple[Any, str, Callable[[], RequestUnion]]] = [
     (Sampler, "process_stats", lambda: GetProcessStats(name="sleeper")),
     (LogQueries, "get_logs", lambda: GetLogs(name="sleeper")),
     (LogWriterActor, "_index_for", lambda: GetLogs(name="sleeper")),
+    (ErrorQueries, "get_errors", lambda: GetErrors(name="sleeper")),
     (WaitActor, "_evaluate", lambda: WaitFor(name="sleeper", until="exited", timeout_s=60)),
     (GroupActor, "handle", ListGroups),
 ]

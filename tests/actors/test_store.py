@@ -251,7 +251,7 @@ def test_the_database_file_and_its_wal_are_private(short_tmp: Path) -> None:
 
 
 def old_database(path: Path, version: int) -> apsw.Connection:
-    """A database as pm-actors left it at schema `version` 3 or 4 (auto_vacuum off, as it was then)."""
+    """A database as pm-actors left it at schema `version` (3 to 5; auto_vacuum off, as it was then)."""
     old = apsw.Connection(str(path))
     with old:
         for migration in MIGRATIONS[:version]:
@@ -313,10 +313,51 @@ def test_version_5_keeps_the_groups_of_a_version_4_database(short_tmp: Path) -> 
     connection = open_write_connection(path)
     try:
         state = load_stored_state(connection)
-        assert schema_version(connection) == SCHEMA_VERSION == 5
+        assert schema_version(connection) == SCHEMA_VERSION
         assert [(group.name, [member.name for member in group.members]) for group in state.groups] == [
             ("stack", ["db"])
         ]
         assert next_id(connection, "processes") == 4
+    finally:
+        connection.close()
+
+
+def test_version_6_tracks_errors_from_the_lines_after_the_upgrade_on(short_tmp: Path) -> None:
+    """Lines stored before the upgrade are not classified (a history of unknown size would all
+    be looked at once); the runs that had ended count as concluded, an open one does not."""
+    path = short_tmp / "old.db"
+    old = old_database(path, 5)
+    with old:
+        add_process(old, 1, "web")
+        add_run(old, 1, process_id=1, exit_code=1)
+        add_run(old, 2, process_id=1, exit_code=None)
+        add_line(old, 7, process_id=1)
+    old.close()
+
+    connection = open_write_connection(path)
+    try:
+        assert schema_version(connection) == SCHEMA_VERSION
+        assert connection.execute("SELECT classified_up_to FROM incident_progress").get == 7
+        checked = connection.execute("SELECT id, errors_checked FROM runs ORDER BY id").fetchall()
+        assert checked == [(1, 1), (2, None)]
+        assert connection.execute("SELECT count(*) FROM incidents").get == 0
+    finally:
+        connection.close()
+
+
+def test_version_7_keeps_runs_and_knows_no_supervision_of_the_runs_before_it(short_tmp: Path) -> None:
+    """Runs that ended before the upgrade show their end as before: nothing was due for them."""
+    path = short_tmp / "old.db"
+    old = old_database(path, 6)
+    with old:
+        add_process(old, 1, "web")
+        add_run(old, 1, process_id=1, exit_code=1)
+    old.close()
+
+    connection = open_write_connection(path)
+    try:
+        assert schema_version(connection) == SCHEMA_VERSION == 7
+        runs = connection.execute("SELECT id, exit_code, supervision FROM runs").fetchall()
+        assert runs == [(1, 1, None)]
     finally:
         connection.close()

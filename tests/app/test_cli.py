@@ -7,41 +7,22 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from pm_actors import __version__
-from pm_actors.api import ListProcesses
+from pm_actors.api import ListProcesses, StartProcess
 from pm_actors.states import ProcessState
-from tests.daemon_support import Daemon, DaemonLauncher
+from tests.daemon_support import Daemon, DaemonLauncher, run_cli
 from tests.helpers import PYTHON, process_is_gone, wait_until
 
-CLI_TIMEOUT_S = 30.0
 TICKER = "import time\nfor i in range(100000):\n    print('tick', i, flush=True)\n    time.sleep(0.05)"
 
 
-@pytest.fixture
-def daemon(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[Daemon]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher.start()
-    finally:
-        launcher.stop_all()
-
-
 def pm(daemon: Daemon, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "pm_actors", *arguments],
-        env=daemon.environment | environment,
-        cwd=daemon.log_path.parent,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
+    return run_cli(daemon.environment | environment, daemon.log_path.parent, *arguments)
 
 
 @pytest.mark.timeout(60)
@@ -69,6 +50,43 @@ def test_start_ps_logs_stop_rm_through_the_command_line(daemon: Daemon) -> None:
     assert stopped.returncode == 0 and "ticker: stopped" in stopped.stdout
     assert pm(daemon, "rm", "ticker").returncode == 0
     assert daemon.call(ListProcesses()).processes == []
+
+
+@pytest.mark.timeout(60)
+def test_ps_says_why_a_process_crashed_in_a_few_words(daemon: Daemon) -> None:
+    code = "import flask_never_installed_here"
+    daemon.call(StartProcess(name="web", command=PYTHON, args=["-c", code], cwd="/", restart="never"))
+    wait_until(
+        lambda: [record.crash for record in daemon.call(ListProcesses()).processes] != [None],
+        message="the crash to be explained",
+    )
+    _, row = pm(daemon, "ps").stdout.splitlines()
+    assert row.split()[:2] == ["web", "crashed"]
+    assert "ModuleNotFoundError: No module named" in row  # in LAST, not "exited on its own with code 1"
+
+
+@pytest.mark.timeout(60)
+def test_errors_lists_what_crashed_and_resolve_marks_it(daemon: Daemon) -> None:
+    code = "import flask_never_installed_here"
+    daemon.call(StartProcess(name="web", command=PYTHON, args=["-c", code], cwd="/", restart="never"))
+    wait_until(lambda: "module_not_found" in pm(daemon, "errors").stdout, message="the error to be found")
+    overview = pm(daemon, "errors").stdout
+    assert overview.startswith("1 unresolved errors. Occurrences by category: module_not_found 1")
+    assert "ModuleNotFoundError: No module named 'flask_never_installed_here'" in overview
+
+    listed = json.loads(pm(daemon, "errors", "web", "--json").stdout)
+    [error] = listed["errors"]
+    assert error["name"] == "web" and error["category"] == "module_not_found"
+    assert pm(daemon, "errors", "web", "--category", "port_in_use").stdout.strip() == "No errors found."
+
+    resolved = pm(daemon, "resolve", str(error["id"]), "--note", "installed flask")
+    assert resolved.returncode == 0 and "RESOLVED at" in resolved.stdout
+    assert "installed flask" in pm(daemon, "errors", "--resolved").stdout
+    assert pm(daemon, "errors", "--unresolved").stdout.strip() == "No errors found."
+    assert pm(daemon, "errors").stdout.startswith("0 unresolved errors")
+
+    unknown = pm(daemon, "resolve", "999")
+    assert unknown.returncode == 1 and "not_found" in unknown.stderr
 
 
 ALARM = (
@@ -156,15 +174,7 @@ def test_daemon_start_runs_one_in_the_background_once(
     short_tmp: Path, pm_environment: dict[str, str]
 ) -> None:
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "pm_actors", *arguments],
-            env=pm_environment,
-            cwd=short_tmp,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(pm_environment, short_tmp, *arguments)
 
     started = run("daemon", "start")
     assert started.returncode == 0 and "Daemon started (pid " in started.stdout
@@ -184,15 +194,7 @@ def test_daemon_restart_hands_every_process_to_a_new_daemon_with_new_settings(
     short_tmp: Path, pm_environment: dict[str, str]
 ) -> None:
     def run(*arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "pm_actors", *arguments],
-            env=pm_environment | settings,
-            cwd=short_tmp,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(pm_environment | settings, short_tmp, *arguments)
 
     started = run("daemon", "start")
     first = int(started.stdout.split("pid ")[1].split(")")[0])

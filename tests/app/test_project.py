@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,8 @@ from pm_actors.api import ListProcesses
 from pm_actors.app.project import load_project
 from pm_actors.config import ConfigError
 from pm_actors.states import ProcessState
-from tests.daemon_support import Daemon, DaemonLauncher
+from tests.daemon_support import Daemon, run_cli
 from tests.helpers import PYTHON
-
-CLI_TIMEOUT_S = 60.0
 
 STACK = f"""
 name = "shop"
@@ -34,25 +31,8 @@ stop_timeout_s = 2
 """
 
 
-@pytest.fixture
-def daemon(short_tmp: Path, pm_environment: dict[str, str]) -> Iterator[Daemon]:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
-    try:
-        yield launcher.start()
-    finally:
-        launcher.stop_all()
-
-
 def pm(daemon: Daemon, directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "pm_actors", *arguments],
-        env=daemon.environment,
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
+    return run_cli(daemon.environment, directory, *arguments)
 
 
 def pids(daemon: Daemon) -> dict[str, int | None]:

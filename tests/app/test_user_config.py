@@ -12,10 +12,8 @@ from pm_actors.app.cli import settings_environment
 from pm_actors.app.project import Project
 from pm_actors.app.user_config import user_config_path, user_settings
 from pm_actors.config import ConfigError, load_config
-from tests.daemon_support import DaemonLauncher
+from tests.daemon_support import DaemonLauncher, run_cli
 from tests.helpers import PYTHON
-
-CLI_TIMEOUT_S = 30
 
 
 def write_user_config(home: Path, text: str) -> Path:
@@ -81,15 +79,7 @@ def test_the_daemon_and_the_command_line_apply_the_user_file(
     )
 
     def pm(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "pm_actors", *arguments],
-            env=environment,
-            cwd=short_tmp,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-        )
+        return run_cli(environment, short_tmp, *arguments)
 
     launcher = DaemonLauncher(short_tmp, environment)
     try:

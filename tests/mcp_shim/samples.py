@@ -41,6 +41,7 @@ from pm_actors.results import (
 )
 from pm_actors.specs import Backoff, CommandCheck, HttpCheck, Limits, ReadyCondition, TcpCheck
 from pm_actors.states import Health, ProcessState
+from tests.mcp_shim.error_samples import ERROR_SAMPLES
 
 STARTED = 1_700_000_000.25
 ENDED = 1_700_000_042.5
@@ -69,12 +70,22 @@ CRASHED = msgspec.structs.replace(
     exit_code=1,
     ended_at=iso_utc(ENDED),
     health=Health.UNKNOWN,
-    end_reason="exited with code 1",
+    end_reason="exited on its own with code 1",
+    crash="ModuleNotFoundError: No module named 'flask'",
+    error_id=3,
 )
 
 KILLED = msgspec.structs.replace(
-    CRASHED, name="job.1", state=ProcessState.STOPPED, exit_code=None, exit_signal="SIGKILL", end_reason=None
+    CRASHED,
+    name="job.1",
+    state=ProcessState.STOPPED,
+    exit_code=None,
+    exit_signal="SIGKILL",
+    end_reason=None,
+    crash=None,
+    error_id=None,
 )
+FATAL = msgspec.structs.replace(CRASHED, name="api", state=ProcessState.FATAL, restarts=5)
 
 LINES = LogLines(
     lines=[
@@ -158,6 +169,9 @@ INFO = ProcessInfo(
             exit_signal=None,
             end_reason="exited on its own with code 1",
             requested_by="start_process",
+            end_state=ProcessState.CRASHED,
+            crash="ModuleNotFoundError: No module named 'flask'",
+            error_id=3,
         )
     ],
 )
@@ -240,7 +254,7 @@ DB_READY = MemberStart(
 )
 
 SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
-    ProcessRecord: [RUNNING, CRASHED, KILLED],
+    ProcessRecord: [RUNNING, CRASHED, KILLED, FATAL],
     ProcessList: [ProcessList(processes=[RUNNING, CRASHED, KILLED]), ProcessList(processes=[])],
     DeletedProcess: [DeletedProcess(name="worker", deleted=True, lines_deleted=1234)],
     LogLines: [LINES, LogLines(lines=[], next_after_id=0, has_more=False)],
@@ -404,7 +418,26 @@ SAMPLE_RESULTS: dict[type[msgspec.Struct], list[msgspec.Struct]] = {
             state=ProcessState.RUNNING,
             last_lines=LINES.lines,
         ),
+        WaitResult(
+            name="web",
+            satisfied=True,
+            until="exited",
+            elapsed_ms=812.0,
+            state=ProcessState.BACKOFF,
+            last_lines=LINES.lines,
+            run=INFO.recent_runs[0],
+        ),
+        WaitResult(
+            name="api",
+            satisfied=False,
+            until="port",
+            elapsed_ms=1.0,
+            state=ProcessState.FATAL,
+            run=INFO.recent_runs[0],
+            gave_up="it is fatal: gave up after 5 restarts in a row",
+        ),
     ],
+    **ERROR_SAMPLES,
 }
 """Per result type, results a real backend could return (edge cases included: nulls, empty lists)."""
 
@@ -434,6 +467,9 @@ MINIMAL_ARGUMENTS: dict[str, dict[str, Any]] = {
     "start_group": {"group": "stack"},
     "stop_group": {"group": "stack"},
     "list_groups": {},
+    "get_errors": {},
+    "get_latest_errors": {},
+    "mark_error_resolved": {"error_id": 3},
 }
 """Per tool, the smallest arguments it accepts."""
 

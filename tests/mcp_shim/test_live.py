@@ -134,7 +134,46 @@ def test_a_prompt_carries_the_facts_of_a_live_process_and_its_name_completes(shi
     text, names = run(scenario)
     assert "`crasher` is crashed" in text and "exit code 3" in text
     assert "ValueError: boom" in text and "starting" in text
+    assert "crasher: unhandled_exception x1 in 1 run" in text  # the tracked error, counted
     assert names == ["crasher"]
+
+
+@pytest.mark.timeout(120)
+def test_a_crash_reads_as_one_error_through_the_tools_and_the_resource_which_announces_it(shim: Shim) -> None:
+    inbox = Inbox()
+
+    async def scenario() -> tuple[dict[str, Any], types.CallToolResult, dict[str, Any], dict[str, Any]]:
+        async with shim.session(message_handler=inbox) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            for name in ("get_errors", "get_latest_errors", "mark_error_resolved"):
+                assert tools[name].description and tools[name].output_schema
+            annotations = tools["get_errors"].annotations
+            assert annotations is not None and annotations.read_only_hint is True
+            await client.subscribe_resource("errors://latest")
+            await start(client, "crasher", CRASHER)
+            ended = structured(await client.call_tool("wait_for", {"name": "crasher", "until": "exited"}))
+            errors = await client.call_tool("get_errors", {"name": "crasher"})
+            await eventually(lambda: inbox.updates("errors://latest"), message="the errors://latest update")
+            (content,) = (await client.read_resource("errors://latest")).contents
+            assert isinstance(content, types.TextResourceContents)
+            error_id = structured(errors)["errors"][0]["id"]
+            resolved = structured(await client.call_tool("mark_error_resolved", {"error_id": error_id}))
+            return ended, errors, json.loads(content.text), resolved
+
+    ended, errors, latest, resolved = run(scenario)
+    assert ended["satisfied"] and ended["run"]["end_state"] == "crashed"
+    assert ended["run"]["crash"] == "ValueError: boom"
+    [error] = structured(errors)["errors"]
+    assert (error["category"], error["message"], error["count"]) == (
+        "unhandled_exception",
+        "ValueError: boom",
+        1,
+    )
+    text = errors.content[0]
+    assert isinstance(text, types.TextContent) and "crasher: unhandled_exception x1" in text.text
+    assert "    ValueError: boom" in text.text  # the trace, indented under its headline
+    assert latest["unresolved"] == 1 and latest["by_process"] == {"crasher": 1}
+    assert resolved["resolved"] is True
 
 
 ECHO = "import sys\nprint('ready', flush=True)\nfor line in sys.stdin: print('got', line.strip(), flush=True)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import mcp_types as types
 import pytest
@@ -11,20 +12,21 @@ from mcp.shared.exceptions import MCPError
 
 from pm_actors import api
 from pm_actors.errors import DaemonUnavailable, ProcessNotFound
-from pm_actors.mcp_shim.resources import PROCESS_RESOURCES, RESOURCES
+from pm_actors.mcp_shim.resources import PROCESS_RESOURCES, RESOURCES, topics_of
 from tests.mcp_shim.fakes import FakeBackend, answer_like_a_daemon, raising, with_client
 
-FIXED_URIS = ["processes://list", "logs://recent", "health://status", "metrics://summary"]
+FIXED_URIS = ["processes://list", "logs://recent", "errors://latest", "health://status", "metrics://summary"]
 SAMPLE_NAMES = ["web", "worker", "job.1"]
+SCHEMES = ("process", "logs", "errors")
 """The processes `answer_like_a_daemon` lists."""
 
 
-def test_every_fixed_resource_and_two_per_process_are_listed_as_json(mode: str) -> None:
+def test_every_fixed_resource_and_three_per_process_are_listed_as_json(mode: str) -> None:
     async def scenario(client: Client) -> types.ListResourcesResult:
         return await client.list_resources()
 
     listed = with_client(FakeBackend(), mode, scenario)
-    per_process = [f"{scheme}://{name}" for name in SAMPLE_NAMES for scheme in ("process", "logs")]
+    per_process = [f"{scheme}://{name}" for name in SAMPLE_NAMES for scheme in SCHEMES]
     assert [resource.uri for resource in listed.resources] == FIXED_URIS + per_process
     for resource in listed.resources:
         assert resource.mime_type == "application/json"
@@ -37,12 +39,11 @@ def test_the_per_process_templates_are_listed(mode: str) -> None:
 
     listed = with_client(FakeBackend(), mode, scenario)
     assert [template.uri_template for template in listed.resource_templates] == [
-        "process://{name}",
-        "logs://{name}",
+        f"{scheme}://{{name}}" for scheme in SCHEMES
     ]
 
 
-@pytest.mark.parametrize("uri", [*FIXED_URIS, "process://web", "logs://web"])
+@pytest.mark.parametrize("uri", [*FIXED_URIS, *(f"{scheme}://web" for scheme in SCHEMES)])
 def test_every_resource_reads_as_valid_json_with_its_mime_type(mode: str, uri: str) -> None:
     async def scenario(client: Client) -> types.ReadResourceResult:
         return await client.read_resource(uri)
@@ -82,6 +83,24 @@ def test_logs_recent_holds_the_newest_lines_of_every_process(mode: str) -> None:
     assert document["processes"][0]["lines"][0]["text"] == "Serving HTTP on 0.0.0.0 port 8000"
     tails = [request for request in backend.requests if isinstance(request, api.TailLogs)]
     assert sorted(request.name for request in tails) == sorted(SAMPLE_NAMES)
+
+
+def test_the_error_resources_are_what_the_error_tools_answer_and_follow_the_errors_topic(mode: str) -> None:
+    backend = FakeBackend()
+
+    async def scenario(client: Client) -> list[dict[str, Any]]:
+        documents = []
+        for uri in ("errors://latest", "errors://web"):
+            content = (await client.read_resource(uri)).contents[0]
+            assert isinstance(content, types.TextResourceContents)
+            documents.append(json.loads(content.text))
+        return documents
+
+    latest, web = with_client(backend, mode, scenario)
+    assert backend.requests == [api.GetLatestErrors(limit=10), api.GetErrors(name="web", limit=20)]
+    assert latest["unresolved"] == 2 and web["errors"][0]["category"] == "module_not_found"
+    assert topics_of("errors://latest") == {api.Topic("errors"), api.Topic("processes")}
+    assert topics_of("errors://web") == {api.Topic("errors", "web")}
 
 
 def test_a_process_that_ended_meanwhile_is_left_out_of_metrics_not_an_error(mode: str) -> None:

@@ -1,0 +1,1 @@
+"""Error tracking: classify stored output into incidents, fold stack traces, fingerprint repeats."""
