@@ -194,10 +194,13 @@ class WaitActor(DaemonActor):
         return self._finish(wait, satisfied=False, record=record, run=run, gave_up=why)
 
     def _stored_run(self, run_id: int) -> RunSummary | None:
-        """The run as stored once its end is committed and concluded (a crash linked to what
-        explains it), else None."""
+        """The run as stored once its end is committed and, if it crashed, concluded (linked to
+        what explains it), else None. Any other end has nothing to explain: its answer does not
+        wait for error detection to reach the end of a flood."""
         run = None if self._connection is None else stored_run(self._connection, run_id)
-        if run is None or not run.errors_checked:
+        if run is None or run.ended_at is None:
+            return None
+        if run.end_state == ProcessState.CRASHED and not run.errors_checked:
             return None
         return run_summary(outcome_of(run))
 

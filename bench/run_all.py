@@ -45,7 +45,7 @@ SUITES: dict[str, Callable[[Bench, dict[str, Path]], Awaitable[None]]] = {
     "groups": lambda bench, scripts: suite_search.groups(bench),
     "startup": lambda bench, scripts: asyncio.to_thread(suite_search.startup, bench),
     "search": lambda bench, scripts: suite_search.measure(bench),
-    "retention": lambda bench, scripts: suite_floods.retention(bench, scripts["block"]),
+    "retention": lambda bench, scripts: suite_floods.retention(bench),
 }
 """Every suite, in the order they run (see above)."""
 
