@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from pm_actors.api import GroupMember
 from pm_actors.definition import MemberDefinition
 from pm_actors.errors import AlreadyExists, InvalidArgument, PmError
+from pm_actors.group_requests import GroupMember
 from pm_actors.group_results import GroupStatus
 from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.specs import RUNNING, ReadyCondition, StopStrategy

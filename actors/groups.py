@@ -39,20 +39,19 @@ from pm_actors.actors.messages import (
     Settled,
 )
 from pm_actors.actors.records import RecordBoard
-from pm_actors.api import (
+from pm_actors.api import RequestUnion
+from pm_actors.definition import GroupDefinition, MemberDefinition
+from pm_actors.errors import AlreadyExists, AlreadyRunning, DaemonUnavailable, InternalError, NotFound
+from pm_actors.group_requests import (
     AddToGroup,
     CreateGroup,
     DeleteGroup,
     GroupMember,
     ListGroups,
     RemoveFromGroup,
-    Request,
-    RequestUnion,
     StartGroup,
     StopGroup,
 )
-from pm_actors.definition import GroupDefinition, MemberDefinition
-from pm_actors.errors import AlreadyExists, AlreadyRunning, DaemonUnavailable, InternalError, NotFound
 from pm_actors.group_results import (
     DeletedGroup,
     GroupInfo,
@@ -61,6 +60,7 @@ from pm_actors.group_results import (
     GroupStopped,
     MemberStart,
 )
+from pm_actors.request_base import Request
 from pm_actors.specs import StopStrategy
 from pm_actors.states import Health, ProcessState
 

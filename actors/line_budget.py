@@ -7,7 +7,7 @@ says so too. Pure: the reader hands each line to a `CharBudget` in the order it 
 
 from __future__ import annotations
 
-from pm_actors.api import DEFAULT_MAX_CHARS
+from pm_actors.request_base import DEFAULT_MAX_CHARS
 
 ELLIPSIS = "…"
 MARKER_ROOM = 200

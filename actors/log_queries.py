@@ -25,9 +25,10 @@ from pm_actors.actors.log_text import LEVELS, line_level
 from pm_actors.actors.messages import STREAM_NAMES
 from pm_actors.actors.search_terms import focus, fts5_query, substring_prefilter, with_level
 from pm_actors.actors.time_bounds import parse_time
-from pm_actors.api import MAX_LIMIT, GetLogs, SearchLogs, SearchMode, TailLogs
+from pm_actors.api import GetLogs, SearchLogs, TailLogs
 from pm_actors.errors import InvalidArgument
 from pm_actors.log_results import LogLine, LogLines, LogTail, SearchMatch, SearchResult, SearchStop, Stream
+from pm_actors.request_base import MAX_LIMIT, SearchMode
 from pm_actors.results import iso_utc
 
 REGEX_ROW_WINDOW = 200_000

@@ -24,7 +24,8 @@ from pm_actors.actors.messages import Flush, ReadErrors, ReadLogs
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.read_lanes import PAGE_WORKERS, SEARCH_WORKERS, ReadLane
 from pm_actors.actors.time_bounds import parse_time
-from pm_actors.api import GetErrors, GetLogs, SearchLogs, TailLogs, tool_name
+from pm_actors.api import GetLogs, SearchLogs, TailLogs, tool_name
+from pm_actors.error_requests import GetErrors
 from pm_actors.error_results import ErrorList, ErrorOverview
 from pm_actors.errors import InternalError
 from pm_actors.log_results import LogLines, SearchResult

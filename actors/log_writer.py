@@ -64,7 +64,7 @@ from pm_actors.actors.pending_writes import (
 from pm_actors.actors.retention import RetentionPolicy, age_cutoff, over_size_limit, trim_target
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import next_id, open_write_connection
-from pm_actors.api import MarkErrorResolved
+from pm_actors.error_requests import MarkErrorResolved
 from pm_actors.errors import DaemonUnavailable, InternalError, PmError
 
 logger = logging.getLogger(__name__)

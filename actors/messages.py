@@ -17,17 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from pm_actors.actors.keeper_link import AdoptedRun
-from pm_actors.api import (
-    GetErrors,
-    GetLatestErrors,
-    GetLogs,
-    GroupMember,
-    RequestUnion,
-    SearchLogs,
-    TailLogs,
-    WaitFor,
-)
+from pm_actors.api import GetLogs, RequestUnion, SearchLogs, TailLogs, WaitFor
 from pm_actors.definition import GroupDefinition, ProcessDefinition
+from pm_actors.error_requests import GetErrors, GetLatestErrors
+from pm_actors.group_requests import GroupMember
 from pm_actors.results import Breach, HealthReport
 from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState

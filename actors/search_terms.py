@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from pm_actors.actors.log_text import case_parts, level_words
-from pm_actors.api import MAX_QUERY_WORDS, SearchMode
 from pm_actors.errors import InvalidArgument
+from pm_actors.request_base import MAX_QUERY_WORDS, SearchMode
 
 WORD = re.compile(r"\w+")
 """A word as a search sees it. Quoted, FTS5's unicode61 tokenizer reads it as the same word (or,

@@ -52,40 +52,28 @@ from pm_actors.actors.run import DAEMON_STOP_REASON, ProcessContext, RunOutcome,
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
-    AddToGroup,
     CheckProcessHealth,
     ClearLogs,
     ConfigureProcess,
-    CreateGroup,
-    DeleteGroup,
     DeleteProcess,
     GetDaemonStatus,
-    GetErrors,
-    GetLatestErrors,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
     GetSystemStats,
-    GroupMember,
-    GroupRequest,
     KillProcess,
-    ListGroups,
     ListProcesses,
-    MarkErrorResolved,
-    RemoveFromGroup,
-    Request,
     RestartProcess,
     SearchLogs,
     SendInput,
-    StartGroup,
     StartProcess,
-    StopGroup,
     StopProcess,
     TailLogs,
     WaitFor,
 )
 from pm_actors.config import Config
 from pm_actors.definition import ProcessDefinition
+from pm_actors.error_requests import GetErrors, GetLatestErrors, MarkErrorResolved
 from pm_actors.errors import (
     AlreadyRunning,
     DaemonUnavailable,
@@ -94,7 +82,19 @@ from pm_actors.errors import (
     PmError,
     ProcessNotFound,
 )
+from pm_actors.group_requests import (
+    AddToGroup,
+    CreateGroup,
+    DeleteGroup,
+    GroupMember,
+    GroupRequest,
+    ListGroups,
+    RemoveFromGroup,
+    StartGroup,
+    StopGroup,
+)
 from pm_actors.log_results import ClearedLogs
+from pm_actors.request_base import Request
 from pm_actors.results import DeletedProcess, ProcessList, iso_utc
 from pm_actors.specs import ProcessSpec
 from pm_actors.states import ACTIVE_STATES, ProcessState

@@ -37,9 +37,10 @@ from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.run import outcome_of, run_summary
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_read_connection, stored_run
-from pm_actors.api import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS, TailLogs, WaitFor
+from pm_actors.api import TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
+from pm_actors.request_base import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINE_CHARS
 from pm_actors.results import ProcessRecord, RunSummary, WaitResult
 from pm_actors.states import ENDED_STATES, Health, ProcessState
 

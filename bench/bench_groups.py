@@ -30,7 +30,7 @@ import msgspec
 import psutil
 from bench_daemon import connect_when_ready, private_folder, start_daemon
 
-from pm_actors import api
+from pm_actors import api, group_requests
 from pm_actors.ipc.client import DaemonClient
 from pm_actors.specs import ReadyCondition
 
@@ -43,8 +43,8 @@ STOP_DEADLINE_S = 20.0
 GOAL_RATIO = 0.5
 
 
-def member(name: str, order: int) -> api.GroupMember:
-    return api.GroupMember(
+def member(name: str, order: int) -> group_requests.GroupMember:
+    return group_requests.GroupMember(
         name=name, command=sys.executable, args=["-u", "-c", MEMBER], cwd="/", order=order, ready=READY
     )
 
@@ -66,10 +66,10 @@ async def sequential_client(client: DaemonClient, names: list[str]) -> float:
 
 async def group_start(client: DaemonClient, group: str) -> float:
     began = time.perf_counter()
-    started = await client.call(api.StartGroup(group=group))
+    started = await client.call(group_requests.StartGroup(group=group))
     elapsed = time.perf_counter() - began
     assert started.ok, started.summary()
-    await client.call(api.StopGroup(group=group, strategy="parallel"))
+    await client.call(group_requests.StopGroup(group=group, strategy="parallel"))
     return elapsed
 
 
@@ -77,8 +77,8 @@ async def measure(client: DaemonClient, members: int, runs: int) -> dict[str, li
     per_tier = -(-members // TIERS)
     tiered = [member(f"tier-{i:02d}", i // per_tier) for i in range(members)]
     chain = [member(f"chain-{i:02d}", i) for i in range(members)]
-    await client.call(api.CreateGroup(name="tiered", members=tiered))
-    await client.call(api.CreateGroup(name="chain", members=chain))
+    await client.call(group_requests.CreateGroup(name="tiered", members=tiered))
+    await client.call(group_requests.CreateGroup(name="chain", members=chain))
     sequential = [f"seq-{i:02d}" for i in range(members)]
     times: dict[str, list[float]] = {"sequential": [], "tiered": [], "chain": []}
     await sequential_client(client, sequential)  # warm-up: first spawns, first inserts

@@ -43,8 +43,9 @@ from pm_actors.actors.messages import (
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection
-from pm_actors.api import SearchLogs, SearchMode
+from pm_actors.api import SearchLogs
 from pm_actors.definition import ProcessDefinition
+from pm_actors.request_base import SearchMode
 
 BATCH_LINES = 1000
 """Lines per LogBatch, about what the IO thread hands over from a chatty child."""

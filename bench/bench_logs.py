@@ -49,7 +49,7 @@ from bench_daemon import (
     time_async,
 )
 
-from pm_actors import api
+from pm_actors import api, error_requests
 from pm_actors.actors.retention import CHARS_PER_MB
 from pm_actors.ipc.client import DaemonClient
 from pm_actors.states import ENDED_STATES, ProcessState
@@ -217,7 +217,7 @@ async def flood_once(
 
 async def seconds_until_errors_counted(client: DaemonClient, started: float) -> tuple[float, int]:
     """Until get_errors has looked at every line of the flood: (seconds, occurrences counted)."""
-    while (listing := await client.call(api.GetErrors(name="flood", limit=100))).unchecked_lines:
+    while (listing := await client.call(error_requests.GetErrors(name="flood", limit=100))).unchecked_lines:
         if time.perf_counter() > started + FLOOD_DEADLINE_S:
             raise TimeoutError("the flood's errors were not counted in time")
         await asyncio.sleep(POLL_INTERVAL_S)

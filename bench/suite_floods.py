@@ -26,7 +26,7 @@ from bench_daemon import FLOOD_LINE, FLOOD_SCRIPT, cpu_seconds
 from managers import Bench, PmDaemon, pm_daemon
 from report import Goal, Row, Sample
 
-from pm_actors import api
+from pm_actors import api, error_requests
 from pm_actors.actors.log_writes import INSERT_CHUNK
 from pm_actors.actors.messages import STDOUT
 from pm_actors.actors.store import open_write_connection
@@ -335,7 +335,7 @@ async def until_idle(daemons: list[PmDaemon]) -> None:
 
 async def errors_counted(pm: PmDaemon, name: str, tracebacks: int) -> None:
     """Wait until the flood's tracebacks are one error counted `tracebacks` times."""
-    request = api.GetErrors(name=name, limit=5)
+    request = error_requests.GetErrors(name=name, limit=5)
     deadline = time.perf_counter() + DEADLINE_S
     while True:
         found = await pm.client.call(request)

@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from pm_actors.api import REQUEST_TYPES, RequestUnion, Topic, pattern_meaning, tool_name
+from pm_actors.api import REQUEST_TYPES, RequestUnion, Topic, tool_name
 from pm_actors.errors import InternalError, InvalidArgument, ProtocolError, Unauthorized
+from pm_actors.request_base import pattern_meaning
 
 PROTOCOL_VERSION = 2
 """Bumped on any change an older peer would misread; both sides refuse a different version.

@@ -20,8 +20,9 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from pm_actors.api import AddToGroup, CreateGroup, RequestUnion, StartProcess, Topic
+from pm_actors.api import RequestUnion, StartProcess, Topic
 from pm_actors.errors import DaemonUnavailable, PmError
+from pm_actors.group_requests import AddToGroup, CreateGroup
 from pm_actors.specs import ProcessSpec
 
 from .client import ConnectionClosed

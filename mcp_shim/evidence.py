@@ -13,15 +13,8 @@ from typing import Any
 
 import msgspec
 
-from pm_actors.api import (
-    GetErrors,
-    GetProcessInfo,
-    GetProcessStats,
-    GetSystemStats,
-    ListProcesses,
-    SearchLogs,
-    TailLogs,
-)
+from pm_actors.api import GetProcessInfo, GetProcessStats, GetSystemStats, ListProcesses, SearchLogs, TailLogs
+from pm_actors.error_requests import GetErrors
 from pm_actors.error_results import ErrorList
 from pm_actors.errors import PmError
 from pm_actors.ipc.session import ClientSession

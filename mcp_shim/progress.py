@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import anyio
 from mcp.server.session import ServerSession
 
-from pm_actors.api import Request, WaitFor
+from pm_actors.api import WaitFor
+from pm_actors.request_base import Request
 
 T = TypeVar("T")
 

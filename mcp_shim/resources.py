@@ -23,16 +23,8 @@ from typing import Any
 import mcp_types as types
 import msgspec
 
-from pm_actors.api import (
-    GetErrors,
-    GetLatestErrors,
-    GetProcessInfo,
-    GetProcessStats,
-    GetSystemStats,
-    ListProcesses,
-    TailLogs,
-    Topic,
-)
+from pm_actors.api import GetProcessInfo, GetProcessStats, GetSystemStats, ListProcesses, TailLogs, Topic
+from pm_actors.error_requests import GetErrors, GetLatestErrors
 from pm_actors.errors import PmError
 from pm_actors.ipc.session import ClientSession
 from pm_actors.results import ProcessInfo, ProcessList, ProcessStats

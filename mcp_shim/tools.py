@@ -18,8 +18,9 @@ import mcp_types as types
 import msgspec
 from mcp.shared.exceptions import MCPError
 
-from pm_actors.api import REQUEST_TYPES, Request, RequestUnion, pattern_meaning, tool_name
+from pm_actors.api import REQUEST_TYPES, RequestUnion, tool_name
 from pm_actors.errors import InvalidArgument
+from pm_actors.request_base import Request, pattern_meaning
 
 JsonSchema = dict[str, Any]
 

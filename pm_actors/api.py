@@ -3,19 +3,53 @@
 Each request is a `msgspec.Struct` tagged with its tool name. From these classes come the MCP
 tool names, descriptions, annotations and JSON schemas (`mcp_shim/tools.py`), the IPC wire
 format (`ipc/protocol.py` sends these very structs as msgpack) and the messages the actors
-receive. Adding a tool is one request struct, one result struct and one handler.
+receive. Adding a tool is one request struct, one result struct and one handler. The group
+and error requests and the types requests are built from live in `group_requests.py`,
+`error_requests.py` and `request_base.py`; they are named here too, so that every request is
+imported from this one module.
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from pm_actors.error_results import ErrorCategory, ErrorList, ErrorOverview, ErrorRecord
-from pm_actors.group_results import DeletedGroup, GroupInfo, GroupList, GroupStarted, GroupStopped
-from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult, Stream
+from pm_actors.error_requests import (
+    GetErrors,
+    GetLatestErrors,
+    MarkErrorResolved,
+)
+from pm_actors.group_requests import (
+    AddToGroup,
+    CreateGroup,
+    DeleteGroup,
+    ListGroups,
+    RemoveFromGroup,
+    StartGroup,
+    StopGroup,
+)
+from pm_actors.log_results import ClearedLogs, LogLines, LogTail, SearchResult
+from pm_actors.request_base import (
+    DEFAULT_LIMIT,
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_LINE_CHARS,
+    MAX_CONTEXT_LINES,
+    MAX_QUERY_CHARS,
+    MAX_QUERY_WORDS,
+    READ_ONLY,
+    Level,
+    Limit,
+    MaxChars,
+    MaxLineChars,
+    Request,
+    SearchMode,
+    SignalName,
+    StreamFilter,
+    TimeSpec,
+    ToolAnnotations,
+)
 from pm_actors.results import (
     ConfiguredProcess,
     DaemonStatus,
@@ -32,9 +66,7 @@ from pm_actors.results import (
     WaitResult,
 )
 from pm_actors.specs import (
-    ENV_NAME,
     NAME_PATTERN,
-    NO_NUL,
     Arguments,
     Backoff,
     Environment,
@@ -44,100 +76,7 @@ from pm_actors.specs import (
     ProcessSpec,
     ReadyCondition,
     RestartPolicy,
-    StopStrategy,
 )
-
-MAX_LIMIT = 10_000
-DEFAULT_LIMIT = 100
-DEFAULT_MAX_CHARS = 16_000
-"""Characters of line text an answer carries unless asked for more: about 4,000 tokens, which a
-model can afford on every call."""
-MAX_CHARS = 1_000_000
-"""The hard cap of `max_chars` (about 1 MB of text): no answer is ever larger."""
-DEFAULT_MAX_LINE_CHARS = 2_000
-"""Longer lines are cut to this unless asked otherwise: one minified bundle or base64 blob
-must not take the whole budget."""
-MAX_CONTEXT_LINES = 20
-MAX_QUERY_CHARS = 1000
-"""A search query: a line, or a few; a longer one is a paste, not a search."""
-MAX_QUERY_WORDS = 64
-"""Words a search may require: each is one more FTS5 term to intersect (cost grows with them)."""
-
-PATTERN_MEANINGS = {
-    NO_NUL: "no NUL byte",
-    ENV_NAME: "a variable's name is not empty and holds no '=' or NUL byte",
-}
-"""What each pattern of the schema means, for an error that quotes the regex."""
-
-
-def pattern_meaning(message: str) -> str:
-    """ " (that is: ...)" for a validation message that quotes one of our patterns, else ""."""
-    for pattern, meaning in PATTERN_MEANINGS.items():
-        if repr(pattern) in message or pattern in message:
-            return f" (that is: {meaning})"
-    return ""
-
-
-Limit = Annotated[
-    int,
-    msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"How many items at most (1 to {MAX_LIMIT})."),
-]
-ErrorLimit = Annotated[int, msgspec.Meta(ge=1, le=1000, description="How many errors at most (1 to 1000).")]
-SignalName = Literal[
-    "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT"
-]
-SearchMode = Literal["words", "phrase", "fts5", "substring", "regex"]
-Level = Literal["trace", "debug", "info", "warning", "error", "fatal"]
-"""Severities from the least to the most severe."""
-MaxChars = Annotated[
-    int,
-    msgspec.Meta(
-        ge=1_000,
-        le=MAX_CHARS,
-        description=f"Characters of line text this answer may carry (default {DEFAULT_MAX_CHARS:,}, at most "
-        f"{MAX_CHARS:,}); past it the answer ends early and says how to continue.",
-    ),
-]
-MaxLineChars = Annotated[
-    int,
-    msgspec.Meta(
-        ge=100,
-        le=MAX_CHARS,
-        description=f"Longer lines are cut to this many characters (default {DEFAULT_MAX_LINE_CHARS:,}), "
-        "marked with how much was cut and how to read the whole line.",
-    ),
-]
-StreamFilter = Annotated[Stream | None, msgspec.Meta(description="Only this stream; all by default.")]
-TimeSpec = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        max_length=64,
-        description="An ISO 8601 time (2024-05-01T12:00:00Z; UTC if no offset) or a duration back "
-        "from now (30s, 15m, 2h, 7d, 1h30m).",
-    ),
-]
-
-
-class ToolAnnotations(msgspec.Struct, frozen=True):
-    """MCP tool hints: what a careful client may assume before calling."""
-
-    read_only: bool
-    destructive: bool
-    idempotent: bool
-
-
-READ_ONLY = ToolAnnotations(read_only=True, destructive=False, idempotent=True)
-
-
-# Requests --------------------------------------------------------------------------------
-
-
-class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="tool"):
-    """Base of every request; the tag is the MCP tool name."""
-
-    result_type: ClassVar[type[msgspec.Struct]]
-    annotations: ClassVar[ToolAnnotations]
 
 
 class StartProcess(Request, ProcessSpec, frozen=True, tag="start_process"):
@@ -392,130 +331,6 @@ class WaitFor(Request, ReadyCondition, frozen=True, tag="wait_for"):
     name: ProcessName
 
 
-# Groups --------------------------------------------------------------------------------
-
-GroupName = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=NAME_PATTERN,
-        description="Name of the group: letters, digits, '.', '_' and '-', at most 64.",
-    ),
-]
-MAX_GROUP_MEMBERS = 100
-"""Twice the default PM_MAX_PROCESSES: room for a large stack, and a bound on one request."""
-
-
-class GroupMember(ProcessSpec, frozen=True, kw_only=True):
-    """A member of a group: an existing process by `name` alone, or declared inline with the
-    fields of start_process (`command`, `args`, ...: stored like start_process would, not
-    started). Members of the same `order` start together, once every member of a lower order is
-    ready; an omitted order is one more than the highest listed before it, so a plain list
-    starts one member after the other. `ready` says when the member is ready (running if
-    omitted; `exited` for a one-shot step, which must exit with code 0)."""
-
-    order: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
-    ready: ReadyCondition | None = None
-
-
-GroupMembers = Annotated[list[GroupMember], msgspec.Meta(min_length=1, max_length=MAX_GROUP_MEMBERS)]
-
-
-class CreateGroup(Request, frozen=True, tag="create_group"):
-    """Create a named group: a stack of processes that start_group starts in order (each order
-    ready before the next) and stop_group stops together. Members given with a `command` are
-    declared in the same call, so one call can declare a whole stack; members given by name
-    alone must exist. Returns the group with each member's state."""
-
-    result_type = GroupInfo
-    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
-
-    name: GroupName
-    members: Annotated[list[GroupMember], msgspec.Meta(max_length=MAX_GROUP_MEMBERS)] = []
-    stop_strategy: Annotated[
-        StopStrategy,
-        msgspec.Meta(
-            description="How stop_group stops it by default: reverse (dependants first), parallel, "
-            "sequential (in start order)."
-        ),
-    ] = "reverse"
-
-
-class AddToGroup(Request, frozen=True, tag="add_to_group"):
-    """Add members to a group, after the ones it has (see create_group for a member's fields).
-    Returns the group."""
-
-    result_type = GroupInfo
-    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
-
-    group: GroupName
-    members: GroupMembers
-
-
-class RemoveFromGroup(Request, frozen=True, tag="remove_from_group"):
-    """Remove members from a group; the processes themselves are left as they are. Returns the group."""
-
-    result_type = GroupInfo
-    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
-
-    group: GroupName
-    members: Annotated[list[ProcessName], msgspec.Meta(min_length=1, max_length=MAX_GROUP_MEMBERS)]
-
-
-class DeleteGroup(Request, frozen=True, tag="delete_group"):
-    """Delete a group. Its members keep running and keep their definitions, unless `stop_members`
-    asks to stop them first (the group's stop strategy)."""
-
-    result_type = DeletedGroup
-    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=False)
-
-    group: GroupName
-    stop_members: bool = False
-
-
-class StartGroup(Request, frozen=True, tag="start_group"):
-    """Start a group in order: the members of the lowest order together, then the next order once
-    every one of them is ready, and so on. Members already active are not started again, only
-    waited for. On a member that does not become ready (it ends, times out or cannot start) it
-    stops there and says which, why, and its last output lines; what runs is left running unless
-    `rollback` asks to stop what this call started. Lists each member with its state and how
-    long it took to become ready."""
-
-    result_type = GroupStarted
-    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=False)
-
-    group: GroupName
-    rollback: Annotated[
-        bool, msgspec.Meta(description="On a failure, stop the members this call started.")
-    ] = False
-
-
-class StopGroup(Request, frozen=True, tag="stop_group"):
-    """Stop every member of a group, each the usual way (SIGTERM to its process group, SIGKILL
-    after its stop timeout): reverse (dependants first, the highest order first), parallel, or
-    sequential (in start order). A start_group under way is cut short. Says how each ended."""
-
-    result_type = GroupStopped
-    annotations = ToolAnnotations(read_only=False, destructive=True, idempotent=True)
-
-    group: GroupName
-    strategy: Annotated[
-        StopStrategy | None, msgspec.Meta(description="The group's stop strategy if omitted.")
-    ] = None
-
-
-class ListGroups(Request, frozen=True, tag="list_groups"):
-    """List groups with their members' states and each group's status: running (every member
-    up), partly_running, stopped, failed (a member crashed or gave up restarting) or empty."""
-
-    result_type = GroupList
-    annotations = READ_ONLY
-
-    group: Annotated[
-        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
-        msgspec.Meta(description="Only this group; every group by default."),
-    ] = None
-
-
 MAX_INPUT_CHARS = 65_536
 """One send_input at most: what a pipe holds when the process is not reading."""
 
@@ -541,56 +356,6 @@ class GetDaemonStatus(Request, frozen=True, tag="get_daemon_status"):
 
     result_type = DaemonStatus
     annotations = READ_ONLY
-
-
-class GetErrors(Request, frozen=True, tag="get_errors"):
-    """Errors found in processes' output, newest first: each folded stack trace or error line is
-    one error, with its category (port_in_use, module_not_found, ...), how often it happened
-    (repeats are counted, not listed), the runs it affected, its trace and the lines before it.
-    Use it to answer "why did it crash?" in one call."""
-
-    result_type = ErrorList
-    annotations = READ_ONLY
-
-    name: Annotated[
-        Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)] | None,
-        msgspec.Meta(description="Only this process's errors; all processes by default."),
-    ] = None
-    category: Annotated[ErrorCategory | None, msgspec.Meta(description="Only this category.")] = None
-    resolved: Annotated[
-        bool | None,
-        msgspec.Meta(description="true: only resolved ones; false: only unresolved; omitted: both."),
-    ] = None
-    since: Annotated[TimeSpec | None, msgspec.Meta(description="Only errors seen at or after this.")] = None
-    limit: ErrorLimit = 10
-    after_id: Annotated[
-        Annotated[int, msgspec.Meta(ge=1)] | None,
-        msgspec.Meta(description="Continue a listing after this error id (its next_after_id)."),
-    ] = None
-
-
-class GetLatestErrors(Request, frozen=True, tag="get_latest_errors"):
-    """The unresolved errors, newest first, with counts by category and by process and the
-    number of occurrences per hour over the last day: the overview before digging in."""
-
-    result_type = ErrorOverview
-    annotations = READ_ONLY
-
-    limit: ErrorLimit = 10
-
-
-class MarkErrorResolved(Request, frozen=True, tag="mark_error_resolved"):
-    """Mark an error resolved, with a note of what fixed it. If the same error happens again
-    it is reopened, and it says that it came back after being resolved."""
-
-    result_type = ErrorRecord
-    annotations = ToolAnnotations(read_only=False, destructive=False, idempotent=True)
-
-    error_id: Annotated[int, msgspec.Meta(ge=1, description="The error's id, as get_errors shows it.")]
-    note: Annotated[
-        Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)] | None,
-        msgspec.Meta(description="What fixed it, for whoever sees it next."),
-    ] = None
 
 
 RequestUnion = (
@@ -623,9 +388,6 @@ RequestUnion = (
     | GetLatestErrors
     | MarkErrorResolved
 )
-
-GroupRequest = CreateGroup | AddToGroup | RemoveFromGroup | DeleteGroup | StartGroup | StopGroup | ListGroups
-"""The requests the GroupActor answers."""
 
 REQUEST_TYPES: tuple[type[Request], ...] = typing.get_args(RequestUnion)
 """Every request type, in the order of `RequestUnion` (the order tools are listed in)."""

@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 import psutil
 
-from pm_actors.api import MAX_CHARS, GetLogs, RequestUnion
+from pm_actors.api import GetLogs, RequestUnion
 from pm_actors.config import Config
 from pm_actors.ipc.client import DaemonClient
+from pm_actors.request_base import MAX_CHARS
 from tests.helpers import PYTHON, group_is_gone, wait_until
 from tests.ipc.support import make_config
 

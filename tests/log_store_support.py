@@ -15,7 +15,7 @@ from pm_actors.actors.log_text import identifier_parts
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import BUSY_TIMEOUT_MS
-from pm_actors.api import SearchMode
+from pm_actors.request_base import SearchMode
 
 PIECES = (
     "alpha",

@@ -22,12 +22,16 @@ import pm_actors.actors
 from pm_actors.actors.base import DaemonActor
 from pm_actors.actors.groups import HANDLERS as GROUP_HANDLERS
 from pm_actors.actors.supervisor import HANDLERS, SupervisorActor
-from pm_actors.api import REQUEST_TYPES, GroupRequest, RequestUnion
+from pm_actors.api import REQUEST_TYPES, RequestUnion
+from pm_actors.group_requests import GroupRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCABULARY = {
     "__init__",
     "api",
+    "request_base",
+    "group_requests",
+    "error_requests",
     "results",
     "log_results",
     "group_results",

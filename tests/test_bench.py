@@ -24,8 +24,9 @@ FIGURES = (
     "start_group",
     "spawn to initialize answered",
     "MCP: substring",
-    "retention trims",
-    "error detection",
+    "retention trimming",
+    "error detection on",
+    "every traceback counted",
 )
 RUN_TIMEOUT_S = 110
 

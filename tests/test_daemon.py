@@ -19,7 +19,6 @@ import psutil
 import pytest
 
 from pm_actors.api import (
-    MAX_CHARS,
     GetLogs,
     KillProcess,
     ListProcesses,
@@ -42,6 +41,7 @@ from pm_actors.ipc.protocol import (
     Welcome,
     encode_frame,
 )
+from pm_actors.request_base import MAX_CHARS
 from pm_actors.results import ProcessRecord
 from pm_actors.states import ProcessState
 from tests.daemon_support import (

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pm_actors.api import CreateGroup, DeleteProcess, GroupMember, ListGroups, StartGroup, StopGroup
+from pm_actors.api import DeleteProcess
+from pm_actors.group_requests import CreateGroup, GroupMember, ListGroups, StartGroup, StopGroup
 from pm_actors.group_results import GroupInfo, GroupStarted
 from pm_actors.specs import ReadyCondition
 from tests.daemon_support import DaemonLauncher

@@ -36,8 +36,8 @@ from pm_actors.actors.incidents.explain import RunEnd, explain_crash
 from pm_actors.actors.incidents.queries import ErrorQueries
 from pm_actors.actors.incidents.tracker import Detected, IncidentTracker, Row
 from pm_actors.actors.messages import STDIN, RecordRunEnd
-from pm_actors.api import MarkErrorResolved
 from pm_actors.definition import ProcessDefinition
+from pm_actors.error_requests import MarkErrorResolved
 from pm_actors.error_results import ErrorRecord
 from pm_actors.states import ProcessState
 

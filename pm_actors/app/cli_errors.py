@@ -11,8 +11,8 @@ import argparse
 
 import msgspec
 
-from pm_actors.api import GetErrors, GetLatestErrors, MarkErrorResolved
 from pm_actors.app.console import EXIT_OK, Console
+from pm_actors.error_requests import GetErrors, GetLatestErrors, MarkErrorResolved
 
 
 def errors(arguments: argparse.Namespace, console: Console) -> int:

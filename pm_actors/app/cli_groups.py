@@ -12,24 +12,20 @@ from pathlib import Path
 
 import msgspec
 
-from pm_actors.api import (
-    AddToGroup,
-    CreateGroup,
-    DeleteGroup,
-    GetProcessInfo,
-    GroupMember,
-    ListGroups,
-    RemoveFromGroup,
-    RequestUnion,
-    StartGroup,
-    StartProcess,
-    StopGroup,
-    StopProcess,
-    WaitFor,
-)
+from pm_actors.api import GetProcessInfo, RequestUnion, StartProcess, StopProcess, WaitFor
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console, UsageError
 from pm_actors.app.project import Project, changed_fields
 from pm_actors.errors import NotFound, PmError
+from pm_actors.group_requests import (
+    AddToGroup,
+    CreateGroup,
+    DeleteGroup,
+    GroupMember,
+    ListGroups,
+    RemoveFromGroup,
+    StartGroup,
+    StopGroup,
+)
 from pm_actors.group_results import GroupStarted
 from pm_actors.results import ProcessInfo
 from pm_actors.specs import ReadyCondition

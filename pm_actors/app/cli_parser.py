@@ -6,8 +6,8 @@ import argparse
 from typing import get_args
 
 from pm_actors import __version__
-from pm_actors.api import SearchMode, SignalName
 from pm_actors.error_results import ErrorCategory
+from pm_actors.request_base import SearchMode, SignalName
 from pm_actors.specs import RestartPolicy, StopStrategy
 
 DEFAULT_HTTP_HOST = "127.0.0.1"

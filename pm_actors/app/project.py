@@ -35,8 +35,8 @@ from typing import Any, Final
 
 import msgspec
 
-from pm_actors.api import GroupMember
 from pm_actors.config import ConfigError, setting_names
+from pm_actors.group_requests import GroupMember
 from pm_actors.results import ProcessInfo
 from pm_actors.specs import NAME_PATTERN, CommandCheck, HealthCheck, StopStrategy
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pm_actors.actors.system import ActorSystem
-from pm_actors.api import MAX_CHARS, GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
+from pm_actors.api import GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
 from pm_actors.config import load_config
+from pm_actors.request_base import MAX_CHARS
 from pm_actors.results import ProcessInfo, ProcessRecord
 from pm_actors.states import ProcessState
 from tests.helpers import PYTHON, wait_until

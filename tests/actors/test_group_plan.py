@@ -16,9 +16,9 @@ from pm_actors.actors.group_plan import (
     start_waves,
     stop_waves,
 )
-from pm_actors.api import GroupMember
 from pm_actors.definition import MemberDefinition
 from pm_actors.errors import AlreadyExists, InvalidArgument
+from pm_actors.group_requests import GroupMember
 from pm_actors.log_results import LogLine
 from pm_actors.results import ProcessRecord, RunSummary, WaitResult
 from pm_actors.specs import RUNNING, ReadyCondition

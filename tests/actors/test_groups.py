@@ -12,21 +12,18 @@ from typing import Any
 import pytest
 
 from pm_actors.actors.group_runs import GroupStart
-from pm_actors.api import (
+from pm_actors.api import DeleteProcess, ListProcesses, StopProcess, WaitFor
+from pm_actors.errors import AlreadyExists, AlreadyRunning, InternalError, InvalidArgument, NotFound
+from pm_actors.group_requests import (
     AddToGroup,
     CreateGroup,
     DeleteGroup,
-    DeleteProcess,
     GroupMember,
     ListGroups,
-    ListProcesses,
     RemoveFromGroup,
     StartGroup,
     StopGroup,
-    StopProcess,
-    WaitFor,
 )
-from pm_actors.errors import AlreadyExists, AlreadyRunning, InternalError, InvalidArgument, NotFound
 from pm_actors.group_results import GroupInfo, GroupStarted, GroupStopped
 from pm_actors.specs import ReadyCondition
 from pm_actors.states import ProcessState

@@ -21,7 +21,8 @@ from pm_actors.actors.log_queries import LogQueries
 from pm_actors.actors.messages import STDOUT, DeleteLines, DeleteProcessData, Flush, LogBatch
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection
-from pm_actors.api import MAX_CHARS, MAX_LIMIT, SearchLogs
+from pm_actors.api import SearchLogs
+from pm_actors.request_base import MAX_CHARS, MAX_LIMIT
 from tests.helpers import wait_until
 from tests.log_store_support import (
     KEEP_EVERYTHING,

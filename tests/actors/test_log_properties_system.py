@@ -17,16 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pm_actors.actors.store import open_read_connection
-from pm_actors.api import (
-    MAX_CHARS,
-    MAX_LIMIT,
-    ClearLogs,
-    DeleteProcess,
-    ListProcesses,
-    SearchLogs,
-    StartProcess,
-)
+from pm_actors.api import ClearLogs, DeleteProcess, ListProcesses, SearchLogs, StartProcess
 from pm_actors.errors import ProcessNotFound
+from pm_actors.request_base import MAX_CHARS, MAX_LIMIT
 from pm_actors.states import ProcessState
 from tests.actors.system_client import SystemClient, running_system
 from tests.log_store_support import PIECES, QUERIES, check_index_matches_rows, scan_matches

@@ -17,9 +17,10 @@ from pm_actors.actors.log_queries import LogQueries
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.messages import STDOUT, Flush, LogBatch, ReadLogs
 from pm_actors.actors.read_budget import ReadBudget
-from pm_actors.api import MAX_QUERY_WORDS, SearchLogs, TailLogs
+from pm_actors.api import SearchLogs, TailLogs
 from pm_actors.errors import BudgetExceeded, DaemonUnavailable, InvalidArgument
 from pm_actors.log_results import LogLines, SearchResult
+from pm_actors.request_base import MAX_QUERY_WORDS
 from tests.log_store_support import start_writer
 
 SLOW_LINE = ("a " * 63 + "c ") * 30

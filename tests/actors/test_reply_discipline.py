@@ -27,16 +27,16 @@ from pm_actors.actors.supervisor import HANDLERS
 from pm_actors.actors.waiter import WaitActor
 from pm_actors.api import (
     CheckProcessHealth,
-    GetErrors,
     GetLogs,
     GetProcessInfo,
     GetProcessStats,
-    ListGroups,
     ListProcesses,
     RequestUnion,
     WaitFor,
 )
+from pm_actors.error_requests import GetErrors
 from pm_actors.errors import InternalError
+from pm_actors.group_requests import ListGroups
 from pm_actors.specs import TcpCheck
 from tests.actors.system_client import SystemClient
 

@@ -21,7 +21,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from pm_actors import api
+from pm_actors import request_base
 from pm_actors.config import load_config
 from tests.helpers import PYTHON, process_is_gone, wait_until
 
@@ -352,8 +352,8 @@ def test_output_reaches_the_model_within_its_budget_found_by_a_word_inside_ident
 
             page = await client.call_tool("get_logs", {"name": "noisy"})
             lines = structured(page)["lines"]
-            assert len(text_of(page)) < api.DEFAULT_MAX_CHARS + 1_000
-            assert sum(len(line["text"]) for line in lines) <= api.DEFAULT_MAX_CHARS
+            assert len(text_of(page)) < request_base.DEFAULT_MAX_CHARS + 1_000
+            assert sum(len(line["text"]) for line in lines) <= request_base.DEFAULT_MAX_CHARS
             assert lines[0]["cut"] > 60_000 and "chars cut; whole line: get_logs name=noisy" in text_of(page)
 
             found = await client.call_tool("search_logs", {"query": "Error"})

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api
+from pm_actors import api, error_requests
 from pm_actors.errors import DaemonUnavailable, ProcessNotFound
 from pm_actors.mcp_shim.resources import PROCESS_RESOURCES, RESOURCES, topics_of
 from tests.mcp_shim.fakes import FakeBackend, answer_like_a_daemon, raising, with_client
@@ -97,7 +97,10 @@ def test_the_error_resources_are_what_the_error_tools_answer_and_follow_the_erro
         return documents
 
     latest, web = with_client(backend, mode, scenario)
-    assert backend.requests == [api.GetLatestErrors(limit=10), api.GetErrors(name="web", limit=20)]
+    assert backend.requests == [
+        error_requests.GetLatestErrors(limit=10),
+        error_requests.GetErrors(name="web", limit=20),
+    ]
     assert latest["unresolved"] == 2 and web["errors"][0]["category"] == "module_not_found"
     assert topics_of("errors://latest") == {api.Topic("errors"), api.Topic("processes")}
     assert topics_of("errors://web") == {api.Topic("errors", "web")}

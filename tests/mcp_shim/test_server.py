@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api, log_results, results
+from pm_actors import api, group_requests, log_results, results
 from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
 from pm_actors.ipc.session import resolve_cwd
 from pm_actors.mcp_shim.failures import ERROR_META_KEY
@@ -129,7 +129,7 @@ def test_group_members_declared_inline_run_in_the_shims_working_directory(mode: 
         backend, mode, "add_to_group", {"group": "stack", "members": [{"name": "api", "command": "python3"}]}
     )
     created, added = backend.requests
-    assert isinstance(created, api.CreateGroup) and isinstance(added, api.AddToGroup)
+    assert isinstance(created, group_requests.CreateGroup) and isinstance(added, group_requests.AddToGroup)
     assert [member.cwd for member in created.members] == [f"{SHIM_CWD}/db", None]
     assert added.members[0].cwd == SHIM_CWD
 

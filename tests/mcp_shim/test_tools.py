@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp.shared.exceptions import MCPError
 
-from pm_actors import api, results, specs
+from pm_actors import api, request_base, results, specs
 from pm_actors.errors import ErrorCode, InvalidArgument
 from pm_actors.mcp_shim import tools
 from tests.mcp_shim.samples import MINIMAL_ARGUMENTS, SAMPLE_RESULTS
@@ -21,7 +21,7 @@ TOOL_NAMES = [api.tool_name(kind) for kind in api.REQUEST_TYPES]
 TOOL_BY_NAME = {tool.name: tool for tool in tools.tool_list()}
 
 
-def request_type_of(name: str) -> type[api.Request]:
+def request_type_of(name: str) -> type[request_base.Request]:
     return tools.REQUEST_TYPE_BY_TOOL[name]
 
 
@@ -101,8 +101,8 @@ def test_a_tool_without_arguments_has_empty_properties_and_no_required_list() ->
 def test_schemas_carry_field_descriptions_and_constraints() -> None:
     properties = TOOL_BY_NAME["get_logs"].input_schema["properties"]
     assert properties["limit"]["minimum"] == 1
-    assert properties["limit"]["maximum"] == api.MAX_LIMIT
-    assert properties["limit"]["default"] == api.DEFAULT_LIMIT
+    assert properties["limit"]["maximum"] == request_base.MAX_LIMIT
+    assert properties["limit"]["default"] == request_base.DEFAULT_LIMIT
     assert properties["name"]["pattern"] == specs.NAME_PATTERN
     assert "description" in properties["name"]
 
@@ -218,7 +218,7 @@ def test_annotations_mirror_the_request_struct(name: str) -> None:
 
 def test_decoding_fills_defaults() -> None:
     request = tools.decode_arguments("get_logs", {"name": "web"})
-    assert request == api.GetLogs(name="web", after_id=0, limit=api.DEFAULT_LIMIT, stream=None)
+    assert request == api.GetLogs(name="web", after_id=0, limit=request_base.DEFAULT_LIMIT, stream=None)
 
 
 def test_no_arguments_at_all_decode_for_a_tool_that_takes_none() -> None:

@@ -28,8 +28,8 @@ from pm_actors.actors.messages import (
     SaveDefinition,
 )
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.api import MarkErrorResolved
 from pm_actors.definition import ProcessDefinition
+from pm_actors.error_requests import MarkErrorResolved
 from pm_actors.error_results import ErrorRecord
 from pm_actors.states import ProcessState
 from tests.actors.incidents import samples

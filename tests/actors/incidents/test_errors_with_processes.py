@@ -8,16 +8,8 @@ import socket
 
 import pytest
 
-from pm_actors.api import (
-    ClearLogs,
-    DeleteProcess,
-    GetErrors,
-    GetLatestErrors,
-    MarkErrorResolved,
-    SendInput,
-    StartProcess,
-    WaitFor,
-)
+from pm_actors.api import ClearLogs, DeleteProcess, SendInput, StartProcess, WaitFor
+from pm_actors.error_requests import GetErrors, GetLatestErrors, MarkErrorResolved
 from pm_actors.error_results import ErrorList, ErrorOverview, ErrorRecord
 from pm_actors.errors import ProcessNotFound
 from pm_actors.results import ProcessRecord, WaitResult
