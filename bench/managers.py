@@ -9,18 +9,20 @@ Both are ended, with anything they left, on every exit path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import psutil
-from bench_daemon import Measurements, end_process, kill_all, pm_environment, rss_mb
+from bench_daemon import Measurements, cpu_seconds, end_process, kill_all, pm_environment, rss_mb
 from peer import shutdown, start_supervisord, supervisor_config
 from report import Goal, Report, Row, Sample
 from sizes import Sizes
@@ -31,6 +33,9 @@ from pm_actors.ipc.client import DaemonClient
 PM_ACTORS = os.path.join(os.path.dirname(sys.executable), "pm-actors")
 SLEEP = "/bin/sleep"
 CLI_TIMEOUT_S = 60.0
+IDLE_WINDOW_S = 0.1
+IDLE_CPU = 0.05
+IDLE_DEADLINE_S = 300.0
 
 
 @dataclass
@@ -40,6 +45,10 @@ class PmDaemon:
     client: DaemonClient
     pid: int
     keeper_pid: int | None
+
+    @property
+    def database(self) -> Path:
+        return Path(self.environment["PM_DATABASE_PATH"])
 
     def rss_mb(self) -> float:
         return rss_mb(self.pid)
@@ -87,6 +96,19 @@ async def pm_daemon(folder: Path, **settings: str) -> AsyncIterator[PmDaemon]:
         await client.close()
         daemon.cli("daemon", "stop")
         end_left(keeper, left)
+
+
+async def until_idle(daemons: list[PmDaemon]) -> None:
+    """Wait until the daemons are idle (under IDLE_CPU of a core over a window): what one still
+    does after a flood (the last chunks indexed, its errors detected, its run concluded) must
+    not weigh on the next figure."""
+    deadline = time.perf_counter() + IDLE_DEADLINE_S
+    while time.perf_counter() < deadline:
+        before = sum(cpu_seconds(daemon.pid) for daemon in daemons)
+        await asyncio.sleep(IDLE_WINDOW_S)
+        if sum(cpu_seconds(daemon.pid) for daemon in daemons) - before < IDLE_CPU * IDLE_WINDOW_S:
+            return
+    raise TimeoutError("the daemons did not go idle")
 
 
 def end_left(keeper: psutil.Process | None, left: list[psutil.Process]) -> None:

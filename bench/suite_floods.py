@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 from bench_daemon import FLOOD_LINE, FLOOD_SCRIPT, cpu_seconds
-from managers import Bench, PmDaemon, pm_daemon
+from managers import Bench, PmDaemon, pm_daemon, until_idle
 from report import Goal, Row, Sample
 
 from pm_actors import api, error_requests
@@ -51,8 +51,6 @@ SEARCHABLE_GOAL_S = 1.0
 RETENTION_CAP_MB = 5
 """Far below what a flood writes (300,000 lines hold ~21 MB of text): trimming runs all along."""
 FLOOR_TRANSACTION_LINES = 10_000
-IDLE_WINDOW_S = 0.1
-IDLE_CPU = 0.05
 ERRORS_COUNTED_GOAL_S = 5.0
 """Detection waits out a flood (it would take the IO thread's turns at the interpreter lock) and
 catches up after: every error of the flood counted within a few seconds of its end."""
@@ -319,18 +317,6 @@ async def retention(bench: Bench) -> None:
             Goal.at_most(ERRORS_COUNTED_GOAL_S, "s"),
         )
     )
-
-
-async def until_idle(daemons: list[PmDaemon]) -> None:
-    """Wait until the daemons are idle (under IDLE_CPU of a core over a window): what one still
-    does after its flood (the last chunks indexed, its run concluded) must not slow the next."""
-    deadline = time.perf_counter() + DEADLINE_S
-    while time.perf_counter() < deadline:
-        before = sum(cpu_seconds(daemon.pid) for daemon in daemons)
-        await asyncio.sleep(IDLE_WINDOW_S)
-        if sum(cpu_seconds(daemon.pid) for daemon in daemons) - before < IDLE_CPU * IDLE_WINDOW_S:
-            return
-    raise TimeoutError("the daemons did not go idle")
 
 
 async def errors_counted(pm: PmDaemon, name: str, tracebacks: int) -> None:

@@ -2,30 +2,48 @@
 `pm-actors mcp` answers `initialize`.
 
 The store: the main daemon's lines are cleared, then a child prints N log-like lines (about one
-in fifty naming an exception) and the bench waits until every one is indexed. Each search
-goes through a raw JSON-RPC client of `pm-actors mcp`, held against that client's ping.
+in fifty naming an exception) and the bench waits until every one is indexed and the daemon is
+idle (error detection catches up after a flood). Each search goes through a raw JSON-RPC client
+of `pm-actors mcp`, held against that client's ping; a scan of every line is also held against
+its floor, apsw alone running the same scan on the same file.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 from typing import Any
 
 from bench_groups import measure as measure_groups
 from bench_logs import FLOOD_SCRIPT
-from managers import PM_ACTORS, Bench
+from managers import PM_ACTORS, Bench, until_idle
 from raw_mcp import MINIMAL_SERVER, RawMcp, seconds_to_initialize
 from report import Goal, Row, Sample, timed
 from suite_floods import expected_output, pm_flood
 
 from pm_actors import api
 from pm_actors.actors.log_queries import REGEX_ROW_WINDOW
+from pm_actors.actors.store import open_read_connection
 
 PING_PLUS_MS = 3.0
 SUBSTRING_GOAL_MS = 80.0
 QUERY_BUDGET_MS = 5000.0
 """PM_QUERY_TIMEOUT_MS's default: no search may take longer, a regex says where to go on."""
+
+
+SCAN_LABEL = "substring inside words: a scan"
+
+
+def scan_alone(database: Path, text: str) -> None:
+    """The floor of a substring scan: apsw alone reading every line of the same file for `text`."""
+    connection = open_read_connection(database)
+    try:
+        connection.execute(
+            "SELECT id FROM logs WHERE instr(line, ?) > 0 ORDER BY id DESC", (text,)
+        ).fetchall()
+    finally:
+        connection.close()
 
 
 def cases(lines: int) -> list[tuple[str, dict[str, Any], Goal]]:
@@ -47,7 +65,7 @@ def cases(lines: int) -> list[tuple[str, dict[str, Any], Goal]]:
             Goal.at_most(SUBSTRING_GOAL_MS, "ms"),
         ),
         (
-            "substring inside words: a scan",
+            SCAN_LABEL,
             {"query": rare[1:], "mode": "substring"},
             Goal.at_most(SUBSTRING_GOAL_MS, "ms"),
         ),
@@ -65,6 +83,7 @@ async def measure(bench: Bench) -> None:
     script = bench.folder / "corpus.py"
     script.write_text(FLOOD_SCRIPT)
     await pm_flood(bench.pm, "corpus", script, expected_output(script, lines, bench.folder))
+    await until_idle([bench.pm])
     runs = bench.sizes.search_runs
     with RawMcp([PM_ACTORS, "mcp"], bench.pm.environment, str(bench.pm.folder), bench.log) as raw:
         raw.initialize()
@@ -77,6 +96,11 @@ async def measure(bench: Bench) -> None:
                 raise RuntimeError(f"a regex search past its window did not say where to go on: {answer}")
             sample = timed(functools.partial(raw.call_tool, "search_logs", arguments), runs)
             bench.report.add(Row(f"search {lines:,} lines, MCP: {label}", sample, goal, ping, "ping"))
+            if label == SCAN_LABEL:
+                floor = timed(functools.partial(scan_alone, bench.pm.database, arguments["query"]), runs)
+                bench.report.add(
+                    Row("  the same beside the floor", sample, Goal.context(), floor, "apsw alone")
+                )
 
 
 async def groups(bench: Bench) -> None:
