@@ -10,11 +10,10 @@ choosing.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from pm_actors.actors.executables import ExecutablePolicy
+from pm_actors.actors.executables import ExecutablePolicy, on_path
 from pm_actors.errors import ExecutableNotFound, ForbiddenCommand, InvalidArgument
 
 
@@ -50,7 +49,7 @@ def _find_executable(command: str, cwd: str) -> str:
         if not os.access(candidate, os.X_OK):
             raise ForbiddenCommand(f"{candidate} is not executable (no execute permission)")
         return candidate
-    found = shutil.which(command, path=os.environ.get("PATH", os.defpath))
+    found = on_path(command, os.environ.get("PATH", os.defpath))
     if found is None:
         raise ExecutableNotFound(
             f"executable {command!r} not found on the daemon's PATH; give its full path instead"

@@ -120,6 +120,10 @@ def scan_processes() -> ProcessTable:
     return ProcessTable(entries)
 
 
+CHILDREN_READ_BYTES = 1 << 16
+"""One read of a children listing (a pid and a space each): a fuller one counts as unreadable."""
+
+
 def children_of(pid: int) -> list[int] | None:
     """The children of `pid` from /proc/PID/task/*/children ([] if it is gone, None if unreadable)."""
     try:
@@ -130,11 +134,19 @@ def children_of(pid: int) -> list[int] | None:
         return None
     children: list[int] = []
     for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", "rb") as listing:
-                children += [int(child) for child in listing.read().split()]
+        try:  # os.open rather than open(): a stop reads one file per thread of the daemon
+            listing = os.open(f"/proc/{pid}/task/{task}/children", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # a thread that ended meanwhile, or a kernel without the file: unknown
             return None
+        try:
+            text = os.read(listing, CHILDREN_READ_BYTES)
+        except OSError:
+            return None
+        finally:
+            os.close(listing)
+        if len(text) == CHILDREN_READ_BYTES:
+            return None
+        children += [int(child) for child in text.split()]
     return children
 
 

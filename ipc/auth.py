@@ -16,7 +16,6 @@ import secrets
 import socket
 import stat
 import struct
-import tempfile
 from pathlib import Path
 
 from pm_actors.config import Config
@@ -117,14 +116,17 @@ def _read_private_token(path: Path) -> str:
 
 def _write_temporary_token(directory: Path, token: str) -> Path:
     """A complete 0600 file holding `token`, beside its final place, so publishing is atomic."""
-    descriptor, name = tempfile.mkstemp(prefix=".daemon.token.", dir=directory)
+    # A name of our own with O_EXCL, as tempfile.mkstemp does (tempfile would cost the daemon
+    # the memory of shutil and the compression modules it imports).
+    name = directory / f".daemon.token.{secrets.token_hex(8)}"
+    descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
     try:
         os.fchmod(descriptor, PRIVATE_FILE_MODE)
         os.write(descriptor, f"{token}\n".encode())
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-    return Path(name)
+    return name
 
 
 def _publish_token_file(path: Path, token: str) -> None:

@@ -6,10 +6,11 @@ Only `PM_*` variables travel."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+import msgspec
 
 from pm_actors.config import Config
 
@@ -25,16 +26,16 @@ def leave_restart_settings(config: Config, settings: Mapping[str, str]) -> None:
     settings = {name: value for name, value in settings.items() if name.startswith("PM_")}
     path = settings_path(config)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        json.dump(settings, file)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(msgspec.json.encode(settings))
 
 
 def take_restart_settings(config: Config) -> dict[str, str] | None:
     """The settings a restart asked for (None: keep the current ones), removed once read."""
     path = settings_path(config)
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        settings = msgspec.json.decode(path.read_bytes())
+    except (FileNotFoundError, msgspec.DecodeError):
         return None
     finally:
         with contextlib.suppress(FileNotFoundError):

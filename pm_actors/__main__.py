@@ -19,9 +19,12 @@ def _import_without_openssl() -> None:
             del sys.modules[name]
 
 
-if sys.argv[1:2] == ["daemon"]:
+if sys.argv[1:] in (["daemon"], ["daemon", "run"]):  # with options, the command line reads them
     _import_without_openssl()
+    from pm_actors.app.daemon import main as daemon_main
 
-from pm_actors.app.cli import main  # noqa: E402  (after OpenSSL is kept out)
+    raise SystemExit(daemon_main())
+
+from pm_actors.app.cli import main  # noqa: E402
 
 raise SystemExit(main())

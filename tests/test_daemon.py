@@ -175,7 +175,8 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
     """The daemon runs exactly as `python -m pm_actors daemon` (runpy runs the package's
     `__main__`), with an atexit hook that writes the `sys.modules` of the live process when
     it exits: after it served lifecycle, log and search requests and pushed their events, `mcp`
-    (nor the HTTP server the shim brings) was never loaded."""
+    (nor the HTTP server the shim brings) was never loaded, nor what only costs it memory: the
+    command line's parser and client session, OpenSSL, shutil's compression modules."""
     report_path = short_tmp / "modules.json"
     daemon = daemons.start([PYTHON, "-c", RUN_DAEMON_AND_REPORT_MODULES, str(report_path)])
     with daemon.client() as client:
@@ -196,6 +197,20 @@ def test_a_live_daemon_that_served_requests_has_never_loaded_mcp(
         report["modules"]
     )
     assert report["mcp"] == []
+    assert not set(report["modules"]) & DAEMON_NEVER_LOADS
+
+
+DAEMON_NEVER_LOADS = frozenset(
+    {
+        "argparse",
+        "pm_actors.app.cli",
+        "pm_actors.app.caller",
+        "pm_actors.ipc.session",
+        "ssl",
+        "shutil",
+        "lzma",
+    }
+)
 
 
 # Paging and search --------------------------------------------------------------------------------

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pm_actors.app.cli_parser import build_parser
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Console, UsageError
 from pm_actors.app.project import Project, find_project_file, load_project
-from pm_actors.app.user_config import user_settings
+from pm_actors.app.user_config import settings_environment
 from pm_actors.config import Config, ConfigError, load_config
 from pm_actors.errors import PmError
 from pm_actors.logging_setup import configure_logging
@@ -61,12 +60,6 @@ def _project(arguments: argparse.Namespace) -> Project | None:
     return load_project(find_project_file(arguments.file, Path.cwd()))
 
 
-def settings_environment(project: Project | None) -> Mapping[str, str]:
-    """The settings in force: the environment's, over the project file's, over the user's file."""
-    project_settings = {} if project is None else project.settings
-    return {**user_settings(os.environ), **project_settings, **os.environ}
-
-
 def main(argv: list[str] | None = None) -> int:
     options, command_line = _split_at_double_dash(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -74,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments.argv = command_line
     try:
         project = _project(arguments)
-        config = load_config(settings_environment(project))
+        config = load_config(settings_environment(None if project is None else project.settings))
     except ConfigError as error:
         print(f"pm-actors: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from pm_actors.app.caller import Caller
 from pm_actors.app.terminal import Painter, colour_enabled
 from pm_actors.config import Config
+
+if TYPE_CHECKING:
+    from pm_actors.app.caller import Caller
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
@@ -30,6 +32,8 @@ class Console:
     def caller(self) -> Caller:
         """The session to the daemon, opened (and the daemon started) on first use."""
         if self._caller is None:
+            from pm_actors.app.caller import Caller  # the daemon, which uses EXIT_*, needs no client
+
             self._caller = Caller(self.config)
         return self._caller
 

@@ -15,15 +15,32 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 from pm_actors.actors.system import ActorSystem
+from pm_actors.app.console import EXIT_OK, EXIT_USAGE
 from pm_actors.app.instance_lock import single_instance_lock
-from pm_actors.config import Config
+from pm_actors.app.user_config import settings_environment
+from pm_actors.config import Config, ConfigError, load_config
 from pm_actors.ipc.auth import load_or_create_token
 from pm_actors.ipc.restart_settings import take_restart_settings
 from pm_actors.ipc.server import IpcServer
+from pm_actors.logging_setup import configure_logging
 
 logger = logging.getLogger(__name__)
+
+
+def main() -> int:
+    """`pm-actors daemon` (what a keeper starts): the daemon alone, without the command line's
+    client stack, which would cost it memory for nothing."""
+    try:
+        config = load_config(settings_environment())
+    except ConfigError as error:
+        print(f"pm-actors: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config)
+    run_daemon(config)
+    return EXIT_OK
 
 
 def run_daemon(config: Config) -> None:

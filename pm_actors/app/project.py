@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tomllib
 from pathlib import Path
 from typing import Any, Final
@@ -202,6 +201,8 @@ def changed_fields(member: GroupMember, stored: ProcessInfo) -> list[str]:
 def _same_check(declared: HealthCheck | None, stored: HealthCheck | None) -> bool:
     """A stored command check names its executable resolved; the file names it as written."""
     if isinstance(declared, CommandCheck) and isinstance(stored, CommandCheck):
+        import shutil  # here only: the daemon imports this module, and shutil costs it ~0.6 MB
+
         found = shutil.which(declared.command) or declared.command
         resolved = msgspec.structs.replace(declared, command=os.path.realpath(found))
         return resolved == msgspec.structs.replace(stored, command=os.path.realpath(stored.command))

@@ -13,12 +13,18 @@ PM_MAX_PROCESSES = 20
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from pm_actors.app.project import file_problem, settings_table
 from pm_actors.config import ConfigError
+
+
+def settings_environment(project_settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings in force: the environment's, over the project file's, over the user's file."""
+    return {**user_settings(os.environ), **(project_settings or {}), **os.environ}
 
 
 def user_config_path(environment: Mapping[str, str]) -> Path:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pm_actors.app.cli import settings_environment
 from pm_actors.app.project import Project
-from pm_actors.app.user_config import user_config_path, user_settings
+from pm_actors.app.user_config import settings_environment, user_config_path, user_settings
 from pm_actors.config import ConfigError, load_config
 from tests.daemon_support import DaemonLauncher, run_cli
 from tests.helpers import PYTHON
@@ -44,7 +43,7 @@ def test_the_environment_wins_over_the_project_file_which_wins_over_the_user_fil
         members=[],
     )
 
-    config = load_config(settings_environment(project))
+    config = load_config(settings_environment(project.settings))
 
     assert (config.max_processes, config.max_memory_mb, config.debug) == (3, 200, False)
     assert "PM_MAX_PROCESSES" in config.explicit, "a setting a file gives is compared with the daemon's"
