@@ -51,6 +51,7 @@ from pm_actors.actors.process_input import send_input
 from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule
 from pm_actors.actors.run import (
+    RESTORED_BY,
     AfterStop,
     LiveRun,
     ProcessContext,
@@ -176,7 +177,10 @@ class ProcessActor(DaemonActor):
             dropped = dropped_settings(self._definition, definition, self._context.config)
             self._store_definition(definition)
         if start:
-            self._schedule.start_over()
+            if requested_by == RESTORED_BY:  # the series goes on: one more restart of it
+                self._schedule.restarts += 1
+            else:
+                self._schedule.start_over()
             self._start_run(requested_by, lambda record: answer(reply, started_record(record, dropped)))
         else:
             self._publish()

@@ -70,6 +70,8 @@ class ProcessContext:
 
 
 DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
+RESTORED_BY = "restore at daemon start"
+"""Who asked for a run that the next daemon started: a restart, counted with the earlier ones."""
 
 
 @dataclass

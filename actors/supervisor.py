@@ -48,7 +48,7 @@ from pm_actors.actors.messages import (
     SystemStatsQuery,
 )
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.run import DAEMON_STOP_REASON, ProcessContext, RunOutcome, outcome_of
+from pm_actors.actors.run import DAEMON_STOP_REASON, RESTORED_BY, ProcessContext, RunOutcome, outcome_of
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
@@ -102,7 +102,6 @@ from pm_actors.states import ACTIVE_STATES, ProcessState
 logger = logging.getLogger(__name__)
 
 ORPHANED_RUN_REASON = "ended when the daemon restarted after dying"
-RESTORED_BY = "restore at daemon start"
 
 
 @dataclass

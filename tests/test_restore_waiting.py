@@ -86,6 +86,7 @@ def test_the_next_daemon_restarts_what_waited_in_backoff_and_keeps_fatal_and_sto
 
     wait_until(in_state(successor, "waiting", ProcessState.RUNNING), message="the restart that was due")
     after = records(successor)
+    assert after["waiting"].restarts == 1  # its restart, due when the last daemon ended
     assert after["given-up"].state is ProcessState.FATAL
     assert after["given-up"].end_reason == fatal_reason
     assert after["stopped"].state is ProcessState.STOPPED
