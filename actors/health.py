@@ -28,16 +28,14 @@ from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health_checks import Cancellation, run_check
-from pm_actors.actors.messages import (
+from pm_actors.actors.messages import HealthObserved, RecordHealthCheck, Reply
+from pm_actors.actors.observer_messages import (
     CheckDue,
     CheckFinished,
     CheckHealthNow,
     CheckKey,
     CheckOutcome,
     CheckOverdue,
-    HealthObserved,
-    RecordHealthCheck,
-    Reply,
     UnwatchHealth,
     WatchHealth,
 )

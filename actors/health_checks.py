@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 from pm_actors.actors.child import forget, signal_tree, spawn_check
 from pm_actors.actors.commands import child_environment
 from pm_actors.actors.executables import ExecutablePolicy
-from pm_actors.actors.messages import CheckOutcome
+from pm_actors.actors.observer_messages import CheckOutcome
 from pm_actors.errors import PmError
 from pm_actors.specs import CommandCheck, HealthCheck, HttpCheck, TcpCheck
 

@@ -5,7 +5,8 @@ answer goes to: an actor may answer at once, or much later (a stop answers when 
 ended), without any thread blocking in between. The few messages that are asked (the sender
 blocks on the answer) derive from `Asked`; ARCHITECTURE.md lists who may ask whom.
 
-Every message between actors is declared here, including the ticks an actor's timers send it.
+Every message between actors is declared here, including the ticks an actor's timers send it;
+those to the HealthActor and the MetricsActor, in `observer_messages.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.error_requests import GetErrors, GetLatestErrors
 from pm_actors.group_requests import GroupMember
 from pm_actors.results import Breach, HealthReport
-from pm_actors.specs import HealthCheck, Limits
 from pm_actors.states import ProcessState
 
 if TYPE_CHECKING:
@@ -301,120 +301,6 @@ class LimitBreached(msgspec.Struct, frozen=True):
 
     run_id: int
     breach: Breach
-
-
-# Messages to the HealthActor.
-
-
-class WatchHealth(msgspec.Struct, frozen=True):
-    """Check this run on an interval until `UnwatchHealth`; results go to `process`."""
-
-    name: str
-    process_id: int
-    run_id: int
-    check: HealthCheck
-    interval_s: float
-    process: ActorRef
-    """The ProcessActor's ref, told `HealthObserved` after each check."""
-
-
-class UnwatchHealth(msgspec.Struct, frozen=True):
-    name: str
-
-
-class CheckHealthNow(msgspec.Struct, frozen=True):
-    """check_process_health: run the check at once; the reply gets a HealthReport."""
-
-    name: str
-    reply: Reply
-
-
-# Messages to the MetricsActor.
-
-
-class TrackProcess(msgspec.Struct, frozen=True):
-    """Sample this run (its pid and whole child tree) until `UntrackProcess`; breaches go to `process`."""
-
-    name: str
-    run_id: int
-    pid: int
-    limits: Limits
-    process: ActorRef
-    """The ProcessActor's ref, told `LimitBreached`."""
-
-
-class UntrackProcess(msgspec.Struct, frozen=True):
-    name: str
-
-
-class ProcessStatsQuery(msgspec.Struct, frozen=True):
-    """The reply gets a fresh ProcessStats of the tracked run, or fails with NotRunning."""
-
-    name: str
-    reply: Reply
-
-
-class SystemStatsQuery(msgspec.Struct, frozen=True):
-    reply: Reply
-    managed_processes: int
-    running_processes: int
-
-
-class ListeningPorts(Asked, frozen=True):
-    """Asked: the TCP ports the tracked run's tree listens on (empty if not tracked)."""
-
-    name: str
-
-
-class LastMemory(Asked, frozen=True):
-    """Asked when a run was killed: the tree's memory (MB) at its last sample, or None."""
-
-    name: str
-
-
-class SampleTick(msgspec.Struct, frozen=True):
-    """Scheduler -> MetricsActor: time for a sampling pass."""
-
-
-# Messages to the HealthActor from its own timers and worker threads.
-
-
-class CheckOutcome(msgspec.Struct, frozen=True):
-    """One finished check as measured by the worker that ran it."""
-
-    passed: bool
-    detail: str
-    duration_ms: float
-    finished_at: float
-    """Seconds since the epoch."""
-
-
-class CheckKey(msgspec.Struct, frozen=True):
-    """Which check of which watch a result or guard belongs to."""
-
-    name: str
-    generation: int
-    sequence: int
-
-
-class CheckDue(msgspec.Struct, frozen=True):
-    """Scheduler -> HealthActor: time for the next periodic check of this watch."""
-
-    name: str
-    generation: int
-
-
-class CheckFinished(msgspec.Struct, frozen=True):
-    """Worker thread -> HealthActor: a check returned."""
-
-    key: CheckKey
-    outcome: CheckOutcome
-
-
-class CheckOverdue(msgspec.Struct, frozen=True):
-    """Scheduler -> HealthActor: a check has not returned by its timeout plus the grace."""
-
-    key: CheckKey
 
 
 # Messages to the WaitActor.

@@ -29,9 +29,9 @@ import psutil
 
 from pm_actors.actors.base import DaemonActor, answer
 from pm_actors.actors.delivery import tell_if_alive
-from pm_actors.actors.messages import (
+from pm_actors.actors.messages import LimitBreached
+from pm_actors.actors.observer_messages import (
     LastMemory,
-    LimitBreached,
     ListeningPorts,
     ProcessStatsQuery,
     SampleTick,

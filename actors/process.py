@@ -32,10 +32,8 @@ from pm_actors.actors.messages import (
     CrashExplained,
     DrainTimeout,
     HealthObserved,
-    LastMemory,
     Launch,
     LimitBreached,
-    ListeningPorts,
     OutputComplete,
     RecordRunEnd,
     RecordRunStart,
@@ -47,6 +45,7 @@ from pm_actors.actors.messages import (
     Stop,
     StopTimeout,
 )
+from pm_actors.actors.observer_messages import LastMemory, ListeningPorts
 from pm_actors.actors.process_input import send_input
 from pm_actors.actors.process_view import ProcessView, configured_info, restarted_record, started_record
 from pm_actors.actors.restart_schedule import RestartSchedule

@@ -11,7 +11,7 @@ from typing import Any
 import pykka
 
 from pm_actors.actors.definition_changes import effective_limits
-from pm_actors.actors.messages import TrackProcess, UntrackProcess, UnwatchHealth, WatchHealth
+from pm_actors.actors.observer_messages import TrackProcess, UntrackProcess, UnwatchHealth, WatchHealth
 from pm_actors.actors.run import ProcessContext
 from pm_actors.definition import ProcessDefinition
 from pm_actors.specs import Limits

@@ -30,13 +30,11 @@ from pm_actors.actors.delivery import tell_if_alive
 from pm_actors.actors.messages import (
     Adopt,
     Call,
-    CheckHealthNow,
     DefineMembers,
     DeleteLines,
     DeleteProcessData,
     Launch,
     ProcessRemoved,
-    ProcessStatsQuery,
     ReadErrors,
     ReadLogs,
     RecordRunEnd,
@@ -45,8 +43,8 @@ from pm_actors.actors.messages import (
     StartWait,
     Stop,
     StopAll,
-    SystemStatsQuery,
 )
+from pm_actors.actors.observer_messages import CheckHealthNow, ProcessStatsQuery, SystemStatsQuery
 from pm_actors.actors.process import ProcessActor
 from pm_actors.actors.run import DAEMON_STOP_REASON, RESTORED_BY, ProcessContext, RunOutcome, outcome_of
 from pm_actors.actors.store import StoredRun, StoredState

@@ -31,7 +31,8 @@ import pykka
 from pm_actors.actors.base import DaemonActor, answer, fail
 from pm_actors.actors.line_budget import CharBudget
 from pm_actors.actors.log_queries import LINE_COLUMNS, LogQueries, log_line_from_row
-from pm_actors.actors.messages import STDIN, ListeningPorts, Reply, StartWait, WaitTick
+from pm_actors.actors.messages import STDIN, Reply, StartWait, WaitTick
+from pm_actors.actors.observer_messages import ListeningPorts
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.run import outcome_of, run_summary

@@ -36,7 +36,7 @@ from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.health_checks import run_check
 from pm_actors.actors.log_writer import LogWriterActor
-from pm_actors.actors.messages import CheckHealthNow, WatchHealth
+from pm_actors.actors.observer_messages import CheckHealthNow, WatchHealth
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_write_connection

@@ -31,15 +31,7 @@ import pykka
 from pm_actors.actors.log_queries import LogQueries
 from pm_actors.actors.log_reader import LogReaderActor
 from pm_actors.actors.log_writer import LogWriterActor
-from pm_actors.actors.messages import (
-    STDERR,
-    STDOUT,
-    Flush,
-    LineChunk,
-    LogBatch,
-    ReadLogs,
-    SaveDefinition,
-)
+from pm_actors.actors.messages import STDERR, STDOUT, Flush, LineChunk, LogBatch, ReadLogs, SaveDefinition
 from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.store import open_read_connection, open_write_connection

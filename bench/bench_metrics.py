@@ -33,8 +33,8 @@ from typing import Any
 import psutil
 import pykka
 
-from pm_actors.actors.messages import ProcessStatsQuery, TrackProcess
 from pm_actors.actors.metrics import MetricsActor, Sampler
+from pm_actors.actors.observer_messages import ProcessStatsQuery, TrackProcess
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.specs import Limits
 

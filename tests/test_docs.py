@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import pm_actors.actors.messages
+import pm_actors.actors.observer_messages
 from pm_actors.config import _variables
 from pm_actors.mcp_shim.prompts import PROMPTS
 from pm_actors.mcp_shim.resources import PROCESS_RESOURCES, RESOURCES
@@ -114,9 +115,9 @@ def test_the_architecture_module_table_names_every_module() -> None:
 
 
 def test_architecture_names_every_actor_message() -> None:
-    module = pm_actors.actors.messages
     names = [
         name
+        for module in (pm_actors.actors.messages, pm_actors.actors.observer_messages)
         for name, value in vars(module).items()
         if inspect.isclass(value) and value.__module__ == module.__name__
     ]

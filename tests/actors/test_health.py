@@ -23,15 +23,8 @@ from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import OVERDUE_GRACE_S, HealthActor, next_health
 from pm_actors.actors.health_checks import OUTPUT_CAP_BYTES, run_check
 from pm_actors.actors.log_writes import HEALTH_HISTORY_PER_PROCESS
-from pm_actors.actors.messages import (
-    CheckHealthNow,
-    DeleteProcessData,
-    Flush,
-    HealthObserved,
-    RecordHealthCheck,
-    UnwatchHealth,
-    WatchHealth,
-)
+from pm_actors.actors.messages import DeleteProcessData, Flush, HealthObserved, RecordHealthCheck
+from pm_actors.actors.observer_messages import CheckHealthNow, UnwatchHealth, WatchHealth
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import MIGRATIONS, SCHEMA_VERSION, open_write_connection, schema_version
 from pm_actors.config import load_config

@@ -17,15 +17,15 @@ import msgspec
 import pykka
 import pytest
 
-from pm_actors.actors.messages import (
-    LimitBreached,
+from pm_actors.actors.messages import LimitBreached
+from pm_actors.actors.metrics import MetricsActor, Streak
+from pm_actors.actors.observer_messages import (
     ListeningPorts,
     ProcessStatsQuery,
     SystemStatsQuery,
     TrackProcess,
     UntrackProcess,
 )
-from pm_actors.actors.metrics import MetricsActor, Streak
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.errors import NotRunning
 from pm_actors.results import ProcessStats, SystemStats

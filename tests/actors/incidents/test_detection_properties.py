@@ -18,14 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pm_actors.actors.incidents.queries import ErrorQueries
-from pm_actors.actors.messages import (
-    STDERR,
-    DeleteLines,
-    Flush,
-    LogBatch,
-    RecordRunEnd,
-    RecordRunStart,
-)
+from pm_actors.actors.messages import STDERR, DeleteLines, Flush, LogBatch, RecordRunEnd, RecordRunStart
 from pm_actors.actors.store import open_read_connection, open_write_connection
 from pm_actors.definition import ProcessDefinition
 from pm_actors.states import ProcessState
