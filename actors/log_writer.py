@@ -335,18 +335,24 @@ class LogWriterActor(DaemonActor):
             self._scheduler.tell_later(WINDOW_S, self.actor_ref, IdleWork())
 
     def _on_idle_work(self) -> None:
-        """A deletion chunk in any case (someone waits, or a process is too large); detecting,
-        indexing and vacuuming only if nothing else waits. Then to the back of the queue again."""
+        """A deletion chunk in any case (someone waits, or a process is too large); indexing,
+        detecting and vacuuming only if nothing else waits. Then to the back of the queue again.
+        Indexing goes before detection once lines pause: after a flood its lines are searchable
+        first (the goal is a second), and its errors counted next."""
         self._idle_work_scheduled = False
         if not self._jobs and not self.actor_inbox.empty():
-            return  # detecting, indexing and vacuuming wait until nothing else does
+            return  # indexing, detecting and vacuuming wait until nothing else does
         self._flush()
+        index_in = self._indexer.quiet_in(time.monotonic()) if self._scheduler is not None else 0.0
         if self._jobs:
             self._delete_chunk(self._jobs[0])
+        elif self._indexer.behind(self._head) and index_in <= 0:
+            self._indexer.step(self._open_connection(), self._head)
         elif self._detector.behind(self._head) and not self._capture_busy():
             self._detector.step(self._open_connection(), self._head)
-        elif self._indexer.behind(self._head):
-            self._index_when_quiet()
+        elif self._indexer.behind(self._head) and self._scheduler is not None:
+            self._idle_work_scheduled = True  # look again once lines may have paused
+            self._scheduler.tell_later(index_in, self.actor_ref, IdleWork())
         elif self._upkeep.vacuum_due:
             self._upkeep.vacuum_step(self._open_connection())
 
@@ -370,16 +376,6 @@ class LogWriterActor(DaemonActor):
         if self._connection is None:
             raise InternalError("the database is closed")
         return self._connection
-
-    def _index_when_quiet(self) -> None:
-        """Index a chunk now if lines stopped coming (or waited long enough); else look again
-        once they may have. Without a scheduler (tests), at once."""
-        wait = self._indexer.quiet_in(time.monotonic())
-        if wait <= 0 or self._scheduler is None:
-            self._indexer.step(self._open_connection(), self._head)
-            return
-        self._idle_work_scheduled = True
-        self._scheduler.tell_later(wait, self.actor_ref, IdleWork())
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
