@@ -26,6 +26,7 @@ from pm_actors.actors.messages import STREAM_NAMES
 from pm_actors.actors.search_terms import focus, fts5_query, substring_prefilter, with_level
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
+from pm_actors.client_regex import compile_client_regex
 from pm_actors.errors import InvalidArgument
 from pm_actors.log_results import LogLine, LogLines, LogTail, SearchMatch, SearchResult, SearchStop, Stream
 from pm_actors.request_base import MAX_LIMIT, SearchMode
@@ -113,7 +114,7 @@ class LogQueries:
             raise InvalidArgument(
                 f"unknown search mode {request.mode!r}: use one of {', '.join(SEARCH_MODES)}"
             )
-        pattern = _compiled(request.query) if request.mode == "regex" else None
+        pattern = compile_client_regex(request.query, "query") if request.mode == "regex" else None
         level = None if request.level is None else LEVELS.index(request.level)
         budget = CharBudget(request.max_chars, request.max_line_chars)
         with self._connection:  # one read transaction: matches and unindexed agree
@@ -307,13 +308,6 @@ def _next_cursor(found: Found) -> int | None:
     if found.stopped in ("time_budget", "row_window"):
         return found.last_scanned
     return found.matches[-1].id if found.matches else found.last_scanned
-
-
-def _compiled(query: str) -> re.Pattern[str]:
-    try:
-        return re.compile(query)
-    except re.error as error:
-        raise InvalidArgument(f"invalid argument `query`: not a regular expression ({error})") from None
 
 
 def _check_limit(limit: int) -> None:

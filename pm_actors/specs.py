@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pm_actors.client_regex import compile_client_regex
 from pm_actors.errors import InvalidArgument
 
 RestartPolicy = Literal["never", "on-failure", "always"]
@@ -246,10 +247,7 @@ class ReadyCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise InvalidArgument(
                 "invalid argument `pattern`: until=log_line needs a regular expression to match"
             )
-        try:
-            return re.compile(self.pattern)
-        except re.error as error:
-            raise InvalidArgument(f"invalid argument `pattern`: not a regular expression ({error})") from None
+        return compile_client_regex(self.pattern, "pattern")
 
     def describe(self) -> str:
         """The condition in words, e.g. `a log line matching /listening/`."""

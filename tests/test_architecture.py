@@ -37,6 +37,7 @@ VOCABULARY = {
     "group_results",
     "error_results",
     "specs",
+    "client_regex",
     "states",
     "errors",
     "config",

@@ -14,13 +14,13 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import re
 from collections.abc import Callable
 from typing import Final
 
 from pm_actors.api import GetLogs, SearchLogs, TailLogs, Topic
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console, UsageError
-from pm_actors.errors import DaemonUnavailable
+from pm_actors.client_regex import compile_client_regex
+from pm_actors.errors import DaemonUnavailable, InvalidArgument
 from pm_actors.log_results import LogLine, SearchMatch, Stream
 
 RESYNC_S: Final = 5.0
@@ -122,9 +122,9 @@ def print_line(console: Console, line: LogLine) -> None:
 def _matching(regex: str) -> LineFilter:
     """Whether a line matches `regex`, as the daemon's regex search decides."""
     try:
-        pattern = re.compile(regex)
-    except re.error as error:
-        raise UsageError(f"--grep {regex!r} is not a valid regular expression: {error}") from None
+        pattern = compile_client_regex(regex, "--grep")
+    except InvalidArgument as error:
+        raise UsageError(error.message) from None
     return lambda line: pattern.search(line.text) is not None
 
 

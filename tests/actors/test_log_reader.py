@@ -569,6 +569,8 @@ def test_a_scan_out_of_time_before_its_first_row_says_to_narrow_the_search(
 def test_an_invalid_regex_is_refused_with_the_reason(queries: LogQueries) -> None:
     with pytest.raises(InvalidArgument, match="not a regular expression"):
         search(queries, "(unclosed", mode="regex")
+    with pytest.raises(InvalidArgument, match="repeats a repetition"):  # (a+)+ would backtrack for ever
+        search(queries, "(a+)+$", mode="regex")
 
 
 def test_matches_stop_at_the_budget_and_a_long_match_is_cut_around_the_match(
