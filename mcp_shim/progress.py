@@ -43,12 +43,17 @@ async def with_progress(session: ServerSession, request: Request, call: Awaitabl
     long_call = LONG_CALLS.get(type(request))
     if long_call is None:
         return await call
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(_report, session, long_call.total_s(request), long_call.describe(request))
         try:
             result = await call
+        except Exception as error:  # raised below, as it came: the group would wrap it in a group
+            failure = error
         finally:
             group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return result
 
 

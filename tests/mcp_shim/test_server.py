@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from pm_actors import api, group_requests, log_results, results
-from pm_actors.errors import AlreadyRunning, DaemonUnavailable, LimitReached, error_from_wire
+from pm_actors.errors import AlreadyRunning, DaemonUnavailable, InvalidArgument, LimitReached, error_from_wire
 from pm_actors.ipc.session import resolve_cwd
 from pm_actors.mcp_shim.failures import ERROR_META_KEY
 from pm_actors.mcp_shim.tools import tool_list
@@ -161,6 +161,15 @@ def test_a_backend_error_keeps_its_code_and_message(mode: str) -> None:
     assert result.structured_content is None
     assert result.meta is not None
     assert result.meta[ERROR_META_KEY] == {"code": "already_running", "message": message}
+
+
+def test_a_backend_error_of_a_call_that_reports_progress_keeps_its_code(mode: str) -> None:
+    """wait_for runs beside its progress reports: its error comes out as it came, not wrapped."""
+    message = "invalid argument `pattern`: '(a+)+' repeats a repetition"
+    backend = FakeBackend(raising(InvalidArgument(message)))
+    result = call(backend, mode, "wait_for", {"name": "web", "until": "log_line", "pattern": "(a+)+"})
+    assert result.is_error is True
+    assert text_of(result) == f"invalid_argument: {message}"
 
 
 def test_an_error_that_came_over_the_wire_keeps_the_remote_code(mode: str) -> None:
