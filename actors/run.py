@@ -70,6 +70,8 @@ class ProcessContext:
 
 
 DAEMON_STOP_REASON = "stopped because the daemon is shutting down"
+"""The reason of a stop for the daemon's shutdown; what the run's end adds (a SIGKILL after the
+stop timeout, "while waiting to restart") follows it: `by_daemon_shutdown` reads it."""
 RESTORED_BY = "restore at daemon start"
 """Who asked for a run that the next daemon started: a restart, counted with the earlier ones."""
 
@@ -166,6 +168,11 @@ def end_of_run(
     )
 
 
+def by_daemon_shutdown(reason: str | None) -> bool:
+    """Whether a run ended, or a wait for its restart was stopped, because the daemon shut down."""
+    return reason is not None and reason.startswith(DAEMON_STOP_REASON)
+
+
 def supervision_of(
     run_id: int | None, previous: ProcessState, target: ProcessState, reason: str
 ) -> RecordSupervision | None:
@@ -179,7 +186,7 @@ def supervision_of(
     if target is ProcessState.FATAL:
         return RecordSupervision(run_id, "fatal", reason)
     stopped_waiting = previous is ProcessState.BACKOFF and target is ProcessState.STOPPED
-    if stopped_waiting and not reason.startswith(DAEMON_STOP_REASON):
+    if stopped_waiting and not by_daemon_shutdown(reason):
         return RecordSupervision(run_id, "stopped", reason)
     return None
 

@@ -46,7 +46,14 @@ from pm_actors.actors.messages import (
 )
 from pm_actors.actors.observer_messages import CheckHealthNow, ProcessStatsQuery, SystemStatsQuery
 from pm_actors.actors.process import ProcessActor
-from pm_actors.actors.run import DAEMON_STOP_REASON, RESTORED_BY, ProcessContext, RunOutcome, outcome_of
+from pm_actors.actors.run import (
+    DAEMON_STOP_REASON,
+    RESTORED_BY,
+    ProcessContext,
+    RunOutcome,
+    by_daemon_shutdown,
+    outcome_of,
+)
 from pm_actors.actors.store import StoredRun, StoredState
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import (
@@ -411,7 +418,7 @@ def _carries_on(last_run: StoredRun | None) -> bool:
     daemon's shutdown, or left open by a daemon that died), or had ended with a restart due."""
     if last_run is None:
         return False
-    running = last_run.ended_at is None or last_run.end_reason == DAEMON_STOP_REASON
+    running = last_run.ended_at is None or by_daemon_shutdown(last_run.end_reason)
     return running or last_run.supervision == "backoff"
 
 

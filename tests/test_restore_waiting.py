@@ -90,3 +90,25 @@ def test_the_next_daemon_restarts_what_waited_in_backoff_and_keeps_fatal_and_sto
     assert after["given-up"].state is ProcessState.FATAL
     assert after["given-up"].end_reason == fatal_reason
     assert after["stopped"].state is ProcessState.STOPPED
+
+
+STUBBORN = (
+    "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('up', flush=True)\ntime.sleep(600)"
+)
+
+
+@pytest.mark.timeout(60)
+def test_a_process_killed_at_the_stop_timeout_of_a_shutdown_is_started_again(
+    daemons: DaemonLauncher,
+) -> None:
+    """Its end reads "stopped because the daemon is shutting down (SIGKILL after the stop
+    timeout)": still the daemon's shutdown, not a stop the person asked for."""
+    daemon = daemons.start()
+    daemon.call(
+        StartProcess(name="stubborn", command=PYTHON, args=["-c", STUBBORN], cwd="/", stop_timeout_s=0.5)
+    )
+    wait_until(in_state(daemon, "stubborn", ProcessState.RUNNING), message="stubborn to run")
+    daemon.terminate()
+    successor = daemons.start()
+    wait_until(in_state(successor, "stubborn", ProcessState.RUNNING), message="stubborn to be restored")
