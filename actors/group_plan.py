@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pm_actors.definition import MemberDefinition
 from pm_actors.errors import AlreadyExists, InvalidArgument, PmError
-from pm_actors.group_requests import GroupMember
+from pm_actors.group_requests import GroupMember, member_orders
 from pm_actors.group_results import GroupStatus
 from pm_actors.results import ProcessRecord, WaitResult
 from pm_actors.specs import RUNNING, ReadyCondition, StopStrategy
@@ -48,9 +48,9 @@ def new_members(existing: Sequence[MemberDefinition], given: Sequence[GroupMembe
     checked, and an omitted order one more than the highest order listed before it (so a plain
     list starts one member after the other, in turn)."""
     names = {member.name for member in existing}
-    highest = max((member.order for member in existing), default=-1)
+    orders = member_orders(given, max((member.order for member in existing), default=-1))
     added: list[MemberDefinition] = []
-    for member in given:
+    for member, order in zip(given, orders, strict=True):
         if member.name in names:
             if any(earlier.name == member.name for earlier in added):
                 raise InvalidArgument(f"invalid argument `members`: {member.name!r} is listed twice")
@@ -64,8 +64,6 @@ def new_members(existing: Sequence[MemberDefinition], given: Sequence[GroupMembe
             ready.compiled_pattern()
         except PmError as error:
             raise InvalidArgument(f"member {member.name!r}: {error.message}") from None
-        order = highest + 1 if member.order is None else member.order
-        highest = max(highest, order)
         added.append(MemberDefinition(name=member.name, order=order, ready=ready))
     return added
 

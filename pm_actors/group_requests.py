@@ -3,6 +3,7 @@ stopped together. The GroupActor answers them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
@@ -35,6 +36,17 @@ class GroupMember(ProcessSpec, frozen=True, kw_only=True):
 
 
 GroupMembers = Annotated[list[GroupMember], msgspec.Meta(min_length=1, max_length=MAX_GROUP_MEMBERS)]
+
+
+def member_orders(members: Sequence[GroupMember], highest: int = -1) -> list[int]:
+    """The order of each member: its own, or one more than the highest before it (`highest`:
+    of the members a group had already), so a plain list starts one member after the other."""
+    orders = []
+    for member in members:
+        order = highest + 1 if member.order is None else member.order
+        highest = max(highest, order)
+        orders.append(order)
+    return orders
 
 
 class CreateGroup(Request, frozen=True, tag="create_group"):

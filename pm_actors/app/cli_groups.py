@@ -8,7 +8,6 @@ declared is left running (start_group waits for it to be ready, as for any membe
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import msgspec
 
@@ -25,10 +24,11 @@ from pm_actors.group_requests import (
     RemoveFromGroup,
     StartGroup,
     StopGroup,
+    member_orders,
 )
 from pm_actors.group_results import GroupStarted
 from pm_actors.results import ProcessInfo
-from pm_actors.specs import ReadyCondition
+from pm_actors.specs import RUNNING
 from pm_actors.states import ACTIVE_STATES
 
 
@@ -40,7 +40,10 @@ def up(arguments: argparse.Namespace, console: Console, project: Project) -> int
         console.caller.call(DeleteGroup(group=project.name))
     console.caller.call(CreateGroup(name=project.name, members=members, stop_strategy=project.stop_strategy))
     if arguments.names:
-        return _start_some(console, [member for member in project.members if member.name in selected])
+        orders = member_orders(project.members)
+        rank = {member.name: order for member, order in zip(project.members, orders, strict=True)}
+        chosen = [member for member in project.members if member.name in selected]
+        return _start_some(console, sorted(chosen, key=lambda member: rank[member.name]))
     started: GroupStarted = console.caller.call(
         StartGroup(group=project.name), waiting=f"bringing up {project.name}"
     )
@@ -100,10 +103,10 @@ def _group_exists(console: Console, name: str) -> bool:
 
 
 def _start_some(console: Console, members: list[GroupMember]) -> int:
-    """Start the named members one after the other, each ready before the next."""
-    for member in sorted(members, key=lambda member: member.order or 0):
+    """Start `members` one after the other, in turn, each ready before the next."""
+    for member in members:
         console.print(console.caller.call(StartProcess(name=member.name)).summary())
-        ready = member.ready or ReadyCondition(until="running")
+        ready = member.ready or RUNNING
         request = WaitFor(name=member.name, **msgspec.structs.asdict(ready))
         waited = console.caller.call(request, waiting=f"waiting for {member.name}")
         console.print(waited.summary())
@@ -152,7 +155,3 @@ def _print_outcomes(console: Console, outcomes: list[object]) -> int:
         else:
             console.print(outcome.summary())  # type: ignore[attr-defined]
     return EXIT_FAILURE if failed else EXIT_OK
-
-
-def project_directory(arguments: argparse.Namespace) -> Path:
-    return Path(arguments.file).parent if arguments.file else Path.cwd()

@@ -145,3 +145,26 @@ def test_group_commands_create_start_list_stop_and_delete(daemon: Daemon, short_
     missing = pm(daemon, short_tmp, "group", "start", "pair")
     assert missing.returncode == 1 and "not_found" in missing.stderr
     assert pm(daemon, short_tmp, "group", "add", "shop").returncode == 2
+
+
+ORDERED = f"""
+name = "ordered"
+
+[processes.early]
+command = "{PYTHON}"
+args = ["-c", "import time; time.sleep(600)"]
+order = 5
+
+[processes.late]
+command = "{PYTHON}"
+args = ["-c", "import time; time.sleep(600)"]
+"""
+"""`late` declares no order: one more than the highest before it (6), as in a group, not 0."""
+
+
+@pytest.mark.timeout(60)
+def test_up_of_named_members_starts_them_in_the_group_s_order(daemon: Daemon, short_tmp: Path) -> None:
+    (short_tmp / "pm-actors.toml").write_text(ORDERED)
+    started = pm(daemon, short_tmp, "up", "late", "early")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.index("early: running") < started.stdout.index("late: running")
