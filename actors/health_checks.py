@@ -160,7 +160,7 @@ def _supervise(
     try:
         return _collect(stdout.fileno(), pidfd, output, deadline, cancellation)
     finally:
-        signal_tree(popen.pid, marker, signal.SIGKILL)
+        signal_tree(popen.pid, marker, signal.SIGKILL, leader=popen.pid)
         os.close(pidfd)
         stdout.close()
         popen.wait()

@@ -197,7 +197,7 @@ def record_crash(
             fingerprint=fingerprint(explanation.category, _phrase_key(explanation.phrase), "", None, "/"),
             error_type=None,
             headline=explanation.phrase,
-            text=_last_stderr_lines(connection, run_id),
+            text=_last_stderr_lines(connection, process_id, run_id),
             frames=[],
             context=[],
             first_line_id=None,
@@ -218,10 +218,11 @@ def _phrase_key(phrase: str) -> str:
     return phrase.split(" at ", 1)[0]
 
 
-def _last_stderr_lines(connection: apsw.Connection, run_id: int) -> list[str]:
+def _last_stderr_lines(connection: apsw.Connection, process_id: int, run_id: int) -> list[str]:
+    """Through the process's index: a run with few stderr lines never scans the whole table."""
     rows = connection.execute(
-        "SELECT line FROM logs WHERE run_id = ? AND stream = 1 ORDER BY id DESC LIMIT ?",
-        (run_id, LAST_LINES_OF_A_QUIET_CRASH),
+        "SELECT line FROM logs WHERE process_id = ? AND run_id = ? AND stream = 1 ORDER BY id DESC LIMIT ?",
+        (process_id, run_id, LAST_LINES_OF_A_QUIET_CRASH),
     )
     return [line for (line,) in rows][::-1]
 
