@@ -53,7 +53,7 @@ from pm_actors.ipc.client import DaemonClient
 from pm_actors.states import ENDED_STATES, ProcessState
 
 PYTHON_ROOT = os.path.dirname(os.path.realpath(sys.executable))
-PM_ACTORS_SCRIPT = os.path.join(os.path.dirname(sys.executable), "pm-actors")
+PM_ACTORS = os.path.join(os.path.dirname(sys.executable), "pm-actors")
 SLEEP = "/bin/sleep"
 IDLE_CHILDREN = 50
 START_RUNS = 200
@@ -479,7 +479,7 @@ class McpBench:
 
 
 def mcp_parameters(environment: dict[str, str], folder: Path) -> StdioServerParameters:
-    return StdioServerParameters(command=PM_ACTORS_SCRIPT, args=["mcp"], env=environment, cwd=str(folder))
+    return StdioServerParameters(command=PM_ACTORS, args=["mcp"], env=environment, cwd=str(folder))
 
 
 def start_daemon(folder: Path, log: TextIO, **overrides: str) -> tuple[dict[str, str], psutil.Popen]:

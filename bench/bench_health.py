@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import pykka
+from bench_log_store import KEEP_EVERYTHING
 
 from pm_actors.actors.executables import ExecutablePolicy
 from pm_actors.actors.health import HealthActor
 from pm_actors.actors.health_checks import run_check
 from pm_actors.actors.log_writer import LogWriterActor
 from pm_actors.actors.observer_messages import CheckHealthNow, WatchHealth
-from pm_actors.actors.retention import RetentionPolicy
 from pm_actors.actors.scheduler import Scheduler
 from pm_actors.actors.store import open_write_connection
 from pm_actors.config import load_config
@@ -56,8 +56,6 @@ POLICY = ExecutablePolicy(
 TARGET_OVERHEAD_MS = 5.0
 REPLY_TIMEOUT_S = 10.0
 WARMUP_RUNS = 3
-KEEP_EVERYTHING = RetentionPolicy(max_age_s=365 * 86_400.0, max_chars_per_process=1 << 40)
-"""The bench writes health checks only: nothing to trim."""
 HTTP_SERVER = """
 import http.server
 class Handler(http.server.BaseHTTPRequestHandler):

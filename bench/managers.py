@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import psutil
-from bench_daemon import Measurements, cpu_seconds, end_process, kill_all, pm_environment, rss_mb
+from bench_daemon import PM_ACTORS, Measurements, cpu_seconds, end_process, kill_all, pm_environment, rss_mb
 from peer import shutdown, start_supervisord, supervisor_config
 from report import Goal, Report, Row, Sample
 from sizes import Sizes
@@ -30,8 +29,6 @@ from sizes import Sizes
 from pm_actors.config import load_config
 from pm_actors.ipc.client import DaemonClient
 
-PM_ACTORS = os.path.join(os.path.dirname(sys.executable), "pm-actors")
-SLEEP = "/bin/sleep"
 CLI_TIMEOUT_S = 60.0
 IDLE_WINDOW_S = 0.1
 IDLE_CPU = 0.05

@@ -204,6 +204,7 @@ async def measure(bench: Bench, scripts: dict[str, Path]) -> None:
             pm_times.append(elapsed)
             pm_cpu.append(cpu)
             searchable.append(indexed)
+            await until_idle([bench.pm])  # supervisord and the child alone get a quiet machine too
             if bench.peer is not None:
                 elapsed, cpu = peer_flood(bench, kind, expected)
                 peer_times.append(elapsed)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import warnings
 
-from managers import PM_ACTORS, SLEEP, Bench
+from bench_daemon import PM_ACTORS, SLEEP
+from managers import Bench
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench_daemon import PM_ACTORS
 from bench_groups import measure as measure_groups
 from bench_logs import FLOOD_SCRIPT
-from managers import PM_ACTORS, Bench, until_idle
+from managers import Bench, until_idle
 from raw_mcp import MINIMAL_SERVER, RawMcp, seconds_to_initialize
 from report import Goal, Row, Sample, timed
 from suite_floods import expected_output, pm_flood
