@@ -24,6 +24,7 @@ from pm_actors.actors.line_budget import CharBudget
 from pm_actors.actors.log_text import LEVELS, line_level
 from pm_actors.actors.messages import STREAM_NAMES
 from pm_actors.actors.search_terms import focus, fts5_query, substring_prefilter, with_level
+from pm_actors.actors.store import indexed_up_to
 from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
 from pm_actors.client_regex import compile_client_regex
@@ -201,11 +202,11 @@ class LogQueries:
         prefilter = substring_prefilter(query)
         if prefilter is None:
             return self._connection.execute(f"{scan} ORDER BY l.id {direction}", (query, *args))
-        indexed_up_to = int(self._connection.execute("SELECT indexed_up_to FROM fts_progress").get)
+        up_to = indexed_up_to(self._connection)
 
         def unindexed() -> Iterable[Row]:
             sql = f"{scan} AND l.id > ? ORDER BY l.id {direction}"
-            return self._connection.execute(sql, (query, *args, indexed_up_to))
+            return self._connection.execute(sql, (query, *args, up_to))
 
         def indexed() -> Iterable[Row]:
             sql = (
@@ -213,7 +214,7 @@ class LogQueries:
                 f" WHERE logs_fts MATCH ? AND instr(l.line, ?) > 0{where} AND l.id <= ?"
                 f" ORDER BY f.rowid {direction}"
             )
-            return self._connection.execute(sql, (prefilter, query, *args, indexed_up_to))
+            return self._connection.execute(sql, (prefilter, query, *args, up_to))
 
         parts = (unindexed, indexed) if newest else (indexed, unindexed)
         return itertools.chain.from_iterable(part() for part in parts)

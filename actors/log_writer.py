@@ -54,9 +54,9 @@ from pm_actors.actors.messages import (
     SettleErrors,
 )
 from pm_actors.actors.pending_writes import (
-    STATEMENT_TYPES,
     LineBlock,
     Operation,
+    Statement,
     describe,
     run_callbacks,
     write_in_order,
@@ -156,7 +156,7 @@ class LogWriterActor(DaemonActor):
             self._housekeeping()
         elif isinstance(message, DeleteLines):
             self._delete_lines(message)
-        elif isinstance(message, (LogBatch, *STATEMENT_TYPES)):
+        elif isinstance(message, LogBatch | Statement):
             if isinstance(message, LogBatch):
                 if self._pending_lines + message.line_count > MAX_PENDING_LINES:
                     self._flush()  # one flush holds at most MAX_PENDING_LINES lines, or one larger batch
@@ -265,14 +265,15 @@ class LogWriterActor(DaemonActor):
             return
         try:
             with self._connection:
-                removed = log_writes.delete_every_line(self._connection)
+                log_writes.delete_every_line(self._connection)
         except apsw.Error as error:
             logger.exception("clearing every line failed")
             fail(message.reply, InternalError(f"clearing the logs failed, nothing went: {error}"))
             return
-        self._uncount(removed)
+        cleared = sum(lines for lines, _ in self._usage.values())  # every line is committed: all of them
+        self._usage.clear()
         self._upkeep.vacuum_due = True
-        answer(message.reply, sum(lines for lines, _ in removed.values()))
+        answer(message.reply, cleared)
 
     def _delete_chunk(self, job: Job) -> int:
         """The next chunk of a deletion job, in its own transaction; returns how many lines
@@ -368,9 +369,14 @@ class LogWriterActor(DaemonActor):
     def _classify_for(self, budget_s: float | None) -> None:
         """Detect errors for at most `budget_s` (None: until done), for a reader of errors that
         asked, or before lines are cleared."""
+        self._catch_up(self._detector, budget_s)
+
+    def _catch_up(self, worker: FullTextIndexer | ErrorDetector, budget_s: float | None) -> None:
+        """Step `worker` (the indexer or the detector) behind the stored lines for at most
+        `budget_s` (None: until it has caught up)."""
         deadline = math.inf if budget_s is None else time.monotonic() + budget_s
-        while self._detector.behind(self._head) and time.monotonic() < deadline:
-            self._detector.step(self._open_connection(), self._head)
+        while worker.behind(self._head) and time.monotonic() < deadline:
+            worker.step(self._open_connection(), self._head)
 
     def _open_connection(self) -> apsw.Connection:
         if self._connection is None:
@@ -379,9 +385,7 @@ class LogWriterActor(DaemonActor):
 
     def _index_for(self, budget_s: float | None) -> None:
         """Index for at most `budget_s` (None: until done), for a reader that asked."""
-        deadline = math.inf if budget_s is None else time.monotonic() + budget_s
-        while self._indexer.behind(self._head) and time.monotonic() < deadline:
-            self._indexer.step(self._open_connection(), self._head)
+        self._catch_up(self._indexer, budget_s)
 
     def _housekeeping(self) -> None:
         """Trim lines past the age limit, refresh statistics when due; give pages back when idle."""

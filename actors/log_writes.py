@@ -107,12 +107,10 @@ def delete_lines(
     return removed
 
 
-def delete_every_line(connection: apsw.Connection) -> dict[int, LineUsage]:
+def delete_every_line(connection: apsw.Connection) -> None:
     """Empty the logs table and its index at once (clear_logs of everything)."""
-    removed = stored_usage(connection)
     connection.execute("INSERT INTO logs_fts(logs_fts) VALUES('delete-all')")
     connection.execute("DELETE FROM logs")  # without WHERE: SQLite drops the pages wholesale
-    return removed
 
 
 def stored_usage(connection: apsw.Connection) -> dict[int, LineUsage]:

@@ -39,17 +39,6 @@ Statement = (
     | SaveGroup
     | DeleteGroupData
 )
-STATEMENT_TYPES = (
-    SaveDefinition,
-    DeleteProcessData,
-    RecordRunStart,
-    RecordRunEnd,
-    RecordSupervision,
-    RecordHealthCheck,
-    ReserveIds,
-    SaveGroup,
-    DeleteGroupData,
-)
 
 
 @dataclasses.dataclass
