@@ -172,9 +172,6 @@ class AdoptedChild:
         readable, _, _ = select.select([self.pidfd], [], [], 0)
         return bool(readable)
 
-    def held_fds(self) -> tuple[int, int, int]:
-        raise ValueError("an adopted child is held by the keeper already")
-
     def signal_tree(self, signal_number: int) -> None:
         signal_tree(self.process_group, self.marker, signal_number)
 

@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast, get_args
+from typing import Any, get_args
 
 import apsw
 
@@ -29,7 +29,7 @@ from pm_actors.actors.time_bounds import parse_time
 from pm_actors.api import GetLogs, SearchLogs, TailLogs
 from pm_actors.client_regex import compile_client_regex
 from pm_actors.errors import InvalidArgument
-from pm_actors.log_results import LogLine, LogLines, LogTail, SearchMatch, SearchResult, SearchStop, Stream
+from pm_actors.log_results import LogLine, LogLines, LogTail, SearchMatch, SearchResult, SearchStop
 from pm_actors.request_base import MAX_LIMIT, SearchMode
 from pm_actors.results import iso_utc
 
@@ -264,7 +264,7 @@ class LogQueries:
             id=line_id,
             run_id=run_id,
             name=name,
-            stream=_stream_name(stream),
+            stream=STREAM_NAMES[stream],
             ts=_iso(ts),
             text=shown,
             cut=cut,
@@ -326,17 +326,13 @@ def _iso(ts: float) -> str:
     return iso_utc(ts) or ""
 
 
-def _stream_name(code: int) -> Stream:
-    return cast(Stream, STREAM_NAMES[code])
-
-
 def log_line_from_row(row: Row, text: str | None = None, cut: int = 0) -> LogLine:
     """A LogLine from a `SELECT {LINE_COLUMNS}` row, its text as given (cut) or as stored."""
     line_id, run_id, stream, ts, stored = row
     return LogLine(
         id=line_id,
         run_id=run_id,
-        stream=_stream_name(stream),
+        stream=STREAM_NAMES[stream],
         ts=_iso(ts),
         text=stored if text is None else text,
         cut=cut,

@@ -22,6 +22,7 @@ from pm_actors.api import GetLogs, RequestUnion, SearchLogs, TailLogs, WaitFor
 from pm_actors.definition import GroupDefinition, ProcessDefinition
 from pm_actors.error_requests import GetErrors, GetLatestErrors
 from pm_actors.group_requests import GroupMember
+from pm_actors.log_results import Stream
 from pm_actors.results import Breach, HealthReport
 from pm_actors.states import ProcessState
 
@@ -38,7 +39,8 @@ Reply = concurrent.futures.Future[Any]
 STDOUT = 0
 STDERR = 1
 STDIN = 2
-STREAM_NAMES = ("stdout", "stderr", "stdin")
+STREAM_NAMES: tuple[Stream, ...] = ("stdout", "stderr", "stdin")
+"""Each stream's name, at its number."""
 
 LineChunk = tuple[int, float, list[str]]
 """(stream, seconds since the epoch, texts): output lines read together, in order. Lines travel

@@ -167,7 +167,7 @@ class Connection:
                 f"file {self._context.token_path})"
             )
         await self._send(self._context.welcome)  # even to a client of another release: see Welcome
-        check_protocol_version(frame.protocol_version, "client")
+        check_protocol_version(frame.protocol_version)
 
     async def _serve_requests(self) -> None:
         while True:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import struct
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -34,12 +34,11 @@ The hello and the welcome keep their fields across versions, so that a client of
 release learns enough from the welcome to restart the daemon on its own code."""
 
 
-def check_protocol_version(peer_version: int, peer: Literal["client", "daemon"]) -> None:
-    """Refuse a peer that speaks another protocol version than ours."""
-    if peer_version != PROTOCOL_VERSION:
-        us = "daemon" if peer == "client" else "client"
+def check_protocol_version(client_version: int) -> None:
+    """Refuse a client that speaks another protocol version than the daemon."""
+    if client_version != PROTOCOL_VERSION:
         raise ProtocolError(
-            f"the {peer} speaks protocol version {peer_version}, this {us} speaks {PROTOCOL_VERSION}: "
+            f"the client speaks protocol version {client_version}, this daemon speaks {PROTOCOL_VERSION}: "
             "restart the daemon so that both come from the same pm-actors"
         )
 

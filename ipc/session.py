@@ -30,9 +30,6 @@ from .client import EventListener as EventListener  # a Backend subscribes with 
 
 logger = logging.getLogger(__name__)
 
-
-"""Told, on the event loop, which subscribed topics changed (coalesced); must not block or raise."""
-
 RESUBSCRIBE_RETRY_S = 1.0
 """While the daemon cannot be reached, how often a subscribed session tries again: soon enough
 that updates resume within a second of a restarted daemon, rarely enough to cost nothing."""

@@ -40,9 +40,9 @@ class ProcessDefinition(msgspec.Struct, frozen=True, kw_only=True):
     limits: Limits | None = None
     """None: the global PM_MAX_MEMORY_MB / PM_MAX_CPU_PERCENT apply."""
     stdin: bool = False
+    """Runs get a pipe to their standard input (send_input); otherwise /dev/null."""
     restore: bool | None = None
     """None: as the restart policy says (see `restart_policy.restores`)."""
-    """Runs get a pipe to their standard input (send_input); otherwise /dev/null."""
 
     @classmethod
     def of(

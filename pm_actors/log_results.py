@@ -139,11 +139,11 @@ def _render_matches(matches: list[SearchMatch]) -> str:
     between `--` lines, the match marked `>` among the lines around it (as grep -C shows)."""
     entries = [("> " if match.before or match.after else "", match) for match in matches]
     if not any(marker for marker, _ in entries):
-        return _render([(match.name, _as_line(match), "") for match in matches])
+        return _render([(match.name, line_of_match(match), "") for match in matches])
     blocks = [
         _render(
             [(match.name, line, "  ") for line in match.before]
-            + [(match.name, _as_line(match), marker)]
+            + [(match.name, line_of_match(match), marker)]
             + [(match.name, line, "  ") for line in match.after]
         )
         for marker, match in entries
@@ -151,7 +151,8 @@ def _render_matches(matches: list[SearchMatch]) -> str:
     return "\n--\n".join(blocks)
 
 
-def _as_line(match: SearchMatch) -> LogLine:
+def line_of_match(match: SearchMatch) -> LogLine:
+    """The matching line alone, as a page of lines shows it."""
     return LogLine(
         id=match.id, run_id=match.run_id, stream=match.stream, ts=match.ts, text=match.text, cut=match.cut
     )

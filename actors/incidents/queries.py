@@ -12,6 +12,7 @@ import apsw
 import msgspec
 
 from pm_actors.actors.incidents.store import Evidence
+from pm_actors.actors.messages import STREAM_NAMES
 from pm_actors.error_results import (
     ErrorCategory,
     ErrorList,
@@ -20,10 +21,8 @@ from pm_actors.error_results import (
     SimilarError,
 )
 from pm_actors.errors import NotFound
-from pm_actors.log_results import Stream
 from pm_actors.results import iso_utc
 
-STREAMS: Final[tuple[Stream, ...]] = ("stdout", "stderr", "stdin")
 HOURS_IN_TREND: Final = 24
 SIMILAR_SHOWN: Final = 5
 """Other processes with the same error, shown per error: enough to see it is shared."""
@@ -139,7 +138,7 @@ class ErrorQueries:
             last_seen=cast(str, iso_utc(last_seen)),
             runs_affected=runs,
             last_run_id=last_run_id,
-            stream=STREAMS[stream],
+            stream=STREAM_NAMES[stream],
             first_line_id=first_line_id,
             last_line_id=last_line_id,
             trace=evidence.text,

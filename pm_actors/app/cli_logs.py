@@ -21,7 +21,7 @@ from pm_actors.api import GetLogs, SearchLogs, TailLogs, Topic
 from pm_actors.app.console import EXIT_FAILURE, EXIT_OK, Console, UsageError
 from pm_actors.client_regex import compile_client_regex
 from pm_actors.errors import DaemonUnavailable, InvalidArgument
-from pm_actors.log_results import LogLine, SearchMatch, Stream
+from pm_actors.log_results import LogLine, Stream, line_of_match
 
 RESYNC_S: Final = 5.0
 """After this long without an event, read anyway: lines stored while the daemon restarted."""
@@ -63,7 +63,7 @@ def _grepped(
         stream=stream,
     )
     found = console.caller.call(request)
-    return [_line_of(match) for match in reversed(found.matches) if match.id <= up_to]
+    return [line_of_match(match) for match in reversed(found.matches) if match.id <= up_to]
 
 
 def search(arguments: argparse.Namespace, console: Console) -> int:
@@ -126,9 +126,3 @@ def _matching(regex: str) -> LineFilter:
     except InvalidArgument as error:
         raise UsageError(error.message) from None
     return lambda line: pattern.search(line.text) is not None
-
-
-def _line_of(match: SearchMatch) -> LogLine:
-    return LogLine(
-        id=match.id, run_id=match.run_id, stream=match.stream, ts=match.ts, text=match.text, cut=match.cut
-    )
