@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from pm_actors.api import REQUEST_TYPES, RequestUnion, tool_name
 from pm_actors.errors import InvalidArgument
-from pm_actors.request_base import Request, pattern_meaning
+from pm_actors.request_base import Request, pattern_meaning, split_validation_error
 
 JsonSchema = dict[str, Any]
 
@@ -170,9 +170,6 @@ def decode_arguments(name: str, arguments: Mapping[str, Any] | None) -> RequestU
     return request
 
 
-_AT_PATH = re.compile(r"^(?P<problem>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
-_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 _INVALID_ENUM = re.compile(r"^Invalid enum value (?P<value>.+)$")
 _TYPE_NAME = re.compile(r"`(?P<types>[^`]+)`")
 
@@ -194,17 +191,15 @@ def explain_validation_error(message: str, schema: JsonSchema) -> str:
     "invalid argument `limit`: expected an integer >= 1. How many items at most (1 to 10000)."
     The field's own schema description is appended because it usually says what is allowed.
     """
-    if match := _MISSING_FIELD.match(message):
-        field = match["field"]
-        return f"missing required argument `{field}`.{_described(schema, field)}"
-    if match := _UNKNOWN_FIELD.match(message):
-        return _unknown_argument(match["field"], schema)
-    located = _AT_PATH.match(message)
-    if located is None:
+    kind, where, problem = split_validation_error(message)
+    if kind == "missing":
+        return f"missing required argument `{where}`.{_described(schema, where)}"
+    if kind == "unknown":
+        return _unknown_argument(where, schema)
+    if kind == "other":
         return f"invalid arguments: {message}{pattern_meaning(message)}"
-    path = located["path"].removeprefix(".")
+    path = where.removeprefix(".")
     field = re.split(r"[.\[]", path, maxsplit=1)[0]
-    problem = located["problem"]
     if match := _INVALID_ENUM.match(problem):
         allowed = ", ".join(str(value) for value in _allowed_values(schema, field))
         explanation = f"{match['value']} is not one of {allowed}"

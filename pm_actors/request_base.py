@@ -3,6 +3,7 @@ the bounded types its fields share (limits, time specs, search modes)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -39,6 +40,26 @@ def pattern_meaning(message: str) -> str:
         if repr(pattern) in message or pattern in message:
             return f" (that is: {meaning})"
     return ""
+
+
+_AT_PATH = re.compile(r"^(?P<problem>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+ValidationKind = Literal["missing", "unknown", "invalid", "other"]
+_FIELD_PROBLEMS: dict[ValidationKind, re.Pattern[str]] = {
+    "missing": re.compile(r"^Object missing required field `(?P<field>[^`]+)`$"),
+    "unknown": re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$"),
+}
+
+
+def split_validation_error(message: str) -> tuple[ValidationKind, str, str]:
+    """A msgspec validation message as (kind, where, problem): a `missing` or `unknown` field
+    (where: its name), an `invalid` value (where: its path, as `.backoff.initial_s`; problem:
+    `Expected int`), or `other` (the message as it is)."""
+    for kind, pattern in _FIELD_PROBLEMS.items():
+        if match := pattern.match(message):
+            return kind, match["field"], message
+    if match := _AT_PATH.match(message):
+        return "invalid", match["path"], match["problem"]
+    return "other", "", message
 
 
 Limit = Annotated[

@@ -36,6 +36,7 @@ import msgspec
 
 from pm_actors.config import ConfigError, setting_names
 from pm_actors.group_requests import GroupMember
+from pm_actors.request_base import split_validation_error
 from pm_actors.results import ProcessInfo
 from pm_actors.specs import NAME_PATTERN, CommandCheck, HealthCheck, StopStrategy
 
@@ -134,21 +135,15 @@ def _anchored(cwd: str | None, directory: Path) -> str:
     return os.path.join(directory, os.path.expanduser(cwd))
 
 
-_AT_PATH: Final = re.compile(r"^(?P<problem>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
-_FIELD: Final = re.compile(r"`(?P<field>[^`]+)`$")
-
-
 def _located(message: str) -> tuple[list[str], str]:
     """msgspec's `Expected int - at $.backoff.initial_s` as (["backoff", "initial_s"], "expected int")."""
-    match = _AT_PATH.match(message)
-    if match:
-        keys = [key for key in re.split(r"[.\[\]]", match["path"]) if key]
-        return keys, match["problem"][:1].lower() + match["problem"][1:]
-    field = _FIELD.search(message)
-    if message.startswith("Object contains unknown field") and field:
-        return [field["field"]], "unknown key; see start_process for the fields a process takes"
-    if message.startswith("Object missing required field") and field:
-        return [field["field"]], "this key is required"
+    kind, where, problem = split_validation_error(message)
+    if kind == "invalid":
+        return [key for key in re.split(r"[.\[\]]", where) if key], problem[:1].lower() + problem[1:]
+    if kind == "unknown":
+        return [where], "unknown key; see start_process for the fields a process takes"
+    if kind == "missing":
+        return [where], "this key is required"
     return [], message
 
 
