@@ -366,8 +366,11 @@ def load_config(
     data_home = Path(environment.get("XDG_DATA_HOME") or home / ".local" / "share")
     working_directory = working_directory or Path.cwd()
     values: dict[str, Any] = {}
+    explicit = set()
     for variable in _variables(home, data_home, working_directory):
         raw = environment.get(variable.name)
+        if raw:
+            explicit.add(variable.name)
         if raw is None or (raw == "" and variable.empty_means_default):
             raw = variable.default
         if raw is None:
@@ -377,6 +380,4 @@ def load_config(
             values[variable.field] = variable.convert(raw)
         except ValueError as error:
             raise ConfigError(f"{variable.name}={raw!r} is not valid: {error}") from None
-    given = {variable.name for variable in _variables(home, data_home, working_directory)}
-    explicit = frozenset(name for name in given if environment.get(name))
-    return Config(**values, explicit=explicit)
+    return Config(**values, explicit=frozenset(explicit))

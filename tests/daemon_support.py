@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psutil
 
@@ -199,7 +199,13 @@ def accepts_connections(config: Config) -> bool:
     return True
 
 
-def all_lines(client: SyncClient, name: str, page_size: int = 10_000) -> list[str]:
+class Calls(Protocol):
+    """A client of the daemon's requests: a SyncClient, or a SystemClient of an in-process system."""
+
+    def call(self, request: RequestUnion) -> Any: ...
+
+
+def all_lines(client: Calls, name: str, page_size: int = 10_000) -> list[str]:
     """Every stored line of `name`, paging forward with `get_logs`."""
     texts: list[str] = []
     after_id = 0

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from pm_actors.actors.system import ActorSystem
-from pm_actors.api import GetLogs, GetProcessInfo, ListProcesses, RequestUnion, StartProcess
+from pm_actors.api import GetProcessInfo, ListProcesses, RequestUnion, StartProcess
 from pm_actors.config import load_config
-from pm_actors.request_base import MAX_CHARS
 from pm_actors.results import ProcessInfo, ProcessRecord
 from pm_actors.states import ProcessState
+from tests.daemon_support import all_lines
 from tests.helpers import PYTHON, wait_until
 
 CALL_TIMEOUT_S = 30.0
@@ -61,16 +61,4 @@ class SystemClient:
         )
 
     def all_lines(self, name: str) -> list[str]:
-        """Every stored line of the process, paging forward with after_id."""
-        lines: list[str] = []
-        after_id = 0
-        while True:
-            page = self.call(
-                GetLogs(
-                    name=name, after_id=after_id, limit=10_000, max_chars=MAX_CHARS, max_line_chars=MAX_CHARS
-                )
-            )
-            lines.extend(line.text for line in page.lines)
-            after_id = page.next_after_id
-            if not page.has_more:
-                return lines
+        return all_lines(self, name)

@@ -31,7 +31,7 @@ from pm_actors.errors import (
     ProcessNotFound,
 )
 from pm_actors.states import ProcessState
-from tests.actors.system_client import SystemClient, make_system
+from tests.actors.system_client import SystemClient, make_system, running_system
 from tests.helpers import PYTHON, group_is_gone, python_child, wait_until
 
 
@@ -136,15 +136,11 @@ def test_deleting_an_active_process_is_refused(client: SystemClient) -> None:
 
 @pytest.mark.timeout(30)
 def test_one_more_than_the_maximum_active_processes_is_refused(pm_environment: dict[str, str]) -> None:
-    system = make_system(pm_environment, PM_MAX_PROCESSES="2")
-    client = SystemClient(system)
-    try:
+    with running_system(pm_environment, PM_MAX_PROCESSES="2") as client:
         client.start("a", "import time\ntime.sleep(60)")
         client.start("b", "import time\ntime.sleep(60)")
         with pytest.raises(LimitReached, match="PM_MAX_PROCESSES"):
             client.start("c", "pass")
-    finally:
-        system.shutdown()
 
 
 @pytest.mark.timeout(30)

@@ -224,34 +224,30 @@ STAMPER = "import time\nwhile True:\n    print('at', time.time(), flush=True)\n 
 
 @pytest.mark.timeout(90)
 def test_logs_follow_shows_new_lines_at_once_and_goes_on_after_a_daemon_restart(
-    short_tmp: Path, pm_environment: dict[str, str]
+    daemons: DaemonLauncher, short_tmp: Path
 ) -> None:
-    launcher = DaemonLauncher(short_tmp, pm_environment)
+    daemon = daemons.start()
+    assert pm(daemon, "start", "stamper", "--", PYTHON, "-u", "-c", STAMPER).returncode == 0
+    follower = subprocess.Popen(
+        [PYTHON, "-m", "pm_actors", "logs", "stamper", "-n", "1", "-f"],
+        env=daemon.environment,
+        cwd=short_tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        daemon = launcher.start()
-        assert pm(daemon, "start", "stamper", "--", PYTHON, "-u", "-c", STAMPER).returncode == 0
-        follower = subprocess.Popen(
-            [PYTHON, "-m", "pm_actors", "logs", "stamper", "-n", "1", "-f"],
-            env=daemon.environment,
-            cwd=short_tmp,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            assert follower.stdout is not None
-            delays = []
-            for _ in range(8):
-                line = follower.stdout.readline()
-                delays.append(time.time() - float(line.split()[1]))
-            assert max(delays[1:]) < 1.0, delays  # shown as they come (measured: well under 0.1 s)
+        assert follower.stdout is not None
+        delays = []
+        for _ in range(8):
+            line = follower.stdout.readline()
+            delays.append(time.time() - float(line.split()[1]))
+        assert max(delays[1:]) < 1.0, delays  # shown as they come (measured: well under 0.1 s)
 
-            daemon.terminate()
-            launcher.start()  # which restores stamper: it was running when the daemon stopped
-            after = float(follower.stdout.readline().split()[1])
-            assert time.time() - after < 5.0, "the follower goes on with the new daemon"
-        finally:
-            follower.kill()
-            follower.wait()
+        daemon.terminate()
+        daemons.start()  # which restores stamper: it was running when the daemon stopped
+        after = float(follower.stdout.readline().split()[1])
+        assert time.time() - after < 5.0, "the follower goes on with the new daemon"
     finally:
-        launcher.stop_all()
+        follower.kill()
+        follower.wait()
