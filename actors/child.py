@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import select
@@ -372,19 +373,27 @@ def _wait_for_exit(pid: int, deadline: float) -> None:
         os.close(pidfd)
 
 
-def end_orphaned_run(leader: int, started_at: float, marker: str) -> None:
-    """Kill what a dead daemon's run left: its leader's group and session if the leader's pid is
-    not another process now, and every process carrying its marker, with all below them."""
+def end_orphaned_runs(runs: Sequence[tuple[int, float, str]]) -> None:
+    """Kill what a dead daemon's runs (leader pid, start time, marker) left: each leader's group
+    and session if its pid is not another process now, and every process carrying the run's
+    marker, with all below them. One pass over the machine's processes serves every run."""
+    if not runs:
+        return
     table = scan_processes()
-    leader_known = leader not in table.entries or _started_at(leader, started_at)
-    if leader_known:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(leader, signal.SIGKILL)
     candidates = [pid for pid in table.entries if pid != os.getpid()]
-    members = run_processes(
-        table, leader, candidates, lambda pid: read_run_marker(pid) == marker, leader_known
-    )
-    _signal_each(table, sorted(members), signal.SIGKILL)
+    markers = {pid: read_run_marker(pid) for pid in candidates}
+    for leader, started_at, marker in runs:
+        leader_known = leader not in table.entries or _started_at(leader, started_at)
+        if leader_known:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(leader, signal.SIGKILL)
+        carries = functools.partial(_carries_marker, markers, marker)
+        members = run_processes(table, leader, candidates, carries, leader_known)
+        _signal_each(table, sorted(members), signal.SIGKILL)
+
+
+def _carries_marker(markers: Mapping[int, str | None], marker: str, pid: int) -> bool:
+    return markers.get(pid) == marker
 
 
 def _started_at(pid: int, started_at: float) -> bool:

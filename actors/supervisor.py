@@ -22,7 +22,7 @@ import pykka
 
 from pm_actors.actors import restart_policy
 from pm_actors.actors.base import DaemonActor, answer, relay, settle_all
-from pm_actors.actors.child import end_orphaned_run
+from pm_actors.actors.child import end_orphaned_runs
 from pm_actors.actors.commands import check_environment
 from pm_actors.actors.daemon_status import Clock, daemon_status
 from pm_actors.actors.declarations import allowed_check, check_uses_stored, declared_definition
@@ -365,14 +365,16 @@ class SupervisorActor(DaemonActor):
         """Runs a dead daemon left open: kill whatever is left of them (the leader's group and
         session, and every process carrying the run's marker, setsid'd or daemonised), close them."""
         held = self._context.adoptions.held_run_ids()
-        for run in self._stored.open_runs:
-            if run.run_id in held:
-                continue  # alive, kept by the keeper: adopted below
+        orphaned = [run for run in self._stored.open_runs if run.run_id not in held]  # held: adopted below
+        left = []
+        for run in orphaned:
             if run.pid is not None:
                 logger.warning(
                     "supervisor: killing what run %d (pid %d) left when its daemon died", run.run_id, run.pid
                 )
-                end_orphaned_run(run.pid, run.started_at, self._context.markers.of(run.run_id))
+                left.append((run.pid, run.started_at, self._context.markers.of(run.run_id)))
+        end_orphaned_runs(left)
+        for run in orphaned:
             self._context.writer.tell(
                 RecordRunEnd(run.run_id, time.time(), None, None, ORPHANED_RUN_REASON, ProcessState.STOPPED)
             )
