@@ -206,14 +206,13 @@ class LogWriterActor(DaemonActor):
             errors: list[Exception | None] = [InternalError("the database is closed")] * len(operations)
         else:
             errors = write_in_order(self._connection, operations, self._detector.run_ended)
-        for operation, error in zip(operations, errors, strict=True):
-            self._after_write(operation, error)
         # A process these lines took past its size limit gives back as many lines now, not when
         # its turn comes: a flood stays within a flush of its limit instead of outrunning the trim
         # (a chunk of lines already indexed is smaller than a flush).
         added: collections.Counter[int] = collections.Counter()
-        for operation in operations:
-            if isinstance(operation, LineBlock):
+        for operation, error in zip(operations, errors, strict=True):
+            self._after_write(operation, error)
+            if isinstance(operation, LineBlock) and error is None:
                 added.update(operation.lines)
         for job in [job for job in self._jobs if isinstance(job, SizeTrim)]:
             deleted = 0

@@ -335,6 +335,15 @@ def _runs_where(connection: apsw.Connection, condition: str, *args: int) -> list
     return [_run_from_row(row) for row in connection.execute(sql, args)]
 
 
+def last_line_of_run(connection: apsw.Connection, process_id: int, run_id: int) -> int:
+    """The id of the run's last line (0 if it printed none): found from the newest line back."""
+    row = connection.execute(
+        "SELECT id FROM logs WHERE process_id = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
+        (process_id, run_id),
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def stored_run(connection: apsw.Connection, run_id: int) -> StoredRun | None:
     runs = _runs_where(connection, "id = ?", run_id)
     return runs[0] if runs else None

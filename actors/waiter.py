@@ -37,7 +37,7 @@ from pm_actors.actors.read_budget import ReadBudget
 from pm_actors.actors.records import RecordBoard
 from pm_actors.actors.run import outcome_of, run_summary
 from pm_actors.actors.scheduler import Scheduler
-from pm_actors.actors.store import open_read_connection, stored_run
+from pm_actors.actors.store import last_line_of_run, open_read_connection, stored_run
 from pm_actors.api import TailLogs, WaitFor
 from pm_actors.errors import DaemonUnavailable, InternalError, ProcessNotFound
 from pm_actors.log_results import LogLine
@@ -285,12 +285,9 @@ class WaitActor(DaemonActor):
             return []
         before = None
         if run is not None:
-            last = self._connection.execute(
-                "SELECT id FROM logs WHERE process_id = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
-                (wait.process_id, run.run_id),
-            ).fetchone()
-            if last is None:
+            last = last_line_of_run(self._connection, wait.process_id, run.run_id)
+            if last == 0:
                 return []
-            before = last[0] + 1
+            before = last + 1
         tail = TailLogs(name=wait.request.name, limit=LAST_LINES_ON_TIMEOUT, before_id=before)
         return LogQueries(self._connection).tail_logs(tail, wait.process_id, time.time()).lines

@@ -36,6 +36,7 @@ from pm_actors.actors.incidents.explain import RunEnd, explain_crash
 from pm_actors.actors.incidents.queries import ErrorQueries
 from pm_actors.actors.incidents.tracker import Detected, IncidentTracker, Row
 from pm_actors.actors.messages import STDIN, RecordRunEnd
+from pm_actors.actors.store import last_line_of_run
 from pm_actors.definition import ProcessDefinition
 from pm_actors.error_requests import MarkErrorResolved
 from pm_actors.error_results import ErrorRecord
@@ -109,7 +110,7 @@ class ErrorDetector:
             self._tracker.know_process(process_id, cwd)
         for run_id, process_id, ended_at, code, signal, reason, state in connection.execute(_UNCHECKED_ENDS):
             end = RecordRunEnd(run_id, ended_at, code, signal, reason or "", ProcessState(state))
-            self._endings[run_id] = _Ending(end, process_id, _last_line(connection, process_id, run_id))
+            self._endings[run_id] = _Ending(end, process_id, last_line_of_run(connection, process_id, run_id))
 
     def know_process(self, process_id: int, working_directory: str) -> None:
         self._tracker.know_process(process_id, working_directory)
@@ -190,7 +191,7 @@ class ErrorDetector:
             store.set_checked(connection, end.run_id)
             self._record(connection, self._tracker.end_run(end.run_id))
             return
-        ending = _Ending(end, int(row[0]), _last_line(connection, int(row[0]), end.run_id))
+        ending = _Ending(end, int(row[0]), last_line_of_run(connection, int(row[0]), end.run_id))
         rows = _rows(connection, _RUN_ROWS, ending.process_id, self._mark, end.run_id, CHUNK_ROWS + 1)
         if len(rows) > CHUNK_ROWS:
             self._endings[end.run_id] = ending
@@ -255,12 +256,3 @@ class ErrorDetector:
 
 def _rows(connection: apsw.Connection, sql: str, *args: int) -> list[Row]:
     return cast(list[Row], connection.execute(sql, args).fetchall())
-
-
-def _last_line(connection: apsw.Connection, process_id: int, run_id: int) -> int:
-    """The id of the run's last line (0 if it printed none): found from the newest line back."""
-    row = connection.execute(
-        "SELECT id FROM logs WHERE process_id = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
-        (process_id, run_id),
-    ).fetchone()
-    return 0 if row is None else int(row[0])
