@@ -11,8 +11,6 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-import msgspec
-
 from pm_actors.api import GetProcessInfo, GetProcessStats, GetSystemStats, ListProcesses, SearchLogs, TailLogs
 from pm_actors.error_requests import GetErrors
 from pm_actors.error_results import ErrorList
@@ -51,41 +49,10 @@ def failure_line(error: PmError) -> str:
     return f"(not available: {error.code}: {error.message})"
 
 
-def record_facts(info: ProcessRecord) -> list[str]:
-    lines = [info.summary(), f"command: {info.command} {' '.join(info.args)}".rstrip(), f"cwd: {info.cwd}"]
-    lines.append(f"health: {info.health.value}; restarts: {info.restarts}")
-    if info.started_at:
-        lines.append(
-            f"started at {info.started_at}" + (f", ended at {info.ended_at}" if info.ended_at else "")
-        )
-    return lines
-
-
-def settings_facts(info: ProcessInfo) -> list[str]:
-    check = msgspec.json.encode(info.health_check).decode() if info.health_check else "none"
-    return [
-        f"restart policy: {info.restart}, at most {info.max_restarts} restarts in a row",
-        f"health check: {check}",
-        f"limits: {msgspec.json.encode(info.limits).decode()}",
-        f"stop timeout: {info.stop_timeout_s:g} s",
-        f"listening ports: {', '.join(map(str, info.listening_ports)) or 'none'}",
-    ]
-
-
-def history_facts(info: ProcessInfo) -> list[str]:
-    lines = [
-        f"run {run.run_id}: pid {run.pid}, {run.started_at} to {run.ended_at}, "
-        f"exit {run.exit_code if run.exit_signal is None else run.exit_signal}: {run.end_reason} "
-        f"(asked by {run.requested_by})"
-        + (f"; crashed: {run.crash} (error #{run.error_id})" if run.crash else "")
-        for run in info.recent_runs
-    ]
-    if info.last_health_check is not None:
-        lines.append(f"last health check: {info.last_health_check.summary()}")
-    lines.extend(f"limit breach at {breach.at}: {breach.detail}" for breach in info.breaches)
-    if info.next_restart_at:
-        lines.append(f"next automatic restart at {info.next_restart_at}")
-    return lines
+def summary_lines(result: ProcessRecord) -> list[str]:
+    """A record as the tools say it, line by line: a ProcessInfo's carries its settings, runs,
+    health checks and breaches too."""
+    return result.summary().split("\n")
 
 
 def line_texts(found: LogLines | PmError) -> list[str]:
@@ -121,8 +88,7 @@ async def process_evidence(backend: ClientSession, name: str) -> tuple[ProcessIn
     )
     tail = f'tail_logs {{"name": "{name}", "limit": 500}}'
     return info, [
-        Section("State", record_facts(info)),
-        Section("Runs, health checks and limit breaches", history_facts(info)),
+        Section("State, settings and recent runs", summary_lines(info)),
         Section(
             "Errors found in its output (each counted once, newest first)", error_texts(tracked), "get_errors"
         ),
@@ -141,9 +107,7 @@ async def usage_evidence(backend: ClientSession, name: str | None) -> list[Secti
         )
         return [
             Section("Machine", stats_texts(system)),
-            Section(f"{name} now", [*record_facts(info), *stats_texts(stats)]),
-            Section("Settings", settings_facts(info)),
-            Section("History", history_facts(info)),
+            Section(f"{name} now", [*summary_lines(info), *stats_texts(stats)]),
         ]
     listing: Any = await backend.call(ListProcesses())
     running = [record.name for record in listing.processes if record.pid is not None]
@@ -159,7 +123,7 @@ async def usage_evidence(backend: ClientSession, name: str | None) -> list[Secti
 
 async def member_evidence(backend: ClientSession, record: ProcessRecord) -> list[str]:
     """One member of a group: its record, and its last stderr lines if it is in trouble."""
-    lines = [record.summary() + f"; health {record.health.value}; restarts {record.restarts}"]
+    lines = summary_lines(record)
     healthy = record.pid is not None and record.health.value != "unhealthy"
     if not healthy:
         stderr = await outcome(

@@ -20,7 +20,7 @@ from pm_actors.results import ProcessList
 from pm_actors.specs import NAME_PATTERN
 
 from .briefing import Section, briefing
-from .evidence import member_evidence, process_evidence, settings_facts, usage_evidence
+from .evidence import member_evidence, process_evidence, usage_evidence
 from .failures import protocol_error
 
 Writer = Callable[[ClientSession, Mapping[str, str]], Awaitable[str]]
@@ -103,7 +103,7 @@ async def setup_monitoring(backend: ClientSession, arguments: Mapping[str, str])
         f"Set up monitoring for `{name}`",
         f"Decide how pm-actors should watch `{name}`: a health check that proves it works, resource "
         "limits, and a restart policy. Start from its current settings and behaviour below.",
-        [Section("Current settings", settings_facts(info)), *sections],
+        sections,
         [
             f'configure_process {{"name": "{name}", "health_check": {check}}} (or an http check of a '
             "status URL), with interval_ms and failure_threshold",
